@@ -1,0 +1,1 @@
+//! Certificates and keys as PEM text: parse a chain, read the leaf, match a key, fingerprint.

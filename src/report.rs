@@ -1,0 +1,1 @@
+//! The `check` report: text tables and the JSON document of INTERFACE.md.

@@ -1,0 +1,1 @@
+//! The ngrok API simulator: an in-memory ngrok API for tests, the demo, and trying the watchdog.
