@@ -27,7 +27,10 @@ impl Inventory {
     }
 
     /// The domains that reference the certificate `id`.
-    pub fn domains_using<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a ReservedDomain> + 'a {
+    pub fn domains_using<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> impl Iterator<Item = &'a ReservedDomain> + 'a {
         self.domains
             .iter()
             .filter(move |d| d.certificate_id() == Some(id))

@@ -1,0 +1,774 @@
+//! The transport: authentication, the version header, the request budget, retries, paging.
+//!
+//! Retry rules: any request is retried on 429 (ERR_NGROK_226) or a refused connection — the API
+//! did not process it. GET, PATCH and DELETE are also retried on 5xx and broken connections; a
+//! retried DELETE that then finds 404 succeeded. A POST whose outcome is unknown is never
+//! retried: for a certificate upload that could create a duplicate.
+
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use url::Url;
+
+use super::budget::TokenBucket;
+use super::error::{ApiError, ErrorKind};
+use super::types::*;
+
+/// The documented maximum page size; lists always ask for it, so N items cost ceil(N/100) requests.
+pub const PAGE_LIMIT: u32 = 100;
+
+/// How hard to try before giving up with a typed error.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The first backoff; it doubles after each attempt, with full jitter.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// A `Retry-After` longer than this is not waited for: the call fails instead.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(20),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Everything the client needs to know.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub base_url: Url,
+    pub api_key: SecretString,
+    pub requests_per_minute: NonZeroU32,
+    /// Total time for one attempt, connect included.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// Told about every attempt, for the `api_requests_total` metric.
+pub trait RequestObserver: Send + Sync {
+    /// `code` is the HTTP status, or `error` when no response came.
+    fn observe(&self, method: &str, resource: &str, code: &str);
+}
+
+/// A client of the ngrok API. Cheap to clone; clones share the request budget.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    api_key: SecretString,
+    budget: TokenBucket,
+    retry: RetryPolicy,
+    observer: Option<Arc<dyn RequestObserver>>,
+}
+
+/// Whether a URL may carry the API key in clear text: only to this machine.
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// One transient failure: what to report if it is the last, and how long the server asked to wait.
+struct Transient {
+    error: ApiError,
+    retry_after: Option<Duration>,
+}
+
+enum Attempt {
+    Done(u16, bytes::Bytes),
+    Retry(Transient),
+    Fail(ApiError),
+}
+
+impl Client {
+    pub fn new(options: ClientOptions) -> Result<Self, ApiError> {
+        Self::build(options, None)
+    }
+
+    /// A client that reports every attempt to `observer` (metrics).
+    pub fn with_observer(
+        options: ClientOptions,
+        observer: Arc<dyn RequestObserver>,
+    ) -> Result<Self, ApiError> {
+        Self::build(options, Some(observer))
+    }
+
+    fn build(
+        options: ClientOptions,
+        observer: Option<Arc<dyn RequestObserver>>,
+    ) -> Result<Self, ApiError> {
+        let mut base = options.base_url.clone();
+        let scheme_ok =
+            base.scheme() == "https" || (base.scheme() == "http" && is_loopback_url(&base));
+        if !scheme_ok {
+            return Err(ApiError::new(
+                ErrorKind::BadRequest,
+                "client setup",
+                format!(
+                    "api.url {}://{} must use https (plain http only for a loopback address)",
+                    base.scheme(),
+                    base.host_str().unwrap_or("")
+                ),
+            ));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        // rustls with ring: one crypto backend for the whole binary. Installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut headers = HeaderMap::new();
+        headers.insert("Ngrok-Version", HeaderValue::from_static("2"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("ngrok-cert-watchdog/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .timeout(options.timeout)
+            // The key travels in a header: never follow a redirect anywhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorKind::Unreachable,
+                    "client setup",
+                    format!("cannot build the HTTP client: {}", error_chain(&e)),
+                )
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                api_key: options.api_key,
+                budget: TokenBucket::per_minute(options.requests_per_minute),
+                retry: options.retry,
+                observer,
+            }),
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    // ---- TLS certificates ----
+
+    pub async fn list_tls_certificates(&self) -> Result<Vec<TlsCertificate>, ApiError> {
+        self.list_all("tls_certificates", |l: TlsCertificateList| {
+            (l.tls_certificates, l.next_page_uri)
+        })
+        .await
+    }
+
+    pub async fn get_tls_certificate(&self, id: &str) -> Result<TlsCertificate, ApiError> {
+        self.call(Method::GET, &["tls_certificates", id], None::<&()>)
+            .await
+    }
+
+    /// Uploads a certificate. Never retried once the request may have reached the API.
+    pub async fn create_tls_certificate(
+        &self,
+        body: &TlsCertificateCreate,
+    ) -> Result<TlsCertificate, ApiError> {
+        self.call(Method::POST, &["tls_certificates"], Some(body))
+            .await
+    }
+
+    pub async fn update_tls_certificate(
+        &self,
+        id: &str,
+        body: &TlsCertificateUpdate,
+    ) -> Result<TlsCertificate, ApiError> {
+        self.call(Method::PATCH, &["tls_certificates", id], Some(body))
+            .await
+    }
+
+    pub async fn delete_tls_certificate(&self, id: &str) -> Result<(), ApiError> {
+        self.call_empty(Method::DELETE, &["tls_certificates", id])
+            .await
+    }
+
+    // ---- reserved domains ----
+
+    pub async fn list_reserved_domains(&self) -> Result<Vec<ReservedDomain>, ApiError> {
+        self.list_all("reserved_domains", |l: ReservedDomainList| {
+            (l.reserved_domains, l.next_page_uri)
+        })
+        .await
+    }
+
+    pub async fn get_reserved_domain(&self, id: &str) -> Result<ReservedDomain, ApiError> {
+        self.call(Method::GET, &["reserved_domains", id], None::<&()>)
+            .await
+    }
+
+    pub async fn create_reserved_domain(
+        &self,
+        body: &ReservedDomainCreate,
+    ) -> Result<ReservedDomain, ApiError> {
+        self.call(Method::POST, &["reserved_domains"], Some(body))
+            .await
+    }
+
+    pub async fn update_reserved_domain(
+        &self,
+        id: &str,
+        body: &ReservedDomainUpdate,
+    ) -> Result<ReservedDomain, ApiError> {
+        self.call(Method::PATCH, &["reserved_domains", id], Some(body))
+            .await
+    }
+
+    pub async fn delete_reserved_domain(&self, id: &str) -> Result<(), ApiError> {
+        self.call_empty(Method::DELETE, &["reserved_domains", id])
+            .await
+    }
+
+    /// `DELETE /reserved_domains/{id}/certificate`.
+    pub async fn detach_certificate(&self, domain_id: &str) -> Result<(), ApiError> {
+        self.call_empty(
+            Method::DELETE,
+            &["reserved_domains", domain_id, "certificate"],
+        )
+        .await
+    }
+
+    /// `DELETE /reserved_domains/{id}/certificate_management_policy`.
+    pub async fn detach_certificate_management_policy(
+        &self,
+        domain_id: &str,
+    ) -> Result<(), ApiError> {
+        self.call_empty(
+            Method::DELETE,
+            &[
+                "reserved_domains",
+                domain_id,
+                "certificate_management_policy",
+            ],
+        )
+        .await
+    }
+
+    // ---- tunnel credentials ----
+
+    pub async fn list_credentials(&self) -> Result<Vec<TunnelCredential>, ApiError> {
+        self.list_all("credentials", |l: TunnelCredentialList| {
+            (l.credentials, l.next_page_uri)
+        })
+        .await
+    }
+
+    pub async fn get_credential(&self, id: &str) -> Result<TunnelCredential, ApiError> {
+        self.call(Method::GET, &["credentials", id], None::<&()>)
+            .await
+    }
+
+    /// Creates a credential; the response's `token` is its only copy and a secret.
+    pub async fn create_credential(
+        &self,
+        body: &TunnelCredentialCreate,
+    ) -> Result<TunnelCredential, ApiError> {
+        self.call(Method::POST, &["credentials"], Some(body)).await
+    }
+
+    pub async fn update_credential(
+        &self,
+        id: &str,
+        body: &TunnelCredentialUpdate,
+    ) -> Result<TunnelCredential, ApiError> {
+        self.call(Method::PATCH, &["credentials", id], Some(body))
+            .await
+    }
+
+    pub async fn delete_credential(&self, id: &str) -> Result<(), ApiError> {
+        self.call_empty(Method::DELETE, &["credentials", id]).await
+    }
+
+    // ---- plumbing ----
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.inner.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&B>,
+    ) -> Result<T, ApiError> {
+        let url = self.url(segments);
+        let operation = operation_name(&method, &url);
+        let body = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::BadRequest,
+                    operation.clone(),
+                    format!("cannot encode the request: {e}"),
+                )
+            })?),
+            None => None,
+        };
+        let (_, bytes) = self.send(method, url, body, &operation).await?;
+        decode(&bytes, &operation)
+    }
+
+    async fn call_empty(&self, method: Method, segments: &[&str]) -> Result<(), ApiError> {
+        let url = self.url(segments);
+        let operation = operation_name(&method, &url);
+        self.send(method, url, None, &operation).await.map(|_| ())
+    }
+
+    /// Every page of a list, following `next_page_uri` on this origin only.
+    async fn list_all<L: DeserializeOwned, T>(
+        &self,
+        resource: &str,
+        split: fn(L) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, ApiError> {
+        let mut url = self.url(&[resource]);
+        url.query_pairs_mut()
+            .append_pair("limit", &PAGE_LIMIT.to_string());
+        let operation = operation_name(&Method::GET, &url);
+        let mut seen = HashSet::new();
+        let mut items = Vec::new();
+        loop {
+            let (_, bytes) = self
+                .send(Method::GET, url.clone(), None, &operation)
+                .await?;
+            let (page, next) = split(decode(&bytes, &operation)?);
+            items.extend(page);
+            let Some(next) = next.filter(|n| !n.is_empty()) else {
+                return Ok(items);
+            };
+            let next_url = self.inner.base.join(&next).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::InvalidResponse,
+                    operation.clone(),
+                    format!("next_page_uri is not a URL: {e}"),
+                )
+            })?;
+            if next_url.origin() != self.inner.base.origin() {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidResponse,
+                    operation.clone(),
+                    format!(
+                        "next_page_uri points at another origin ({}), not followed: the API key would travel with it",
+                        next_url.origin().ascii_serialization()
+                    ),
+                ));
+            }
+            if !seen.insert(next_url.clone()) {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidResponse,
+                    operation.clone(),
+                    "next_page_uri repeats an earlier page: paging would never end",
+                ));
+            }
+            url = next_url;
+        }
+    }
+
+    /// One call with budget and retries; the status and body of a 2xx answer.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        operation: &str,
+    ) -> Result<(u16, bytes::Bytes), ApiError> {
+        let retry = self.inner.retry;
+        let mut outcome_unknown_before = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.inner.budget.acquire().await;
+            let result = self
+                .attempt(
+                    &method,
+                    &url,
+                    body.as_deref(),
+                    operation,
+                    outcome_unknown_before,
+                )
+                .await;
+            let transient = match result {
+                Attempt::Done(status, bytes) => return Ok((status, bytes)),
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Retry(t) => t,
+            };
+            if matches!(
+                transient.error.kind,
+                ErrorKind::Server | ErrorKind::Unreachable
+            ) {
+                outcome_unknown_before = true;
+            }
+            if attempt >= retry.max_attempts {
+                return Err(transient.error);
+            }
+            let backoff = jittered_backoff(&retry, attempt);
+            let delay = match transient.retry_after {
+                Some(after) if after > retry.max_retry_after => return Err(transient.error),
+                Some(after) => after.max(backoff),
+                None => backoff,
+            };
+            tracing::debug!(
+                operation,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %transient.error,
+                "retrying ngrok API call"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&[u8]>,
+        operation: &str,
+        outcome_unknown_before: bool,
+    ) -> Attempt {
+        let idempotent = *method != Method::POST;
+        let resource = self.resource_label(url);
+        let mut request = self.inner.http.request(method.clone(), url.clone()).header(
+            AUTHORIZATION,
+            format!("Bearer {}", self.inner.api_key.expose_secret()),
+        );
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_vec());
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.observe(method, &resource, "error");
+                let refused = e.is_connect();
+                let error = ApiError::new(
+                    ErrorKind::Unreachable,
+                    operation,
+                    format!(
+                        "cannot reach the ngrok API at {}: {}",
+                        url.origin().ascii_serialization(),
+                        error_chain(&e)
+                    ),
+                );
+                // A refused connection was not processed; anything later may have been.
+                return if refused || idempotent {
+                    Attempt::Retry(Transient {
+                        error,
+                        retry_after: None,
+                    })
+                } else {
+                    Attempt::Fail(ApiError {
+                        kind: ErrorKind::OutcomeUnknown,
+                        msg: format!("{} — outcome unknown, not retried", error.msg),
+                        ..error
+                    })
+                };
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                self.observe(method, &resource, "error");
+                let error = ApiError::new(
+                    ErrorKind::Unreachable,
+                    operation,
+                    format!("the response broke off: {}", error_chain(&e)),
+                );
+                return if idempotent {
+                    Attempt::Retry(Transient {
+                        error,
+                        retry_after: None,
+                    })
+                } else {
+                    Attempt::Fail(ApiError {
+                        kind: ErrorKind::OutcomeUnknown,
+                        msg: format!("{} — outcome unknown, not retried", error.msg),
+                        ..error
+                    })
+                };
+            }
+        };
+        self.observe(method, &resource, &status.to_string());
+        if (200..300).contains(&status) {
+            return Attempt::Done(status, bytes);
+        }
+        if status == 404 && *method == Method::DELETE && outcome_unknown_before {
+            // An earlier attempt that broke off did delete it.
+            return Attempt::Done(204, bytes::Bytes::new());
+        }
+        let error = error_from_body(status, &bytes, operation);
+        match status {
+            429 => Attempt::Retry(Transient { error, retry_after }),
+            500..=599 if idempotent => Attempt::Retry(Transient { error, retry_after }),
+            500..=599 => Attempt::Fail(ApiError {
+                kind: ErrorKind::OutcomeUnknown,
+                ..error
+            }),
+            _ => Attempt::Fail(error),
+        }
+    }
+
+    fn resource_label(&self, url: &Url) -> String {
+        // The first path segment after the base path: tls_certificates, reserved_domains, credentials.
+        let base_len = self.inner.base.path().len();
+        url.path()
+            .get(base_len..)
+            .unwrap_or("")
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn observe(&self, method: &Method, resource: &str, code: &str) {
+        if let Some(o) = &self.inner.observer {
+            o.observe(method.as_str(), resource, code);
+        }
+    }
+}
+
+fn operation_name(method: &Method, url: &Url) -> String {
+    format!("{method} {}", url.path())
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], operation: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        // Only the position: the serde message can quote response values (a credential token).
+        let what = match e.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not valid JSON",
+            serde_json::error::Category::Data => "JSON of an unexpected shape",
+            serde_json::error::Category::Eof => "truncated JSON",
+        };
+        ApiError::new(
+            ErrorKind::InvalidResponse,
+            operation,
+            format!(
+                "the response is {what} (line {} column {}){}",
+                e.line(),
+                e.column(),
+                missing_field_hint(&e)
+            ),
+        )
+    })
+}
+
+/// serde names a missing field without quoting data; that part is safe and useful.
+fn missing_field_hint(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.find("missing field `") {
+        Some(start) => {
+            let rest = &text[start + "missing field `".len()..];
+            match rest.find('`') {
+                Some(end) => format!(": missing field `{}`", &rest[..end]),
+                None => String::new(),
+            }
+        }
+        None => String::new(),
+    }
+}
+
+fn error_from_body(status: u16, bytes: &[u8], operation: &str) -> ApiError {
+    let body: Option<ErrorBody> = serde_json::from_slice(bytes).ok();
+    let body = body.unwrap_or_default();
+    ApiError {
+        kind: ErrorKind::from_status(status),
+        operation: operation.to_string(),
+        status: Some(status),
+        error_code: body.error_code,
+        msg: body
+            .msg
+            .unwrap_or_else(|| "no documented error body".to_string()),
+        operation_id: body.details.and_then(|d| d.operation_id),
+    }
+}
+
+fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
+    let value = value?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate_to_unix(value)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Some(Duration::from_secs(when.saturating_sub(now).max(0) as u64))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as Unix seconds.
+fn httpdate_to_unix(value: &str) -> Option<i64> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let dt = time::PrimitiveDateTime::parse(value, &format).ok()?;
+    Some(dt.assume_utc().unix_timestamp())
+}
+
+fn jittered_backoff(retry: &RetryPolicy, attempt: u32) -> Duration {
+    let exp = retry
+        .initial_backoff
+        .saturating_mul(1u32 << (attempt - 1).min(16))
+        .min(retry.max_backoff);
+    // "Equal jitter": at least half the backoff, so retries never hammer, never in lockstep.
+    let half = exp / 2;
+    half + rand::rng().random_range(Duration::ZERO..=half)
+}
+
+/// An error and its causes on one line, without the URL (it is named separately).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    if e.is_timeout() {
+        parts.push("timed out".to_string());
+    } else if e.is_connect() {
+        parts.push("connection failed".to_string());
+    }
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        parts.push("request failed".to_string());
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let retry = RetryPolicy::default();
+        for attempt in 1..10 {
+            let d = jittered_backoff(&retry, attempt);
+            let exp = retry
+                .initial_backoff
+                .saturating_mul(1 << (attempt - 1))
+                .min(retry.max_backoff);
+            assert!(
+                d >= exp / 2 && d <= exp,
+                "attempt {attempt}: {d:?} vs {exp:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(
+            parse_retry_after(Some(&HeaderValue::from_static("7"))),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after(Some(&HeaderValue::from_static(
+                "Sun, 06 Nov 1994 08:49:37 GMT"
+            ))),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(
+            parse_retry_after(Some(&HeaderValue::from_static("soon"))),
+            None
+        );
+    }
+
+    #[test]
+    fn loopback_only_for_plain_http() {
+        for ok in [
+            "http://127.0.0.1:1/",
+            "http://[::1]:1/",
+            "http://localhost/",
+            "http://127.9.9.9/",
+        ] {
+            assert!(is_loopback_url(&Url::parse(ok).unwrap()), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1/",
+            "http://api.ngrok.com/",
+            "http://localhost.evil.com/",
+        ] {
+            assert!(!is_loopback_url(&Url::parse(bad).unwrap()), "{bad}");
+        }
+        let options = |url: &str| ClientOptions {
+            base_url: Url::parse(url).unwrap(),
+            api_key: SecretString::from("k"),
+            requests_per_minute: NonZeroU32::new(60).unwrap(),
+            timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        };
+        assert!(Client::new(options("http://api.ngrok.com")).is_err());
+        assert!(Client::new(options("https://api.ngrok.com")).is_ok());
+        assert!(Client::new(options("http://127.0.0.1:9")).is_ok());
+    }
+
+    #[test]
+    fn decode_errors_never_quote_the_body() {
+        let err =
+            decode::<TunnelCredential>(br#"{"id": 5, "token": "SECRET"}"#, "GET /x").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidResponse);
+        assert!(!err.to_string().contains("SECRET"));
+        let err = decode::<TlsCertificate>(br#"{"id": "cert_1"}"#, "GET /x").unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `not_before`"),
+            "{err}"
+        );
+        let err = decode::<TlsCertificate>(br#"{"id": "cert"#, "GET /x").unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn urls_escape_ids_and_keep_a_base_path() {
+        let client = Client::new(ClientOptions {
+            base_url: Url::parse("http://127.0.0.1:9/prefix").unwrap(),
+            api_key: SecretString::from("k"),
+            requests_per_minute: NonZeroU32::new(60).unwrap(),
+            timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        })
+        .unwrap();
+        assert_eq!(
+            client.url(&["tls_certificates", "a/b?c"]).as_str(),
+            "http://127.0.0.1:9/prefix/tls_certificates/a%2Fb%3Fc"
+        );
+        assert_eq!(
+            client.resource_label(&client.url(&["reserved_domains", "rd_1", "certificate"])),
+            "reserved_domains"
+        );
+    }
+}
