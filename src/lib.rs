@@ -5,6 +5,7 @@
 //! Data flows one way: config → sources → pure evaluation → actions → outputs.
 //!
 //! - [`config`]: the TOML file → validated [`config::Settings`]
+//! - [`config`]: the TOML file → validated [`config::Settings`]
 //! - [`ngrok`]: the ngrok API client (source of the account's actual state)
 //! - [`inventory`]: one sync of the account → [`inventory::Inventory`]
 //! - [`certs`]: PEM chains and keys (used by the simulator and rotation)
@@ -13,6 +14,7 @@
 //! - [`sim`]: the ngrok API simulator
 
 pub mod certs;
+pub mod config;
 pub mod evaluate;
 pub mod inventory;
 pub mod ngrok;
