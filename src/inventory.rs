@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
 
-use crate::ngrok::{ReservedDomain, TlsCertificate, TunnelCredential};
+use crate::ngrok::{ApiError, Client, ErrorKind, ReservedDomain, TlsCertificate, TunnelCredential};
 
 /// The account as one sync saw it.
 #[derive(Debug, Clone)]
@@ -35,4 +35,39 @@ impl Inventory {
             .iter()
             .filter(move |d| d.certificate_id() == Some(id))
     }
+}
+
+/// One sync: the three lists (concurrently, sharing the client's budget), then a GET for each
+/// certificate a domain references that the list did not show, to tell a deleted certificate
+/// (404 → `missing_certificates`) from one created after the list was read.
+pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, ApiError> {
+    let (mut certificates, domains, credentials) = tokio::try_join!(
+        client.list_tls_certificates(),
+        client.list_reserved_domains(),
+        client.list_credentials(),
+    )?;
+    let listed: BTreeSet<String> = certificates.iter().map(|c| c.id.clone()).collect();
+    let unlisted: BTreeSet<String> = domains
+        .iter()
+        .filter_map(|d| d.certificate_id())
+        .filter(|id| !listed.contains(*id))
+        .map(str::to_string)
+        .collect();
+    let mut missing_certificates = BTreeSet::new();
+    for id in unlisted {
+        match client.get_tls_certificate(&id).await {
+            Ok(certificate) => certificates.push(certificate),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                missing_certificates.insert(id);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Inventory {
+        fetched_at: now,
+        certificates,
+        domains,
+        credentials,
+        missing_certificates,
+    })
 }

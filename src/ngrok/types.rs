@@ -322,3 +322,305 @@ where
 {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every documented example parses, with the documented values.
+    use super::*;
+    use std::path::PathBuf;
+    use time::macros::datetime;
+
+    fn examples_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ngrok-api/examples")
+    }
+
+    fn read(name: &str) -> String {
+        let path = examples_dir().join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (shared/ must sit beside the repository)",
+                path.display()
+            )
+        })
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn check_example_certificate(c: &TlsCertificate, id: &str) {
+        assert_eq!(c.id, id);
+        assert_eq!(
+            c.uri.as_deref(),
+            Some(format!("https://api.ngrok.com/tls_certificates/{id}").as_str())
+        );
+        assert_eq!(c.subject_common_name.as_deref(), Some("example.com"));
+        assert_eq!(c.issuer_common_name.as_deref(), Some("example.com"));
+        assert_eq!(c.not_before, datetime!(2020-03-24 18:18:19 UTC));
+        assert_eq!(c.not_after, datetime!(2020-04-23 18:18:19 UTC));
+        assert_eq!(c.issued_at, None);
+        assert!(!c.is_managed());
+        assert_eq!(c.private_key_type.as_deref(), Some("rsa"));
+        assert_eq!(
+            c.serial_number.as_deref(),
+            Some("054ba70dd03882382d11b640f30f4b8e1be5ddb1")
+        );
+        assert!(c.subject_alternative_names.dns_names.is_empty());
+        assert!(c.subject_alternative_names.ips.is_empty());
+        assert_eq!(c.subject_country.as_deref(), Some(""));
+        let pem = c.certificate_pem.as_deref().unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\nMIIDDTCC"));
+        assert!(pem.ends_with("-----END CERTIFICATE-----\n"));
+    }
+
+    fn check_example_domain_with_policy(d: &ReservedDomain) {
+        assert_eq!(d.id, "rd_2cSjwJQR1ZzXgCTiSSiXDJgxygI");
+        assert_eq!(d.domain, "myapp.mydomain.com");
+        assert_eq!(d.certificate, None);
+        assert_eq!(
+            d.certificate_management_policy,
+            Some(CertPolicy {
+                authority: Some("letsencrypt".into()),
+                private_key_type: Some("ecdsa".into())
+            })
+        );
+        assert_eq!(d.certificate_management_status, None);
+        assert_eq!(
+            d.description.as_deref(),
+            Some("point-of-sale new york #302")
+        );
+        assert_eq!(
+            d.http_endpoint_configuration
+                .as_ref()
+                .map(|r| r.id.as_str()),
+            Some("ec_2cSjwFMRltw7qZ6uG61OR57XmsA")
+        );
+        assert_eq!(
+            d.metadata.as_deref(),
+            Some("{env: \"staging\", \"connector_id\":\"64698fcc-5f5c-4b63-910e-8669d04bd943\"}")
+        );
+        assert_eq!(d.region.as_deref(), Some(""));
+        assert_eq!(d.created_at, Some(datetime!(2024-02-16 19:35:10 UTC)));
+    }
+
+    #[test]
+    fn every_documented_example_parses_with_its_values() {
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(examples_dir())
+            .expect("shared/ngrok-api/examples beside the repository")
+        {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            match name.as_str() {
+                "create_tls_certificate.response.json" => {
+                    let c: TlsCertificate = parse(&name);
+                    check_example_certificate(&c, "cert_2rwwl6y1UCOM1WjSQhSj2VPegVh");
+                    assert_eq!(c.description, None);
+                    assert_eq!(c.metadata, None);
+                    assert_eq!(c.created_at, Some(datetime!(2025-01-21 18:19:52 UTC)));
+                }
+                "get_tls_certificate.response.json" | "update_tls_certificate.response.json" => {
+                    let c: TlsCertificate = parse(&name);
+                    check_example_certificate(&c, "cert_2rwwl6y1UCOM1WjSQhSj2VPegVh");
+                    assert_eq!(c.metadata.as_deref(), Some("{\"example\": true}"));
+                }
+                "list_tls_certificates.response.json" => {
+                    let l: TlsCertificateList = parse(&name);
+                    assert_eq!(l.next_page_uri, None);
+                    assert_eq!(l.tls_certificates.len(), 2);
+                    check_example_certificate(
+                        &l.tls_certificates[0],
+                        "cert_2rwwiJpwl6XDu1WKzHVQuLm5oPo",
+                    );
+                    check_example_certificate(
+                        &l.tls_certificates[1],
+                        "cert_2rwwl6y1UCOM1WjSQhSj2VPegVh",
+                    );
+                    assert_eq!(
+                        l.tls_certificates[0].created_at,
+                        Some(datetime!(2025-01-21 18:19:30 UTC))
+                    );
+                    assert!(l.tls_certificates.iter().all(|c| c.description.is_none()));
+                }
+                "create_tls_certificate.request.json" => {
+                    let v: serde_json::Value = parse(&name);
+                    assert!(v["certificate_pem"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("-----BEGIN CERTIFICATE-----"));
+                    assert!(v["private_key_pem"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("-----BEGIN PRIVATE KEY-----"));
+                }
+                "update_tls_certificate.request.json" => {
+                    let v: serde_json::Value = parse(&name);
+                    assert_eq!(v["metadata"], "{\"example\": true}");
+                }
+                "create_reserved_domain.response.json" => {
+                    let d: ReservedDomain = parse(&name);
+                    assert_eq!(d.id, "rd_2cSjwJQR1ZzXgCTiSSiXDJgxygI");
+                    assert_eq!(d.domain, "myapp.mydomain.com");
+                    assert_eq!(d.certificate_id(), Some("cert_2cSjwGgYrGJdXQKfDJGdmj7ajCT"));
+                    assert!(!d.is_managed());
+                    assert_eq!(d.certificate_management_status, None);
+                    assert_eq!(
+                        d.cname_target.as_deref(),
+                        Some("2udamkamcl8pjmrff.2sqweveb4ays7xoj4.local-ngrok-cname.com")
+                    );
+                    assert_eq!(d.acme_challenge_cname_target, None);
+                    assert_eq!(d.description, None);
+                }
+                "get_reserved_domain.response.json" | "update_reserved_domain.response.json" => {
+                    let d: ReservedDomain = parse(&name);
+                    check_example_domain_with_policy(&d);
+                }
+                "list_reserved_domains.response.json" => {
+                    let l: ReservedDomainList = parse(&name);
+                    assert_eq!(l.next_page_uri, None);
+                    assert_eq!(l.reserved_domains.len(), 2);
+                    let managed = &l.reserved_domains[0];
+                    assert_eq!(managed.id, "rd_2cSjwKpNfxN5VHdSXGQd1nSaOYq");
+                    assert_eq!(managed.domain, "manage-0002.app.example.com");
+                    assert!(managed.is_managed());
+                    assert_eq!(managed.certificate_id(), None);
+                    assert_eq!(managed.renews_at(), None);
+                    let job = managed.provisioning_job().unwrap();
+                    assert_eq!(job.error_code, None);
+                    assert_eq!(
+                        job.msg.as_deref(),
+                        Some("Managed certificate provisioning in progress.")
+                    );
+                    assert_eq!(job.started_at, Some(datetime!(2024-02-16 19:35:10 UTC)));
+                    assert_eq!(job.retries_at, None);
+                    assert_eq!(
+                        managed.metadata.as_deref(),
+                        Some("{\"service\": \"dashboard\"}")
+                    );
+                    let uploaded = &l.reserved_domains[1];
+                    assert_eq!(
+                        uploaded.certificate_id(),
+                        Some("cert_2cSjwGgYrGJdXQKfDJGdmj7ajCT")
+                    );
+                    assert_eq!(uploaded.description, None, "list examples omit description");
+                    assert_eq!(uploaded.metadata, None);
+                }
+                "create_reserved_domain.request.json" => {
+                    let v: serde_json::Value = parse(&name);
+                    assert_eq!(v["certificate_id"], "cert_2cSjwGgYrGJdXQKfDJGdmj7ajCT");
+                    assert_eq!(v["domain"], "myapp.mydomain.com");
+                }
+                "update_reserved_domain.request.json" => {
+                    let v: serde_json::Value = parse(&name);
+                    assert_eq!(
+                        v["certificate_management_policy"]["authority"],
+                        "letsencrypt"
+                    );
+                }
+                "create_tunnel_credential.response.json" => {
+                    let c: TunnelCredential = parse(&name);
+                    assert_eq!(c.id, "cr_2TMGGL7UOvE5IkjdLwjKrOlUJm3");
+                    assert_eq!(
+                        c.token.as_deref(),
+                        Some("2TMGGL7UOvE5IkjdLwjKrOlUJm3_5JsFk4rfMHdTH7B96qRVD")
+                    );
+                    assert_eq!(
+                        c.description.as_deref(),
+                        Some("development cred for alan@example.com")
+                    );
+                    assert!(c.acl.is_empty() && !c.is_restricted());
+                    assert_eq!(
+                        c.owner_id.as_deref(),
+                        Some("usr_2TMGG635o87KDP13PBjUDx2rzJY")
+                    );
+                    assert_eq!(c.created_at, Some(datetime!(2023-07-31 23:17:18 UTC)));
+                }
+                "get_tunnel_credential.response.json"
+                | "update_tunnel_credential.response.json" => {
+                    let c: TunnelCredential = parse(&name);
+                    assert_eq!(c.id, "cr_2TMGGL7UOvE5IkjdLwjKrOlUJm3");
+                    assert_eq!(c.token, None);
+                    assert_eq!(c.description.as_deref(), Some("device alpha-2"));
+                    assert_eq!(
+                        c.metadata.as_deref(),
+                        Some("{\"device_id\": \"d5111ba7-0cc5-4ba3-8398-e6c79e4e89c2\"}")
+                    );
+                }
+                "list_tunnel_credentials.response.json" => {
+                    let l: TunnelCredentialList = parse(&name);
+                    assert_eq!(l.next_page_uri, None);
+                    let ids: Vec<&str> = l.credentials.iter().map(|c| c.id.as_str()).collect();
+                    assert_eq!(
+                        ids,
+                        [
+                            "cr_2TMGGL7UOvE5IkjdLwjKrOlUJm3",
+                            "cr_2TMGGIw07ve6R3DQzMrN3964IKQ",
+                            "cr_2TMGG9nG76NdxNAb6B33fiqs1DL"
+                        ]
+                    );
+                    assert_eq!(
+                        l.credentials[1].acl,
+                        ["bind:1.tcp.ngrok.io:20002", "bind:132.devices.company.com"]
+                    );
+                    assert!(l.credentials[1].is_restricted());
+                    assert!(!l.credentials[0].is_restricted());
+                    assert_eq!(
+                        l.credentials[2].created_at,
+                        Some(datetime!(2023-07-31 23:17:17 UTC))
+                    );
+                }
+                "create_tunnel_credential.request.json"
+                | "update_tunnel_credential.request.json" => {
+                    let v: serde_json::Value = parse(&name);
+                    assert!(v["description"].is_string());
+                }
+                "error.response.json" => {
+                    let e: ErrorBody = parse(&name);
+                    assert_eq!(e.error_code.as_deref(), Some("ERR_NGROK_218"));
+                    assert_eq!(e.status_code, Some(400));
+                    assert!(e
+                        .msg
+                        .as_deref()
+                        .unwrap()
+                        .starts_with("Your request has not specified an API version."));
+                    assert_eq!(
+                        e.details.and_then(|d| d.operation_id).as_deref(),
+                        Some("op_2RfSBcv0nsy71XCHWOegjx1OoKh")
+                    );
+                }
+                other => panic!("example {other} is not covered by this test: add it"),
+            }
+            seen.push(name);
+        }
+        assert_eq!(seen.len(), 19, "every documented example: {seen:?}");
+    }
+
+    #[test]
+    fn absent_null_and_unknown_fields_are_accepted() {
+        let c: TlsCertificate = serde_json::from_value(serde_json::json!({
+            "id": "cert_1",
+            "not_before": "2026-01-01T00:00:00Z",
+            "not_after": "2026-04-01T00:00:00Z",
+            "subject_alternative_names": null,
+            "key_usages": null,
+            "issued_at": null,
+            "a_new_field": {"nested": [1, 2]}
+        }))
+        .unwrap();
+        assert!(c.subject_alternative_names.dns_names.is_empty());
+        let d: ReservedDomain = serde_json::from_value(serde_json::json!({
+            "id": "rd_1", "domain": "a.example.com",
+            "certificate_management_status": {"provisioning_job": null},
+            "surprise": true
+        }))
+        .unwrap();
+        assert_eq!(d.provisioning_job(), None);
+        let cr: TunnelCredential =
+            serde_json::from_value(serde_json::json!({"id": "cr_1", "acl": null})).unwrap();
+        assert!(!cr.is_restricted());
+        let star: TunnelCredential = serde_json::from_value(
+            serde_json::json!({"id": "cr_2", "acl": ["bind:x.example.com", "*"]}),
+        )
+        .unwrap();
+        assert!(!star.is_restricted());
+    }
+}
