@@ -1040,3 +1040,28 @@ min_severity = "critical"
         assert_eq!(s.schedule.stale_after, Duration::from_secs(5 * 3600));
     }
 }
+
+#[cfg(test)]
+mod shipped_example {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_is_valid_and_shows_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ngrok-cert-watchdog.toml");
+        let env = Environment {
+            ngrok_api_key: Some("k".into()),
+            ..Environment::default()
+        };
+        let s = load(&path, &env).unwrap();
+        let defaults = parse("", &path, &env).unwrap();
+        assert_eq!(s.api.url, defaults.api.url);
+        assert_eq!(s.api.requests_per_minute, defaults.api.requests_per_minute);
+        assert_eq!(s.api.timeout, defaults.api.timeout);
+        assert_eq!(s.schedule.sync, defaults.schedule.sync);
+        assert_eq!(s.expiry, defaults.expiry);
+        assert_eq!(s.metrics.listen, defaults.metrics.listen);
+        assert_eq!(s.state_dir, defaults.state_dir);
+        assert_eq!(s.watches.len(), 1);
+        assert_eq!(s.webhooks.len(), 1);
+    }
+}

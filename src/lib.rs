@@ -12,11 +12,37 @@
 //! - [`evaluate`]: pure (inventory, policy, now) → findings
 //! - [`report`]: the `check` report, text or JSON
 //! - [`sim`]: the ngrok API simulator
+//! - [`check`], [`cli`], [`logging`]: the one-shot commands and the process edge
 
 pub mod certs;
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod evaluate;
 pub mod inventory;
+pub mod logging;
 pub mod ngrok;
 pub mod report;
 pub mod sim;
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `ngrok-cert-watchdog` binary: everything happens in [`ngrok_cert_watchdog::cli`].
+
+fn main() {
+    std::process::exit(ngrok_cert_watchdog::cli::main_with_args(std::env::args_os()));
+}

@@ -1,0 +1,165 @@
+//! The command line: parse, set up logging, run one command, map its outcome to an exit code.
+//!
+//! Errors leave here as one line on stderr, never a panic, a backtrace or a secret.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+
+use crate::check::{self, ReportFormat, EXIT_UNKNOWN};
+use crate::config::{self, Environment, Settings, DEFAULT_CONFIG_PATH};
+use crate::logging::{self, LogFormat};
+use crate::report;
+
+/// sysexits' EX_CONFIG: systemd's `RestartPreventExitStatus=78` stops a restart loop on it.
+pub const EXIT_CONFIG: i32 = 78;
+/// sysexits' EX_USAGE, for a command line that does not parse.
+pub const EXIT_USAGE: i32 = 64;
+/// EX_SOFTWARE: the program failed in a way that is not the configuration's fault.
+pub const EXIT_SOFTWARE: i32 = 70;
+
+#[derive(Debug, Parser)]
+#[command(name = "ngrok-cert-watchdog", version, about = "Keeps the TLS certificates behind an ngrok account from expiring or failing silently")]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "NGROK_CERT_WATCHDOG_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Log format on stderr (level from RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One sync of the account and its evaluation; Nagios exit codes (0 OK, 1 warning, 2 critical, 3 unknown).
+    Check {
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+    },
+    /// Validate the configuration (0 valid, 78 invalid).
+    CheckConfig,
+    /// Run the ngrok API simulator in the foreground; reads no configuration file.
+    Simulate {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The API key clients must present.
+        #[arg(long)]
+        api_key: String,
+        /// A seed file describing the account (see docs/simulator.md).
+        #[arg(long)]
+        seed: Option<PathBuf>,
+        /// Rate limit as N/DURATION (default 120/60s), or "off".
+        #[arg(long)]
+        rate_limit: Option<String>,
+    },
+}
+
+/// Runs the program with these arguments; returns the exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                // A Nagios check must stay in its range: "could not check".
+                _ if args.iter().any(|a| a == "check") => EXIT_UNKNOWN,
+                _ => EXIT_USAGE,
+            };
+        }
+    };
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ngrok-cert-watchdog: cannot start the async runtime: {e}");
+            return EXIT_SOFTWARE;
+        }
+    };
+    runtime.block_on(run_command(cli))
+}
+
+async fn run_command(cli: Cli) -> i32 {
+    let env = Environment::from_process();
+    match cli.command {
+        Command::CheckConfig => match config::load(&cli.config, &env) {
+            Ok(settings) => {
+                println!("{}", describe(&settings));
+                0
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                EXIT_CONFIG
+            }
+        },
+        Command::Check { format } => {
+            let settings = match config::load(&cli.config, &env) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return EXIT_UNKNOWN;
+                }
+            };
+            match check::check(&settings).await {
+                Ok(outcome) => {
+                    let checked_at = OffsetDateTime::now_utc();
+                    match format {
+                        ReportFormat::Json => {
+                            let doc = report::to_json(&outcome.inventory, &outcome.findings, checked_at);
+                            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                        }
+                        ReportFormat::Text => {
+                            print!("{}", report::to_text(&outcome.inventory, &outcome.findings, checked_at));
+                        }
+                    }
+                    report::exit_code(&outcome.findings)
+                }
+                Err(e) => {
+                    eprintln!("ngrok-cert-watchdog: check: {e}");
+                    EXIT_UNKNOWN
+                }
+            }
+        }
+        Command::Simulate {
+            listen,
+            api_key,
+            seed,
+            rate_limit,
+        } => {
+            let shutdown = crate::shutdown_signal();
+            match crate::sim::simulate(listen, SecretString::from(api_key), seed, rate_limit, shutdown).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("ngrok-cert-watchdog: simulate: {e}");
+                    EXIT_USAGE
+                }
+            }
+        }
+    }
+}
+
+/// One line about a valid configuration, without secrets.
+fn describe(s: &Settings) -> String {
+    format!(
+        "{}: valid (api {}, key from {}, sync \"{}\", {} watch(es), {} webhook(s), metrics on {})",
+        s.source.display(),
+        config::redacted_url(&s.api.url),
+        s.api.key_source,
+        s.schedule.sync,
+        s.watches.len(),
+        s.webhooks.len(),
+        s.metrics.listen
+    )
+}
