@@ -1,0 +1,355 @@
+//! Prometheus metrics: the account's series, rebuilt and rendered once per successful sync, and
+//! the daemon's own, kept in a registry that this struct owns (passed in, never global).
+//!
+//! The account only changes once per sync, so its ~45,000 series for a 10,000-certificate account
+//! are encoded then, and a scrape serves the cached text plus the few dozen series of the daemon.
+//! Rebuilding from scratch means a deleted resource or a changed label leaves no stale series; a
+//! failed sync does not touch them, so the last values stay (stale values, not zeros).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use time::OffsetDateTime;
+
+use crate::evaluate::{ExpiryPolicy, Finding, Severity};
+use crate::inventory::Inventory;
+use crate::ngrok::RequestObserver;
+use crate::report::certificate_source;
+
+/// The metrics of one daemon.
+pub struct Metrics {
+    registry: Registry,
+    expiry_threshold: GaugeVec,
+    renewal_grace: Gauge,
+    stale_after: Gauge,
+    sync_last_success: Gauge,
+    sync_duration: Gauge,
+    syncs_total: IntCounterVec,
+    api_requests_total: IntCounterVec,
+    findings: IntGaugeVec,
+    pub rotations_total: IntCounterVec,
+    pub watch_not_after: GaugeVec,
+    pub watch_up: IntGaugeVec,
+    pub webhook_deliveries_total: IntCounterVec,
+    alerts_firing: IntGaugeVec,
+    account: RwLock<Arc<String>>,
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let v = GaugeVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    registry
+        .register(Box::new(v.clone()))
+        .expect("each metric registered once");
+    v
+}
+
+fn int_gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let v = IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    registry
+        .register(Box::new(v.clone()))
+        .expect("each metric registered once");
+    v
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let v = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    registry
+        .register(Box::new(v.clone()))
+        .expect("each metric registered once");
+    v
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::with_opts(Opts::new(name, help)).expect("static metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("each metric registered once");
+    g
+}
+
+impl Metrics {
+    pub fn new(policy: &ExpiryPolicy) -> Self {
+        let registry = Registry::new();
+        let build_info = int_gauge_vec(
+            &registry,
+            "ngrok_cert_watchdog_build_info",
+            "Always 1; the version of the running ngrok-cert-watchdog.",
+            &["version"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let metrics = Self {
+            expiry_threshold: gauge_vec(
+                &registry,
+                "ngrok_cert_watchdog_expiry_threshold_seconds",
+                "The configured expiry thresholds (expiry.warning, expiry.critical), for alert rules to follow.",
+                &["severity"],
+            ),
+            renewal_grace: gauge(
+                &registry,
+                "ngrok_cert_watchdog_renewal_grace_seconds",
+                "The configured expiry.renewal_grace, for alert rules to follow.",
+            ),
+            stale_after: gauge(
+                &registry,
+                "ngrok_cert_watchdog_sync_stale_after_seconds",
+                "The configured schedule.stale_after: /readyz fails once the last successful sync is older.",
+            ),
+            sync_last_success: gauge(
+                &registry,
+                "ngrok_cert_watchdog_sync_last_success_timestamp_seconds",
+                "When the last successful sync of the account finished, Unix seconds.",
+            ),
+            sync_duration: gauge(
+                &registry,
+                "ngrok_cert_watchdog_sync_duration_seconds",
+                "How long the last sync of the account took.",
+            ),
+            syncs_total: counter_vec(
+                &registry,
+                "ngrok_cert_watchdog_syncs_total",
+                "Syncs of the account, by result.",
+                &["result"],
+            ),
+            api_requests_total: counter_vec(
+                &registry,
+                "ngrok_cert_watchdog_api_requests_total",
+                "Requests to the ngrok API, by method, resource and HTTP status (error: no response).",
+                &["method", "resource", "code"],
+            ),
+            findings: int_gauge_vec(
+                &registry,
+                "ngrok_cert_watchdog_findings",
+                "Findings of the last successful evaluation, by severity and kind.",
+                &["severity", "kind"],
+            ),
+            rotations_total: counter_vec(
+                &registry,
+                "ngrok_cert_watchdog_rotations_total",
+                "Certificate rotations of a watch, by result.",
+                &["watch", "result"],
+            ),
+            watch_not_after: gauge_vec(
+                &registry,
+                "ngrok_cert_watchdog_watch_certificate_not_after_timestamp_seconds",
+                "Expiry of the certificate on disk of a watch, Unix seconds.",
+                &["watch"],
+            ),
+            watch_up: int_gauge_vec(
+                &registry,
+                "ngrok_cert_watchdog_watch_up",
+                "1 when the files of a watch are a valid certificate and key, else 0.",
+                &["watch"],
+            ),
+            webhook_deliveries_total: counter_vec(
+                &registry,
+                "ngrok_cert_watchdog_webhook_deliveries_total",
+                "Webhook delivery attempts, by webhook and result.",
+                &["webhook", "result"],
+            ),
+            alerts_firing: int_gauge_vec(
+                &registry,
+                "ngrok_cert_watchdog_alerts_firing",
+                "Alerts firing now, by severity.",
+                &["severity"],
+            ),
+            account: RwLock::new(Arc::new(String::new())),
+            registry,
+        };
+        for result in ["success", "failure"] {
+            metrics.syncs_total.with_label_values(&[result]).inc_by(0);
+        }
+        for severity in [Severity::Info, Severity::Warning, Severity::Critical] {
+            metrics
+                .alerts_firing
+                .with_label_values(&[severity.as_str()])
+                .set(0);
+        }
+        metrics.set_policy(policy);
+        metrics
+    }
+
+    /// `schedule.stale_after` after a (re)load of the configuration.
+    pub fn set_stale_after(&self, stale_after: Duration) {
+        self.stale_after.set(stale_after.as_secs_f64());
+    }
+
+    /// The thresholds after a (re)load of the configuration.
+    pub fn set_policy(&self, policy: &ExpiryPolicy) {
+        self.renewal_grace.set(policy.renewal_grace.as_secs_f64());
+        self.expiry_threshold
+            .with_label_values(&["warning"])
+            .set(policy.warning.as_secs_f64());
+        self.expiry_threshold
+            .with_label_values(&["critical"])
+            .set(policy.critical.as_secs_f64());
+    }
+
+    /// A successful sync: the account's series are rebuilt from it, the findings replaced.
+    pub fn record_sync_success(
+        &self,
+        inventory: &Inventory,
+        findings: &[Finding],
+        duration: Duration,
+        finished_at: OffsetDateTime,
+    ) {
+        let account = render_account(inventory);
+        if let Ok(mut cached) = self.account.write() {
+            *cached = Arc::new(account);
+        }
+        self.findings.reset();
+        let mut counts: BTreeMap<(Severity, &str), i64> = BTreeMap::new();
+        for f in findings {
+            *counts.entry((f.severity, f.kind.as_str())).or_default() += 1;
+        }
+        for ((severity, kind), n) in counts {
+            self.findings
+                .with_label_values(&[severity.as_str(), kind])
+                .set(n);
+        }
+        self.sync_duration.set(duration.as_secs_f64());
+        self.sync_last_success
+            .set(finished_at.unix_timestamp_nanos() as f64 / 1e9);
+        self.syncs_total.with_label_values(&["success"]).inc();
+    }
+
+    /// A failed sync: counted; the account's last values stay.
+    pub fn record_sync_failure(&self, duration: Duration) {
+        self.sync_duration.set(duration.as_secs_f64());
+        self.syncs_total.with_label_values(&["failure"]).inc();
+    }
+
+    pub fn set_alerts_firing(&self, severity: Severity, n: i64) {
+        self.alerts_firing
+            .with_label_values(&[severity.as_str()])
+            .set(n);
+    }
+
+    /// The whole exposition: the cached account part, then the daemon's own series.
+    pub fn render(&self) -> Vec<u8> {
+        let account = self
+            .account
+            .read()
+            .map(|a| Arc::clone(&a))
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(account.len() + 8192);
+        out.extend_from_slice(account.as_bytes());
+        // Encoding into a Vec cannot fail for well-formed families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+impl RequestObserver for Metrics {
+    fn observe(&self, method: &str, resource: &str, code: &str) {
+        self.api_requests_total
+            .with_label_values(&[method, resource, code])
+            .inc();
+    }
+}
+
+fn unix(t: OffsetDateTime) -> f64 {
+    t.unix_timestamp() as f64
+}
+
+/// The account's series, from one inventory, in the text format.
+pub fn render_account(inventory: &Inventory) -> String {
+    let registry = Registry::new();
+    let cert_labels = ["certificate_id", "subject_common_name", "managed"];
+    let not_after = gauge_vec(
+        &registry,
+        "ngrok_tls_certificate_not_after_timestamp_seconds",
+        "When a TLS certificate of the account expires, Unix seconds.",
+        &cert_labels,
+    );
+    let not_before = gauge_vec(
+        &registry,
+        "ngrok_tls_certificate_not_before_timestamp_seconds",
+        "When a TLS certificate of the account becomes valid, Unix seconds.",
+        &cert_labels,
+    );
+    let domain_info = int_gauge_vec(
+        &registry,
+        "ngrok_reserved_domain_info",
+        "Always 1; a reserved domain, its certificate and where the certificate comes from (uploaded, managed, none).",
+        &["domain", "domain_id", "certificate_id", "certificate_source"],
+    );
+    let domain_not_after = gauge_vec(
+        &registry,
+        "ngrok_reserved_domain_certificate_not_after_timestamp_seconds",
+        "When the certificate a reserved domain uses expires, Unix seconds.",
+        &["domain"],
+    );
+    let renews_at = gauge_vec(
+        &registry,
+        "ngrok_reserved_domain_renews_at_timestamp_seconds",
+        "When ngrok will renew the managed certificate of a reserved domain, Unix seconds.",
+        &["domain"],
+    );
+    let provisioning_failed = int_gauge_vec(
+        &registry,
+        "ngrok_reserved_domain_provisioning_failed",
+        "1 while the certificate provisioning job of a reserved domain reports an error.",
+        &["domain", "error_code"],
+    );
+    let credentials = int_gauge_vec(
+        &registry,
+        "ngrok_credentials",
+        "Tunnel credentials of the account, by whether an ACL restricts what they may bind.",
+        &["restricted"],
+    );
+
+    for c in &inventory.certificates {
+        let managed = if c.is_managed() { "true" } else { "false" };
+        let cn = c.subject_common_name.as_deref().unwrap_or("");
+        let labels = [c.id.as_str(), cn, managed];
+        not_after.with_label_values(&labels).set(unix(c.not_after));
+        not_before.with_label_values(&labels).set(unix(c.not_before));
+    }
+    for d in &inventory.domains {
+        let certificate_id = d.certificate_id().unwrap_or("");
+        domain_info
+            .with_label_values(&[
+                d.domain.as_str(),
+                d.id.as_str(),
+                certificate_id,
+                certificate_source(d, inventory),
+            ])
+            .set(1);
+        if let Some(c) = d.certificate_id().and_then(|id| inventory.certificate(id)) {
+            domain_not_after
+                .with_label_values(&[d.domain.as_str()])
+                .set(unix(c.not_after));
+        }
+        if let Some(at) = d.renews_at() {
+            renews_at.with_label_values(&[d.domain.as_str()]).set(unix(at));
+        }
+        if let Some(code) = d
+            .provisioning_job()
+            .and_then(|j| j.error_code.as_deref())
+            .filter(|c| !c.is_empty())
+        {
+            provisioning_failed
+                .with_label_values(&[d.domain.as_str(), code])
+                .set(1);
+        }
+    }
+    let restricted = inventory
+        .credentials
+        .iter()
+        .filter(|c| c.is_restricted())
+        .count() as i64;
+    credentials.with_label_values(&["true"]).set(restricted);
+    credentials
+        .with_label_values(&["false"])
+        .set(inventory.credentials.len() as i64 - restricted);
+
+    TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap_or_default()
+}
