@@ -36,6 +36,7 @@ pub struct Metrics {
     pub watch_up: IntGaugeVec,
     pub webhook_deliveries_total: IntCounterVec,
     alerts_firing: IntGaugeVec,
+    supervisor_alarms_total: IntCounterVec,
     account: RwLock<Arc<String>>,
 }
 
@@ -158,6 +159,12 @@ impl Metrics {
                 "Alerts firing now, by severity.",
                 &["severity"],
             ),
+            supervisor_alarms_total: counter_vec(
+                &registry,
+                "ngrok_cert_watchdog_supervisor_alarms_total",
+                "Times the supervisor found the sync loop dead (tick_late: the scheduler stopped firing; sync_stuck: a sync made no progress) and stopped pinging the systemd watchdog.",
+                &["reason"],
+            ),
             account: RwLock::new(Arc::new(String::new())),
             registry,
         };
@@ -222,6 +229,12 @@ impl Metrics {
     pub fn record_sync_failure(&self, duration: Duration) {
         self.sync_duration.set(duration.as_secs_f64());
         self.syncs_total.with_label_values(&["failure"]).inc();
+    }
+
+    pub fn record_supervisor_alarm(&self, reason: &str) {
+        self.supervisor_alarms_total
+            .with_label_values(&[reason])
+            .inc();
     }
 
     pub fn set_alerts_firing(&self, severity: Severity, n: i64) {
