@@ -37,6 +37,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: scheduled syncs, metrics, health (exit 78 on a bad configuration or API key).
+    Run,
     /// One sync of the account and its evaluation; Nagios exit codes (0 OK, 1 warning, 2 critical, 3 unknown).
     Check {
         #[arg(long, value_enum, default_value = "text")]
@@ -94,6 +96,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
 async fn run_command(cli: Cli) -> i32 {
     let env = Environment::from_process();
     match cli.command {
+        Command::Run => run_daemon(cli.config, env).await,
         Command::CheckConfig => match config::load(&cli.config, &env) {
             Ok(settings) => {
                 println!("{}", describe(&settings));
@@ -146,6 +149,55 @@ async fn run_command(cli: Cli) -> i32 {
                     EXIT_USAGE
                 }
             }
+        }
+    }
+}
+
+/// EX_OSERR: the metrics address could not be bound.
+pub const EXIT_OSERR: i32 = 71;
+
+async fn run_daemon(path: PathBuf, env: Environment) -> i32 {
+    let settings = match config::load(&path, &env) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(settings.metrics.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "ngrok-cert-watchdog: run: cannot listen on metrics.listen {}: {}",
+                settings.metrics.listen,
+                config::io_reason(&e)
+            );
+            return EXIT_OSERR;
+        }
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            crate::shutdown_signal().await;
+            shutdown.cancel();
+        });
+    }
+    let ctx = crate::daemon::RunContext {
+        config_path: Some(path),
+        env,
+        settings,
+        listener,
+        ticks: crate::daemon::Ticks::Cron,
+        reload: crate::reload_signal(),
+        notifier: std::sync::Arc::new(crate::daemon::SystemdNotifier),
+        supervision: crate::daemon::Supervision::from_environment(),
+    };
+    match crate::daemon::run(ctx, shutdown).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ngrok-cert-watchdog: run: {e}");
+            EXIT_SOFTWARE
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`certs`]: PEM chains and keys (used by the simulator and rotation)
 //! - [`evaluate`]: pure (inventory, policy, now) → findings
 //! - [`report`]: the `check` report, text or JSON
+//! - [`metrics`]: Prometheus metrics (owned, passed in)
+//! - [`daemon`]: `run` — triggers, the sync loop, the supervisor, health endpoints
 //! - [`sim`]: the ngrok API simulator
 //! - [`check`], [`cli`], [`logging`]: the one-shot commands and the process edge
 
@@ -18,9 +20,11 @@ pub mod certs;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod evaluate;
 pub mod inventory;
 pub mod logging;
+pub mod metrics;
 pub mod ngrok;
 pub mod report;
 pub mod sim;
@@ -45,4 +49,23 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// One message per SIGHUP, for configuration reloads.
+pub fn reload_signal() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if tx.send(()).await.is_err() {
+                break;
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
 }
