@@ -23,7 +23,11 @@ pub const EXIT_USAGE: i32 = 64;
 pub const EXIT_SOFTWARE: i32 = 70;
 
 #[derive(Debug, Parser)]
-#[command(name = "ngrok-cert-watchdog", version, about = "Keeps the TLS certificates behind an ngrok account from expiring or failing silently")]
+#[command(
+    name = "ngrok-cert-watchdog",
+    version,
+    about = "Keeps the TLS certificates behind an ngrok account from expiring or failing silently"
+)]
 pub struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "NGROK_CERT_WATCHDOG_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
@@ -120,11 +124,15 @@ async fn run_command(cli: Cli) -> i32 {
                     let checked_at = OffsetDateTime::now_utc();
                     match format {
                         ReportFormat::Json => {
-                            let doc = report::to_json(&outcome.inventory, &outcome.findings, checked_at);
+                            let doc =
+                                report::to_json(&outcome.inventory, &outcome.findings, checked_at);
                             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
                         }
                         ReportFormat::Text => {
-                            print!("{}", report::to_text(&outcome.inventory, &outcome.findings, checked_at));
+                            print!(
+                                "{}",
+                                report::to_text(&outcome.inventory, &outcome.findings, checked_at)
+                            );
                         }
                     }
                     report::exit_code(&outcome.findings)
@@ -142,7 +150,15 @@ async fn run_command(cli: Cli) -> i32 {
             rate_limit,
         } => {
             let shutdown = crate::shutdown_signal();
-            match crate::sim::simulate(listen, SecretString::from(api_key), seed, rate_limit, shutdown).await {
+            match crate::sim::simulate(
+                listen,
+                SecretString::from(api_key),
+                seed,
+                rate_limit,
+                shutdown,
+            )
+            .await
+            {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("ngrok-cert-watchdog: simulate: {e}");

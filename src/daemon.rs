@@ -189,7 +189,10 @@ pub enum RunError {
 }
 
 /// A client for `settings`, reporting to `observer`.
-fn build_client(settings: &Settings, observer: Arc<dyn RequestObserver>) -> Result<Client, ApiError> {
+fn build_client(
+    settings: &Settings,
+    observer: Arc<dyn RequestObserver>,
+) -> Result<Client, ApiError> {
     Client::with_observer(
         ClientOptions {
             base_url: settings.api.url.clone(),
@@ -459,7 +462,11 @@ async fn add_cron_job(
 
 /// The next scheduled tick after `now`.
 fn next_tick(settings: &Settings, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    settings.schedule.cron.find_next_occurrence(&now, false).ok()
+    settings
+        .schedule
+        .cron
+        .find_next_occurrence(&now, false)
+        .ok()
 }
 
 /// One sync pass; returns the one-line STATUS= summary.
@@ -486,10 +493,7 @@ async fn sync_pass(shared: &Shared) -> String {
             }
             let status = summary(&inventory, &findings);
             tracing::info!(duration_ms = duration.as_millis() as u64, "sync: {status}");
-            (
-                status,
-                Ok((Arc::new(inventory), Arc::new(findings))),
-            )
+            (status, Ok((Arc::new(inventory), Arc::new(findings))))
         }
         Err(e) => {
             shared.metrics.record_sync_failure(duration);
@@ -652,7 +656,9 @@ async fn serve_readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "stale: the last successful sync was {} ago (schedule.stale_after is {})\n",
-                humantime::format_duration(Duration::from_secs((now - at).whole_seconds().max(0) as u64)),
+                humantime::format_duration(Duration::from_secs(
+                    (now - at).whole_seconds().max(0) as u64
+                )),
                 humantime::format_duration(stale_after)
             ),
         ),

@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::inventory::Inventory;
+use crate::ngrok::{ProvisioningJob, ReservedDomain, TlsCertificate};
 
 /// Thresholds from `[expiry]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +115,627 @@ pub struct Finding {
 /// Everything wrong with the account at `now`. Sorted by severity (critical first), then expiry
 /// (soonest first), then resource id.
 pub fn evaluate(inventory: &Inventory, policy: &ExpiryPolicy, now: OffsetDateTime) -> Vec<Finding> {
-    let _ = (inventory, policy, now);
-    Vec::new()
+    let mut findings = Vec::new();
+    for certificate in &inventory.certificates {
+        findings.extend(certificate_finding(inventory, certificate, policy, now));
+    }
+    for domain in &inventory.domains {
+        domain_findings(inventory, domain, policy, now, &mut findings);
+    }
+    for credential in &inventory.credentials {
+        if !credential.is_restricted() {
+            let rule = if credential.acl.is_empty() {
+                "an empty ACL"
+            } else {
+                "a `*` ACL rule"
+            };
+            findings.push(Finding {
+                severity: Severity::Info,
+                kind: FindingKind::CredentialUnrestricted,
+                resource_id: credential.id.clone(),
+                domain: None,
+                message: format!(
+                    "tunnel credential {}{} has {rule}: it can bind any domain of the account; restrict it with `bind:` rules",
+                    credential.id,
+                    described(credential.description.as_deref()),
+                ),
+                not_after: None,
+            });
+        }
+    }
+    sort(&mut findings);
+    findings
+}
+
+/// Critical first, then the soonest expiry, then by resource id: a stable order for reports.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| match (a.not_after, b.not_after) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| a.resource_id.cmp(&b.resource_id))
+            .then_with(|| a.domain.cmp(&b.domain))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+}
+
+fn certificate_finding(
+    inventory: &Inventory,
+    certificate: &TlsCertificate,
+    policy: &ExpiryPolicy,
+    now: OffsetDateTime,
+) -> Option<Finding> {
+    let mut domains: Vec<&str> = inventory
+        .domains_using(&certificate.id)
+        .map(|d| d.domain.as_str())
+        .collect();
+    domains.sort_unstable();
+    let name = certificate_name(certificate);
+    let left = certificate.not_after - now;
+    let when = format_time(certificate.not_after);
+    if domains.is_empty() {
+        // Left behind by a rotation, or uploaded for later: never more than info, so that old
+        // certificates never page anyone.
+        if certificate.is_managed() {
+            return None;
+        }
+        let state = if left <= time::Duration::ZERO {
+            format!("expired {when}")
+        } else {
+            format!("expires {when} ({})", human(left))
+        };
+        return Some(Finding {
+            severity: Severity::Info,
+            kind: FindingKind::CertificateUnattached,
+            resource_id: certificate.id.clone(),
+            domain: None,
+            message: format!("uploaded certificate {name} is used by no domain; it {state}; delete it if it is no longer needed"),
+            not_after: Some(certificate.not_after),
+        });
+    }
+    let used_by = domains.join(", ");
+    let action = if certificate.is_managed() {
+        "ngrok should renew it: check the domain's certificate management status"
+    } else {
+        "upload a renewed certificate and attach it to the domains"
+    };
+    let (severity, kind, state) = if left <= time::Duration::ZERO {
+        (
+            Severity::Critical,
+            FindingKind::CertificateExpired,
+            format!("expired {when}"),
+        )
+    } else if left <= signed(policy.critical) {
+        (
+            Severity::Critical,
+            FindingKind::CertificateExpiring,
+            format!("expires {when}, in {}", human(left)),
+        )
+    } else if left <= signed(policy.warning) {
+        (
+            Severity::Warning,
+            FindingKind::CertificateExpiring,
+            format!("expires {when}, in {}", human(left)),
+        )
+    } else {
+        return None;
+    };
+    Some(Finding {
+        severity,
+        kind,
+        resource_id: certificate.id.clone(),
+        domain: domains.first().map(|d| d.to_string()),
+        message: format!("certificate {name} for {used_by} {state}; {action}"),
+        not_after: Some(certificate.not_after),
+    })
+}
+
+fn domain_findings(
+    inventory: &Inventory,
+    domain: &ReservedDomain,
+    policy: &ExpiryPolicy,
+    now: OffsetDateTime,
+    findings: &mut Vec<Finding>,
+) {
+    let grace = signed(policy.renewal_grace);
+    let mut push = |severity, kind, message: String, not_after| {
+        findings.push(Finding {
+            severity,
+            kind,
+            resource_id: domain.id.clone(),
+            domain: Some(domain.domain.clone()),
+            message,
+            not_after,
+        })
+    };
+    let name = &domain.domain;
+    if let Some(id) = domain.certificate_id() {
+        if inventory.missing_certificates.contains(id) {
+            push(
+                Severity::Critical,
+                FindingKind::CertificateMissing,
+                format!("domain {name} points at certificate {id}, which no longer exists; attach a valid certificate"),
+                None,
+            );
+        }
+    }
+    if domain.is_managed() {
+        let job = domain.provisioning_job();
+        match job.and_then(|j| j.error_code.as_deref()) {
+            Some("DNS_ERROR") => {
+                let target = if domain.domain.starts_with("*.") {
+                    match &domain.acme_challenge_cname_target {
+                        Some(t) => format!(
+                            "create a CNAME record _acme-challenge.{} → {t}",
+                            domain.domain.trim_start_matches("*.")
+                        ),
+                        None => {
+                            "create the _acme-challenge CNAME record ngrok shows for it".to_string()
+                        }
+                    }
+                } else {
+                    match &domain.cname_target {
+                        Some(t) => format!("create a CNAME record {name} → {t}"),
+                        None => "point its DNS at the CNAME target ngrok shows for it".to_string(),
+                    }
+                };
+                push(
+                    Severity::Critical,
+                    FindingKind::ProvisioningFailed,
+                    format!(
+                        "ngrok cannot issue a certificate for {name}: DNS_ERROR{}; this does not fix itself: {target}",
+                        job_msg(job)
+                    ),
+                    None,
+                );
+            }
+            Some(code) => {
+                let retry = match job.and_then(|j| j.retries_at) {
+                    Some(at) => format!("ngrok retries at {}", format_time(at)),
+                    None => "ngrok retries by itself".to_string(),
+                };
+                let kind = if code == "INTERNAL_ERROR" {
+                    "temporary"
+                } else {
+                    "unrecognised error"
+                };
+                push(
+                    Severity::Warning,
+                    FindingKind::ProvisioningFailed,
+                    format!("certificate provisioning for {name} failed with {code}{} ({kind}); {retry}", job_msg(job)),
+                    None,
+                );
+            }
+            None => {
+                if let Some(started) = job.and_then(|j| j.started_at) {
+                    if domain.certificate.is_none() && now - started > grace {
+                        push(
+                            Severity::Warning,
+                            FindingKind::ProvisioningStuck,
+                            format!(
+                                "domain {name} has no certificate and ngrok's provisioning job has run since {} ({}); check its DNS and the ngrok dashboard",
+                                format_time(started),
+                                human(now - started)
+                            ),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(renews_at) = domain.renews_at() {
+            if now - renews_at > grace {
+                push(
+                    Severity::Warning,
+                    FindingKind::RenewalOverdue,
+                    format!(
+                        "ngrok should have renewed the certificate of {name} at {} ({} ago); check its certificate management status",
+                        format_time(renews_at),
+                        human(now - renews_at)
+                    ),
+                    domain
+                        .certificate_id()
+                        .and_then(|id| inventory.certificate(id))
+                        .map(|c| c.not_after),
+                );
+            }
+        }
+    } else if domain.certificate.is_none() && domain.cname_target.is_some() {
+        push(
+            Severity::Warning,
+            FindingKind::DomainWithoutCertificate,
+            format!(
+                "custom domain {name} has neither a certificate nor a certificate management policy: HTTPS to it fails; attach a certificate or enable managed certificates"
+            ),
+            None,
+        );
+    }
+}
+
+fn job_msg(job: Option<&ProvisioningJob>) -> String {
+    match job.and_then(|j| j.msg.as_deref()).filter(|m| !m.is_empty()) {
+        Some(msg) => format!(" ({msg})"),
+        None => String::new(),
+    }
+}
+
+fn certificate_name(certificate: &TlsCertificate) -> String {
+    match certificate
+        .subject_common_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+    {
+        Some(cn) => format!("{} (CN={cn})", certificate.id),
+        None => certificate.id.clone(),
+    }
+}
+
+fn described(description: Option<&str>) -> String {
+    match description.filter(|d| !d.is_empty()) {
+        Some(d) => format!(" ({d})"),
+        None => String::new(),
+    }
+}
+
+fn signed(d: Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
+}
+
+/// RFC 3339, to the second.
+pub fn format_time(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// "3 days", "5 hours", "12 minutes": the largest whole unit, for messages.
+pub fn human(d: time::Duration) -> String {
+    let secs = d.whole_seconds().unsigned_abs();
+    let (n, unit) = if secs >= 2 * 86_400 {
+        (secs / 86_400, "days")
+    } else if secs >= 2 * 3_600 {
+        (secs / 3_600, "hours")
+    } else if secs >= 120 {
+        (secs / 60, "minutes")
+    } else {
+        (secs, "seconds")
+    };
+    format!("{n} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ngrok::{CertPolicy, CertStatus, Ref, TunnelCredential};
+    use std::collections::BTreeSet;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
+
+    fn cert(id: &str, not_after: OffsetDateTime, managed: bool) -> TlsCertificate {
+        serde_json::from_value(serde_json::json!({
+            "id": id,
+            "subject_common_name": "app.example.com",
+            "not_before": "2026-01-01T00:00:00Z",
+            "not_after": format_time(not_after),
+            "issued_at": if managed { serde_json::json!("2026-01-01T00:00:00Z") } else { serde_json::Value::Null },
+        }))
+        .unwrap()
+    }
+
+    fn domain(id: &str, name: &str, certificate: Option<&str>) -> ReservedDomain {
+        let mut d: ReservedDomain =
+            serde_json::from_value(serde_json::json!({"id": id, "domain": name})).unwrap();
+        d.certificate = certificate.map(|c| Ref {
+            id: c.into(),
+            uri: None,
+        });
+        d.cname_target = Some(format!("{id}.cname.ngrok.test"));
+        d
+    }
+
+    fn managed(
+        mut d: ReservedDomain,
+        job: Option<ProvisioningJob>,
+        renews_at: Option<OffsetDateTime>,
+    ) -> ReservedDomain {
+        d.certificate_management_policy = Some(CertPolicy {
+            authority: Some("letsencrypt".into()),
+            private_key_type: Some("ecdsa".into()),
+        });
+        d.certificate_management_status = Some(CertStatus {
+            renews_at,
+            provisioning_job: job,
+        });
+        d
+    }
+
+    fn job(code: Option<&str>, started_at: OffsetDateTime) -> ProvisioningJob {
+        ProvisioningJob {
+            error_code: code.map(str::to_string),
+            msg: Some("details".into()),
+            started_at: Some(started_at),
+            retries_at: Some(NOW + time::Duration::hours(1)),
+        }
+    }
+
+    fn inventory(certificates: Vec<TlsCertificate>, domains: Vec<ReservedDomain>) -> Inventory {
+        Inventory {
+            fetched_at: NOW,
+            certificates,
+            domains,
+            credentials: Vec::new(),
+            missing_certificates: BTreeSet::new(),
+        }
+    }
+
+    fn kinds(findings: &[Finding]) -> Vec<(Severity, FindingKind, &str)> {
+        findings
+            .iter()
+            .map(|f| (f.severity, f.kind, f.resource_id.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn expiry_of_attached_certificates_by_threshold() {
+        let days = time::Duration::days;
+        let inv = inventory(
+            vec![
+                cert("cert_ok", NOW + days(60), false),
+                cert("cert_warn", NOW + days(20), false),
+                cert("cert_crit", NOW + days(3), true),
+                cert("cert_dead", NOW - days(1), false),
+                cert("cert_edge", NOW + days(30), false),
+            ],
+            vec![
+                domain("rd_1", "ok.example.com", Some("cert_ok")),
+                domain("rd_2", "warn.example.com", Some("cert_warn")),
+                domain("rd_3", "crit.example.com", Some("cert_crit")),
+                domain("rd_4", "dead.example.com", Some("cert_dead")),
+                domain("rd_5", "edge.example.com", Some("cert_edge")),
+            ],
+        );
+        let findings = evaluate(&inv, &ExpiryPolicy::default(), NOW);
+        assert_eq!(
+            kinds(&findings),
+            vec![
+                (
+                    Severity::Critical,
+                    FindingKind::CertificateExpired,
+                    "cert_dead"
+                ),
+                (
+                    Severity::Critical,
+                    FindingKind::CertificateExpiring,
+                    "cert_crit"
+                ),
+                (
+                    Severity::Warning,
+                    FindingKind::CertificateExpiring,
+                    "cert_warn"
+                ),
+                (
+                    Severity::Warning,
+                    FindingKind::CertificateExpiring,
+                    "cert_edge"
+                ),
+            ]
+        );
+        assert_eq!(findings[1].domain.as_deref(), Some("crit.example.com"));
+        assert_eq!(findings[1].not_after, Some(NOW + days(3)));
+        assert!(
+            findings[1].message.contains("in 3 days"),
+            "{}",
+            findings[1].message
+        );
+        // A tighter policy changes the outcome: thresholds are the policy's, not constants.
+        let tight = ExpiryPolicy {
+            warning: Duration::from_secs(10 * 86_400),
+            critical: Duration::from_secs(86_400),
+            renewal_grace: Duration::from_secs(3_600),
+        };
+        let findings = evaluate(&inv, &tight, NOW);
+        assert_eq!(
+            kinds(&findings),
+            vec![
+                (
+                    Severity::Critical,
+                    FindingKind::CertificateExpired,
+                    "cert_dead"
+                ),
+                (
+                    Severity::Warning,
+                    FindingKind::CertificateExpiring,
+                    "cert_crit"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn unattached_certificates_are_only_info_even_when_expired() {
+        let inv = inventory(
+            vec![
+                cert("cert_old", NOW - time::Duration::days(100), false),
+                cert("cert_managed", NOW - time::Duration::days(100), true),
+            ],
+            vec![],
+        );
+        let findings = evaluate(&inv, &ExpiryPolicy::default(), NOW);
+        assert_eq!(
+            kinds(&findings),
+            vec![(
+                Severity::Info,
+                FindingKind::CertificateUnattached,
+                "cert_old"
+            )]
+        );
+        assert!(
+            findings[0].message.contains("expired 2026-08-14T10:00:00Z"),
+            "{}",
+            findings[0].message
+        );
+    }
+
+    #[test]
+    fn provisioning_errors_by_code() {
+        let started = NOW - time::Duration::hours(2);
+        let mut wildcard = managed(
+            domain("rd_w", "*.wild.example.com", None),
+            Some(job(Some("DNS_ERROR"), started)),
+            None,
+        );
+        wildcard.acme_challenge_cname_target = Some("acme.ngrok.test".into());
+        let inv = inventory(
+            vec![],
+            vec![
+                managed(
+                    domain("rd_dns", "dns.example.com", None),
+                    Some(job(Some("DNS_ERROR"), started)),
+                    None,
+                ),
+                managed(
+                    domain("rd_int", "int.example.com", None),
+                    Some(job(Some("INTERNAL_ERROR"), started)),
+                    None,
+                ),
+                wildcard,
+            ],
+        );
+        let findings = evaluate(&inv, &ExpiryPolicy::default(), NOW);
+        assert_eq!(
+            kinds(&findings),
+            vec![
+                (
+                    Severity::Critical,
+                    FindingKind::ProvisioningFailed,
+                    "rd_dns"
+                ),
+                (Severity::Critical, FindingKind::ProvisioningFailed, "rd_w"),
+                (Severity::Warning, FindingKind::ProvisioningFailed, "rd_int"),
+            ]
+        );
+        assert!(
+            findings[0]
+                .message
+                .contains("dns.example.com → rd_dns.cname.ngrok.test"),
+            "{}",
+            findings[0].message
+        );
+        assert!(
+            findings[1]
+                .message
+                .contains("_acme-challenge.wild.example.com → acme.ngrok.test"),
+            "{}",
+            findings[1].message
+        );
+        assert!(
+            findings[2]
+                .message
+                .contains("retries at 2026-11-22T11:00:00Z"),
+            "{}",
+            findings[2].message
+        );
+    }
+
+    #[test]
+    fn stuck_and_overdue_respect_the_grace() {
+        let policy = ExpiryPolicy::default();
+        let inv = inventory(
+            vec![cert("cert_m", NOW + time::Duration::days(20), true)],
+            vec![
+                managed(
+                    domain("rd_new", "new.example.com", None),
+                    Some(job(None, NOW - time::Duration::hours(2))),
+                    None,
+                ),
+                managed(
+                    domain("rd_stuck", "stuck.example.com", None),
+                    Some(job(None, NOW - time::Duration::hours(25))),
+                    None,
+                ),
+                managed(
+                    domain("rd_due", "due.example.com", Some("cert_m")),
+                    None,
+                    Some(NOW - time::Duration::hours(23)),
+                ),
+                managed(
+                    domain("rd_late", "late.example.com", None),
+                    None,
+                    Some(NOW - time::Duration::hours(25)),
+                ),
+            ],
+        );
+        let findings = evaluate(&inv, &policy, NOW);
+        assert_eq!(
+            kinds(&findings),
+            vec![
+                (
+                    Severity::Warning,
+                    FindingKind::CertificateExpiring,
+                    "cert_m"
+                ),
+                (Severity::Warning, FindingKind::RenewalOverdue, "rd_late"),
+                (
+                    Severity::Warning,
+                    FindingKind::ProvisioningStuck,
+                    "rd_stuck"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_certificates_bare_domains_and_open_credentials() {
+        let mut inv = inventory(
+            vec![],
+            vec![
+                domain("rd_gone", "gone.example.com", Some("cert_gone")),
+                domain("rd_bare", "bare.example.com", None),
+            ],
+        );
+        let mut plain = domain("rd_ngrok", "x.ngrok.app", None);
+        plain.cname_target = None; // an ngrok subdomain: ngrok's own certificate serves it
+        inv.domains.push(plain);
+        inv.missing_certificates.insert("cert_gone".into());
+        let cred = |id: &str, acl: &[&str]| -> TunnelCredential {
+            serde_json::from_value(serde_json::json!({"id": id, "acl": acl})).unwrap()
+        };
+        inv.credentials = vec![
+            cred("cr_open", &[]),
+            cred("cr_star", &["*"]),
+            cred("cr_ok", &["bind:a.example.com"]),
+        ];
+        let findings = evaluate(&inv, &ExpiryPolicy::default(), NOW);
+        assert_eq!(
+            kinds(&findings),
+            vec![
+                (
+                    Severity::Critical,
+                    FindingKind::CertificateMissing,
+                    "rd_gone"
+                ),
+                (
+                    Severity::Warning,
+                    FindingKind::DomainWithoutCertificate,
+                    "rd_bare"
+                ),
+                (
+                    Severity::Info,
+                    FindingKind::CredentialUnrestricted,
+                    "cr_open"
+                ),
+                (
+                    Severity::Info,
+                    FindingKind::CredentialUnrestricted,
+                    "cr_star"
+                ),
+            ]
+        );
+    }
 }

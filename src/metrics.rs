@@ -322,7 +322,9 @@ pub fn render_account(inventory: &Inventory) -> String {
         let cn = c.subject_common_name.as_deref().unwrap_or("");
         let labels = [c.id.as_str(), cn, managed];
         not_after.with_label_values(&labels).set(unix(c.not_after));
-        not_before.with_label_values(&labels).set(unix(c.not_before));
+        not_before
+            .with_label_values(&labels)
+            .set(unix(c.not_before));
     }
     for d in &inventory.domains {
         let certificate_id = d.certificate_id().unwrap_or("");
@@ -340,7 +342,9 @@ pub fn render_account(inventory: &Inventory) -> String {
                 .set(unix(c.not_after));
         }
         if let Some(at) = d.renews_at() {
-            renews_at.with_label_values(&[d.domain.as_str()]).set(unix(at));
+            renews_at
+                .with_label_values(&[d.domain.as_str()])
+                .set(unix(at));
         }
         if let Some(code) = d
             .provisioning_job()

@@ -1,0 +1,704 @@
+//! The simulated account: certificates, reserved domains and credentials in memory, the
+//! operations of the reference on them, and their JSON as the reference documents it.
+//!
+//! Deliberately independent of the client's wire types (`crate::ngrok::types`): a misspelt field
+//! on one side is then caught by the other and by the official client test.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::certs;
+
+/// The longest `description` the reference allows, in bytes.
+pub const MAX_DESCRIPTION: usize = 255;
+/// The longest `metadata` the reference allows, in bytes.
+pub const MAX_METADATA: usize = 4096;
+/// The largest page.
+pub const MAX_LIMIT: usize = 100;
+
+/// An error the API answers with: status, a code, a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimError {
+    pub status: u16,
+    pub code: &'static str,
+    pub msg: String,
+}
+
+impl SimError {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            code: "ERR_NGROK_SIM_400",
+            msg: msg.into(),
+        }
+    }
+    pub fn not_found(kind: &str, id: &str) -> Self {
+        Self {
+            status: 404,
+            code: "ERR_NGROK_SIM_404",
+            msg: format!("The {kind} with ID '{id}' was not found."),
+        }
+    }
+}
+
+/// `TLSCertificate` as the simulator stores it; the private key is checked and then dropped.
+#[derive(Debug, Clone, Serialize)]
+pub struct Certificate {
+    pub id: String,
+    pub uri: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub metadata: String,
+    pub certificate_pem: String,
+    pub subject_common_name: String,
+    pub subject_alternative_names: Sans,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub issued_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub key_usages: Vec<String>,
+    pub extended_key_usages: Vec<String>,
+    pub private_key_type: String,
+    pub issuer_common_name: String,
+    pub serial_number: String,
+    pub subject_organization: String,
+    pub subject_organizational_unit: String,
+    pub subject_locality: String,
+    pub subject_province: String,
+    pub subject_country: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sans {
+    pub dns_names: Vec<String>,
+    pub ips: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ref {
+    pub id: String,
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub authority: String,
+    pub private_key_type: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Job {
+    pub error_code: Option<String>,
+    pub msg: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub retries_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub renews_at: Option<OffsetDateTime>,
+    pub provisioning_job: Option<Job>,
+}
+
+/// `ReservedDomain`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Domain {
+    pub id: String,
+    pub uri: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub metadata: String,
+    pub domain: String,
+    pub region: String,
+    pub cname_target: Option<String>,
+    pub certificate: Option<Ref>,
+    pub certificate_management_policy: Option<Policy>,
+    pub certificate_management_status: Option<Status>,
+    pub acme_challenge_cname_target: Option<String>,
+    pub http_endpoint_configuration: Option<Ref>,
+    pub https_endpoint_configuration: Option<Ref>,
+}
+
+/// `Credential`. The token is only in the create response.
+#[derive(Debug, Clone, Serialize)]
+pub struct Credential {
+    pub id: String,
+    pub uri: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub metadata: String,
+    pub token: Option<String>,
+    pub acl: Vec<String>,
+    pub owner_id: String,
+}
+
+/// Time-sortable ids with the documented prefixes: 27 base62 characters like a KSUID (seconds
+/// since the KSUID epoch, then a sequence so that ids made within one second still sort in
+/// creation order, then random bytes).
+#[derive(Debug, Default)]
+pub struct Ids {
+    sequence: u64,
+}
+
+impl Ids {
+    pub fn next(&mut self, prefix: &str, now: OffsetDateTime) -> String {
+        self.sequence += 1;
+        let seconds = (now.unix_timestamp() - 1_400_000_000).clamp(0, u32::MAX as i64) as u32;
+        let mut bytes = [0u8; 20];
+        bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+        bytes[4..12].copy_from_slice(&self.sequence.to_be_bytes());
+        let random: [u8; 8] = rand::random();
+        bytes[12..].copy_from_slice(&random);
+        format!("{prefix}_{}", base62(&bytes))
+    }
+}
+
+fn base62(bytes: &[u8; 20]) -> String {
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut n = bytes.to_vec();
+    let mut out = Vec::with_capacity(27);
+    for _ in 0..27 {
+        let mut rem = 0u32;
+        for b in n.iter_mut() {
+            let acc = (rem << 8) | u32::from(*b);
+            *b = (acc / 62) as u8;
+            rem = acc % 62;
+        }
+        out.push(ALPHABET[rem as usize]);
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// One page of a list.
+pub struct Page {
+    pub items: Vec<Value>,
+    /// The id of the last item, when more remain after it.
+    pub next_before: Option<String>,
+}
+
+/// The account.
+#[derive(Debug, Default)]
+pub struct Account {
+    /// The scheme and authority every `uri` and `next_page_uri` starts with.
+    pub base_url: String,
+    pub certificates: BTreeMap<String, Certificate>,
+    pub domains: BTreeMap<String, Domain>,
+    pub credentials: BTreeMap<String, Credential>,
+    pub ids: Ids,
+    pub owner_id: String,
+}
+
+/// What a certificate upload carries besides the PEM.
+#[derive(Debug, Default, Clone)]
+pub struct NewCertificate {
+    pub description: String,
+    pub metadata: String,
+    /// Set for certificates ngrok issued (seeds only: uploads are never "issued").
+    pub issued_at: Option<OffsetDateTime>,
+}
+
+/// The fields of a domain create or update.
+#[derive(Debug, Default, Clone)]
+pub struct DomainFields {
+    pub domain: Option<String>,
+    pub region: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Option<String>,
+    pub certificate_id: Option<String>,
+    pub policy: Option<Policy>,
+}
+
+impl Account {
+    pub fn new(base_url: String, now: OffsetDateTime) -> Self {
+        let mut ids = Ids::default();
+        let owner_id = ids.next("usr", now);
+        Self {
+            base_url,
+            owner_id,
+            ids,
+            ..Default::default()
+        }
+    }
+
+    fn uri(&self, collection: &str, id: &str) -> String {
+        format!("{}/{collection}/{id}", self.base_url)
+    }
+
+    /// Uploads a certificate: the chain must parse and the key must match its leaf; every field
+    /// of the resource comes from the PEM.
+    pub fn create_certificate(
+        &mut self,
+        certificate_pem: &str,
+        private_key_pem: &str,
+        extra: NewCertificate,
+        now: OffsetDateTime,
+    ) -> Result<Certificate, SimError> {
+        check_lengths(Some(&extra.description), Some(&extra.metadata))?;
+        let chain = certs::parse_chain(certificate_pem.as_bytes())
+            .map_err(|e| SimError::bad_request(format!("certificate_pem: {e}")))?;
+        let key = certs::parse_private_key(private_key_pem.as_bytes())
+            .map_err(|e| SimError::bad_request(format!("private_key_pem: {e}")))?;
+        certs::check_key_matches(&chain, &key).map_err(|_| {
+            SimError::bad_request("The private key does not match the certificate's public key.")
+        })?;
+        let leaf = chain.leaf;
+        let id = self.ids.next("cert", now);
+        let certificate = Certificate {
+            uri: self.uri("tls_certificates", &id),
+            id: id.clone(),
+            created_at: now.replace_nanosecond(0).unwrap_or(now),
+            description: extra.description,
+            metadata: extra.metadata,
+            certificate_pem: certificate_pem.to_string(),
+            subject_common_name: leaf.subject_common_name,
+            subject_alternative_names: Sans {
+                dns_names: leaf.dns_names,
+                ips: leaf.ips,
+            },
+            issued_at: extra.issued_at,
+            not_before: leaf.not_before,
+            not_after: leaf.not_after,
+            key_usages: leaf.key_usages,
+            extended_key_usages: leaf.extended_key_usages,
+            private_key_type: leaf.private_key_type,
+            issuer_common_name: leaf.issuer_common_name,
+            serial_number: leaf.serial_number,
+            subject_organization: leaf.subject_organization,
+            subject_organizational_unit: leaf.subject_organizational_unit,
+            subject_locality: leaf.subject_locality,
+            subject_province: leaf.subject_province,
+            subject_country: leaf.subject_country,
+        };
+        self.certificates.insert(id, certificate.clone());
+        Ok(certificate)
+    }
+
+    pub fn update_certificate(
+        &mut self,
+        id: &str,
+        description: Option<String>,
+        metadata: Option<String>,
+    ) -> Result<Certificate, SimError> {
+        check_lengths(description.as_deref(), metadata.as_deref())?;
+        let c = self
+            .certificates
+            .get_mut(id)
+            .ok_or_else(|| SimError::not_found("TLS certificate", id))?;
+        if let Some(d) = description {
+            c.description = d;
+        }
+        if let Some(m) = metadata {
+            c.metadata = m;
+        }
+        Ok(c.clone())
+    }
+
+    /// Assumption: deleting a certificate that a domain still references is allowed and leaves
+    /// the domain pointing at an id that no longer exists (the reference does not say).
+    pub fn delete_certificate(&mut self, id: &str) -> Result<(), SimError> {
+        self.certificates
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| SimError::not_found("TLS certificate", id))
+    }
+
+    pub fn create_domain(
+        &mut self,
+        fields: DomainFields,
+        now: OffsetDateTime,
+    ) -> Result<Domain, SimError> {
+        check_lengths(fields.description.as_deref(), fields.metadata.as_deref())?;
+        let name = fields
+            .domain
+            .clone()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| SimError::bad_request("domain: required"))?;
+        if self
+            .domains
+            .values()
+            .any(|d| d.domain.eq_ignore_ascii_case(&name))
+        {
+            return Err(SimError::bad_request(format!(
+                "The domain '{name}' is already reserved."
+            )));
+        }
+        if fields.certificate_id.is_some() && fields.policy.is_some() {
+            return Err(exclusive());
+        }
+        let certificate = self.certificate_ref(fields.certificate_id.as_deref())?;
+        let id = self.ids.next("rd", now);
+        // Custom domains (not under an ngrok-owned suffix) get a CNAME target; wildcards also an
+        // ACME challenge target.
+        let custom = !["ngrok.app", "ngrok.dev", "ngrok.io", "ngrok-free.app"]
+            .iter()
+            .any(|s| name.ends_with(&format!(".{s}")));
+        let token = |ids: &mut Ids| ids.next("x", now)[2..19].to_ascii_lowercase();
+        let cname_target = custom.then(|| {
+            format!(
+                "{}.{}.ngrok-cname.com",
+                token(&mut self.ids),
+                token(&mut self.ids)
+            )
+        });
+        let acme_challenge_cname_target = (custom && name.starts_with("*."))
+            .then(|| format!("{}.acme.ngrok-cname.com", token(&mut self.ids)));
+        let status = fields.policy.as_ref().map(|_| provisioning(now));
+        let domain = Domain {
+            uri: self.uri("reserved_domains", &id),
+            id: id.clone(),
+            created_at: now.replace_nanosecond(0).unwrap_or(now),
+            description: fields.description.unwrap_or_default(),
+            metadata: fields.metadata.unwrap_or_default(),
+            domain: name,
+            region: fields.region.unwrap_or_default(),
+            cname_target,
+            certificate,
+            certificate_management_policy: fields.policy,
+            certificate_management_status: status,
+            acme_challenge_cname_target,
+            http_endpoint_configuration: None,
+            https_endpoint_configuration: None,
+        };
+        self.domains.insert(id, domain.clone());
+        Ok(domain)
+    }
+
+    /// Assumption: a `certificate_id` on a domain that has a management policy replaces the
+    /// policy (the reference only says the two are mutually exclusive in one request).
+    pub fn update_domain(
+        &mut self,
+        id: &str,
+        fields: DomainFields,
+        now: OffsetDateTime,
+    ) -> Result<Domain, SimError> {
+        check_lengths(fields.description.as_deref(), fields.metadata.as_deref())?;
+        if fields.certificate_id.is_some() && fields.policy.is_some() {
+            return Err(exclusive());
+        }
+        if !self.domains.contains_key(id) {
+            return Err(SimError::not_found("reserved domain", id));
+        }
+        let certificate = self.certificate_ref(fields.certificate_id.as_deref())?;
+        let d = self
+            .domains
+            .get_mut(id)
+            .ok_or_else(|| SimError::not_found("reserved domain", id))?;
+        if let Some(v) = fields.description {
+            d.description = v;
+        }
+        if let Some(v) = fields.metadata {
+            d.metadata = v;
+        }
+        if certificate.is_some() {
+            d.certificate = certificate;
+            d.certificate_management_policy = None;
+            d.certificate_management_status = None;
+        }
+        if let Some(policy) = fields.policy {
+            if d.certificate_management_policy.as_ref() != Some(&policy) {
+                d.certificate_management_policy = Some(policy);
+                d.certificate_management_status = Some(provisioning(now));
+            }
+        }
+        Ok(d.clone())
+    }
+
+    pub fn delete_domain(&mut self, id: &str) -> Result<(), SimError> {
+        self.domains
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| SimError::not_found("reserved domain", id))
+    }
+
+    pub fn detach_certificate(&mut self, id: &str) -> Result<(), SimError> {
+        let d = self
+            .domains
+            .get_mut(id)
+            .ok_or_else(|| SimError::not_found("reserved domain", id))?;
+        d.certificate = None;
+        Ok(())
+    }
+
+    pub fn detach_policy(&mut self, id: &str) -> Result<(), SimError> {
+        let d = self
+            .domains
+            .get_mut(id)
+            .ok_or_else(|| SimError::not_found("reserved domain", id))?;
+        d.certificate_management_policy = None;
+        d.certificate_management_status = None;
+        Ok(())
+    }
+
+    pub fn create_credential(
+        &mut self,
+        description: Option<String>,
+        metadata: Option<String>,
+        acl: Option<Vec<String>>,
+        now: OffsetDateTime,
+    ) -> Result<Credential, SimError> {
+        check_lengths(description.as_deref(), metadata.as_deref())?;
+        let acl = acl.unwrap_or_default();
+        check_acl(&acl)?;
+        let id = self.ids.next("cr", now);
+        let secret: [u8; 16] = rand::random();
+        let credential = Credential {
+            uri: self.uri("credentials", &id),
+            token: Some(format!("{}_{}", &id[3..], hex::encode(secret))),
+            id: id.clone(),
+            created_at: now.replace_nanosecond(0).unwrap_or(now),
+            description: description.unwrap_or_default(),
+            metadata: metadata.unwrap_or_default(),
+            acl,
+            owner_id: self.owner_id.clone(),
+        };
+        let mut stored = credential.clone();
+        stored.token = None;
+        self.credentials.insert(id, stored);
+        Ok(credential)
+    }
+
+    pub fn update_credential(
+        &mut self,
+        id: &str,
+        description: Option<String>,
+        metadata: Option<String>,
+        acl: Option<Vec<String>>,
+    ) -> Result<Credential, SimError> {
+        check_lengths(description.as_deref(), metadata.as_deref())?;
+        if let Some(acl) = &acl {
+            check_acl(acl)?;
+        }
+        let c = self
+            .credentials
+            .get_mut(id)
+            .ok_or_else(|| SimError::not_found("credential", id))?;
+        if let Some(v) = description {
+            c.description = v;
+        }
+        if let Some(v) = metadata {
+            c.metadata = v;
+        }
+        if let Some(v) = acl {
+            c.acl = v;
+        }
+        Ok(c.clone())
+    }
+
+    pub fn delete_credential(&mut self, id: &str) -> Result<(), SimError> {
+        self.credentials
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| SimError::not_found("credential", id))
+    }
+
+    fn certificate_ref(&self, id: Option<&str>) -> Result<Option<Ref>, SimError> {
+        match id {
+            None => Ok(None),
+            Some(id) if self.certificates.contains_key(id) => Ok(Some(Ref {
+                id: id.to_string(),
+                uri: self.uri("tls_certificates", id),
+            })),
+            Some(id) => Err(SimError::bad_request(format!(
+                "certificate_id: the TLS certificate '{id}' does not exist."
+            ))),
+        }
+    }
+}
+
+/// Newest first, from before `before_id` (exclusive), at most `limit`.
+pub fn page<T: Serialize>(
+    items: &BTreeMap<String, T>,
+    before_id: Option<&str>,
+    limit: usize,
+) -> Page {
+    let mut iter: Box<dyn Iterator<Item = (&String, &T)>> = match before_id {
+        Some(before) => Box::new(items.range::<String, _>(..before.to_string()).rev()),
+        None => Box::new(items.iter().rev()),
+    };
+    let mut out = Vec::with_capacity(limit.min(items.len()));
+    let mut last = None;
+    for (id, item) in iter.by_ref().take(limit) {
+        out.push(serde_json::to_value(item).unwrap_or(Value::Null));
+        last = Some(id.clone());
+    }
+    let more = iter.next().is_some();
+    Page {
+        items: out,
+        next_before: if more { last } else { None },
+    }
+}
+
+fn provisioning(now: OffsetDateTime) -> Status {
+    Status {
+        renews_at: None,
+        provisioning_job: Some(Job {
+            error_code: None,
+            msg: Some("Managed certificate provisioning in progress.".to_string()),
+            started_at: Some(now.replace_nanosecond(0).unwrap_or(now)),
+            retries_at: None,
+        }),
+    }
+}
+
+fn exclusive() -> SimError {
+    SimError::bad_request(
+        "certificate_id and certificate_management_policy are mutually exclusive.",
+    )
+}
+
+fn check_lengths(description: Option<&str>, metadata: Option<&str>) -> Result<(), SimError> {
+    if description.is_some_and(|d| d.len() > MAX_DESCRIPTION) {
+        return Err(SimError::bad_request(format!(
+            "description: must be at most {MAX_DESCRIPTION} bytes."
+        )));
+    }
+    if metadata.is_some_and(|m| m.len() > MAX_METADATA) {
+        return Err(SimError::bad_request(format!(
+            "metadata: must be at most {MAX_METADATA} bytes."
+        )));
+    }
+    Ok(())
+}
+
+fn check_acl(acl: &[String]) -> Result<(), SimError> {
+    match acl
+        .iter()
+        .find(|rule| rule.as_str() != "*" && !rule.starts_with("bind:"))
+    {
+        Some(rule) => Err(SimError::bad_request(format!(
+            "acl: '{rule}' is not a bind rule; the only allowed ACL rule is bind."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Reads the fields of a JSON body, ignoring unknown ones.
+pub struct Body<'a>(pub &'a Map<String, Value>);
+
+impl Body<'_> {
+    /// A string field: absent or null is `None`; another type is a 400.
+    pub fn string(&self, key: &str) -> Result<Option<String>, SimError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(SimError::bad_request(format!("{key}: must be a string."))),
+        }
+    }
+
+    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, SimError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        SimError::bad_request(format!("{key}: must be a list of strings."))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(SimError::bad_request(format!(
+                "{key}: must be a list of strings."
+            ))),
+        }
+    }
+
+    pub fn policy(&self) -> Result<Option<Policy>, SimError> {
+        match self.0.get("certificate_management_policy") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(p)) => {
+                let p = Body(p);
+                let authority = p
+                    .string("authority")?
+                    .unwrap_or_else(|| "letsencrypt".into());
+                if authority != "letsencrypt" {
+                    return Err(SimError::bad_request(
+                        "certificate_management_policy.authority: the only supported value is letsencrypt.",
+                    ));
+                }
+                let private_key_type = p
+                    .string("private_key_type")?
+                    .unwrap_or_else(|| "rsa".into());
+                if private_key_type != "rsa" && private_key_type != "ecdsa" {
+                    return Err(SimError::bad_request(
+                        "certificate_management_policy.private_key_type: must be rsa or ecdsa.",
+                    ));
+                }
+                Ok(Some(Policy {
+                    authority,
+                    private_key_type,
+                }))
+            }
+            Some(_) => Err(SimError::bad_request(
+                "certificate_management_policy: must be an object.",
+            )),
+        }
+    }
+
+    pub fn domain_fields(&self) -> Result<DomainFields, SimError> {
+        Ok(DomainFields {
+            domain: self.string("domain")?,
+            region: self.string("region")?,
+            description: self.string("description")?,
+            metadata: self.string("metadata")?,
+            certificate_id: self.string("certificate_id")?.filter(|s| !s.is_empty()),
+            policy: self.policy()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_in_creation_order_with_the_prefix() {
+        let mut ids = Ids::default();
+        let now = OffsetDateTime::now_utc();
+        let a = ids.next("cert", now);
+        let b = ids.next("cert", now);
+        assert!(a < b, "{a} {b}");
+        assert!(a.starts_with("cert_"));
+        assert_eq!(a.len(), "cert_".len() + 27);
+        let later = ids.next("cert", now + time::Duration::seconds(1));
+        assert!(b < later);
+    }
+
+    #[test]
+    fn pages_newest_first_and_end_with_none() {
+        let mut items = BTreeMap::new();
+        for i in 0..5 {
+            items.insert(format!("id{i}"), i);
+        }
+        let first = page(&items, None, 2);
+        assert_eq!(first.items, vec![Value::from(4), Value::from(3)]);
+        assert_eq!(first.next_before.as_deref(), Some("id3"));
+        let second = page(&items, Some("id3"), 2);
+        assert_eq!(second.items, vec![Value::from(2), Value::from(1)]);
+        let last = page(&items, Some("id1"), 2);
+        assert_eq!(last.items, vec![Value::from(0)]);
+        assert_eq!(last.next_before, None);
+        // A full last page ends the listing too (an assumption the request counts rely on).
+        let exact = page(&items, Some("id2"), 2);
+        assert_eq!(exact.items.len(), 2);
+        assert_eq!(exact.next_before, None);
+    }
+}

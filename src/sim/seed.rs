@@ -1,0 +1,450 @@
+//! Seed files: a TOML description of an account (certificates from PEM files or generated,
+//! domains, management policies and job states, credentials, bulk counts) loaded into an
+//! [`Account`].
+//!
+//! Times are relative to when the simulator starts ("+3d", "-2h") or RFC 3339 timestamps, so a
+//! seed stays meaningful whenever it is run.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::account::{Account, DomainFields, Job, NewCertificate, Policy, Ref, Status};
+use crate::certs::generate::{Signer, Spec};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seed {
+    #[serde(default, rename = "certificate")]
+    pub certificates: Vec<SeedCertificate>,
+    #[serde(default, rename = "domain")]
+    pub domains: Vec<SeedDomain>,
+    #[serde(default, rename = "credential")]
+    pub credentials: Vec<SeedCredential>,
+    #[serde(default)]
+    pub bulk: Option<Bulk>,
+}
+
+/// A certificate: from files, or generated for `dns_names` with the given validity.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedCertificate {
+    /// A handle domains use to refer to it (`[[domain]] certificate = "NAME"`).
+    pub name: String,
+    #[serde(default)]
+    pub dns_names: Vec<String>,
+    /// Default "-30d".
+    #[serde(default)]
+    pub not_before: Option<String>,
+    /// Default "+60d".
+    #[serde(default)]
+    pub not_after: Option<String>,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Chain and key files (relative to the seed file) instead of generating.
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// ngrok issued it (a managed certificate): `issued_at` is set.
+    #[serde(default)]
+    pub managed: bool,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub metadata: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedDomain {
+    pub domain: String,
+    /// The `name` of a seeded certificate.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// Certificate management with Let's Encrypt.
+    #[serde(default)]
+    pub managed: bool,
+    #[serde(default)]
+    pub private_key_type: Option<String>,
+    #[serde(default)]
+    pub renews_at: Option<String>,
+    /// The provisioning job; omit for none.
+    #[serde(default)]
+    pub job: Option<SeedJob>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub metadata: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedJob {
+    /// DNS_ERROR, INTERNAL_ERROR, or omitted while in progress.
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub msg: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub retries_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedCredential {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub acl: Vec<String>,
+}
+
+/// Many generated resources at once, for load tests: certificate N serves domain N.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bulk {
+    #[serde(default)]
+    pub certificates: usize,
+    #[serde(default)]
+    pub domains: usize,
+    #[serde(default)]
+    pub credentials: usize,
+    /// Default "example.test": domain N is `hN.example.test`.
+    #[serde(default)]
+    pub suffix: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {msg}")]
+pub struct SeedError {
+    pub file: String,
+    pub msg: String,
+}
+
+/// Reads and parses a seed file.
+pub fn load(path: &Path) -> Result<Seed, SeedError> {
+    let err = |msg: String| SeedError {
+        file: path.display().to_string(),
+        msg,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(crate::config::io_reason(&e)))?;
+    let mut seed: Seed = toml::from_str(&text).map_err(|e| err(one_line(&e)))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for c in &mut seed.certificates {
+        for file in [&mut c.certificate_file, &mut c.private_key_file]
+            .into_iter()
+            .flatten()
+        {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+    }
+    Ok(seed)
+}
+
+pub fn parse(text: &str) -> Result<Seed, SeedError> {
+    toml::from_str(text).map_err(|e| SeedError {
+        file: "seed".into(),
+        msg: one_line(&e),
+    })
+}
+
+fn one_line(e: &toml::de::Error) -> String {
+    e.message().replace('\n', " ")
+}
+
+/// Loads the seed into `account`, with times relative to `now`.
+pub fn apply(
+    seed: &Seed,
+    account: &mut Account,
+    now: OffsetDateTime,
+    file: &str,
+) -> Result<(), SeedError> {
+    let err = |msg: String| SeedError {
+        file: file.to_string(),
+        msg,
+    };
+    let signer = Signer::new("Watchdog Demo CA").map_err(|e| err(e.to_string()))?;
+    let mut by_name: HashMap<&str, String> = HashMap::new();
+    for (i, c) in seed.certificates.iter().enumerate() {
+        let at = |what: &str, v: &Option<String>, default: &str| {
+            relative_time(v.as_deref().unwrap_or(default), now)
+                .map_err(|m| err(format!("certificate[{i}] ({}): {what}: {m}", c.name)))
+        };
+        let (chain, key) = match (&c.certificate_file, &c.private_key_file) {
+            (Some(cf), Some(kf)) => {
+                let read = |p: &PathBuf| {
+                    std::fs::read_to_string(p)
+                        .map_err(|e| err(format!("{}: {}", p.display(), crate::config::io_reason(&e))))
+                };
+                (read(cf)?, read(kf)?)
+            }
+            (None, None) => {
+                let names = if c.dns_names.is_empty() { vec![c.name.clone()] } else { c.dns_names.clone() };
+                let g = signer
+                    .generate(&Spec {
+                        common_name: &names[0],
+                        dns_names: &names,
+                        not_before: at("not_before", &c.not_before, "-30d")?,
+                        not_after: at("not_after", &c.not_after, "+60d")?,
+                    })
+                    .map_err(|e| err(e.to_string()))?;
+                (g.chain_pem, g.key_pem)
+            }
+            _ => return Err(err(format!("certificate[{i}] ({}): give both certificate_file and private_key_file, or neither", c.name))),
+        };
+        let issued_at = c
+            .managed
+            .then(|| at("not_before", &c.not_before, "-30d"))
+            .transpose()?;
+        let created = account
+            .create_certificate(
+                &chain,
+                &key,
+                NewCertificate {
+                    description: c.description.clone(),
+                    metadata: c.metadata.clone(),
+                    issued_at,
+                },
+                now,
+            )
+            .map_err(|e| err(format!("certificate[{i}] ({}): {}", c.name, e.msg)))?;
+        by_name.insert(&c.name, created.id);
+    }
+    for (i, d) in seed.domains.iter().enumerate() {
+        let ctx = |m: String| err(format!("domain[{i}] ({}): {m}", d.domain));
+        let certificate_id =
+            match &d.certificate {
+                Some(name) => Some(by_name.get(name.as_str()).cloned().ok_or_else(|| {
+                    ctx(format!("certificate: no [[certificate]] named {name:?}"))
+                })?),
+                None => None,
+            };
+        let created = account
+            .create_domain(
+                DomainFields {
+                    domain: Some(d.domain.clone()),
+                    description: Some(d.description.clone()),
+                    metadata: Some(d.metadata.clone()),
+                    ..Default::default()
+                },
+                now,
+            )
+            .map_err(|e| ctx(e.msg))?;
+        let time = |v: &Option<String>| -> Result<Option<OffsetDateTime>, SeedError> {
+            v.as_deref()
+                .map(|s| relative_time(s, now).map_err(&ctx))
+                .transpose()
+        };
+        let base_url = account.base_url.clone();
+        let Some(domain) = account.domains.get_mut(&created.id) else {
+            continue;
+        };
+        // Seeds may describe states the API cannot be asked for (a managed domain on an
+        // ngrok-issued certificate), so the fields are set directly.
+        domain.certificate = certificate_id.map(|id| Ref {
+            uri: format!("{base_url}/tls_certificates/{id}"),
+            id,
+        });
+        if d.managed {
+            domain.certificate_management_policy = Some(Policy {
+                authority: "letsencrypt".into(),
+                private_key_type: d.private_key_type.clone().unwrap_or_else(|| "ecdsa".into()),
+            });
+            let job = match &d.job {
+                Some(j) => Some(Job {
+                    error_code: j.error_code.clone(),
+                    msg: j.msg.clone(),
+                    started_at: time(&j.started_at)?.or(Some(now)),
+                    retries_at: time(&j.retries_at)?,
+                }),
+                None => None,
+            };
+            domain.certificate_management_status = Some(Status {
+                renews_at: time(&d.renews_at)?,
+                provisioning_job: job,
+            });
+        }
+    }
+    for c in &seed.credentials {
+        account
+            .create_credential(Some(c.description.clone()), None, Some(c.acl.clone()), now)
+            .map_err(|e| err(format!("credential: {}", e.msg)))?;
+    }
+    if let Some(bulk) = &seed.bulk {
+        apply_bulk(bulk, account, now).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Generates the bulk section: one shared key and CA, so 10,000 certificates take seconds.
+pub fn apply_bulk(bulk: &Bulk, account: &mut Account, now: OffsetDateTime) -> Result<(), String> {
+    let signer = Signer::with_shared_leaf_key("Watchdog Bulk CA").map_err(|e| e.to_string())?;
+    let suffix = bulk.suffix.as_deref().unwrap_or("example.test");
+    let mut cert_ids = Vec::with_capacity(bulk.certificates);
+    for n in 0..bulk.certificates {
+        let name = vec![format!("h{n}.{suffix}")];
+        // Spread expiries over 10..100 days so a bulk account has some of everything.
+        let days = 10 + (n as i64 % 90);
+        let g = signer
+            .generate(&Spec {
+                common_name: &name[0],
+                dns_names: &name,
+                not_before: now - time::Duration::days(90 - days),
+                not_after: now + time::Duration::days(days),
+            })
+            .map_err(|e| e.to_string())?;
+        let c = account
+            .create_certificate(&g.chain_pem, &g.key_pem, NewCertificate::default(), now)
+            .map_err(|e| e.msg)?;
+        cert_ids.push(c.id);
+    }
+    for n in 0..bulk.domains {
+        let d = account
+            .create_domain(
+                DomainFields {
+                    domain: Some(format!("h{n}.{suffix}")),
+                    certificate_id: cert_ids.get(n).cloned(),
+                    ..Default::default()
+                },
+                now,
+            )
+            .map_err(|e| e.msg)?;
+        let _ = d;
+    }
+    for n in 0..bulk.credentials {
+        account
+            .create_credential(
+                Some(format!("bulk credential {n}")),
+                None,
+                Some(vec![format!("bind:h{n}.{suffix}")]),
+                now,
+            )
+            .map_err(|e| e.msg)?;
+    }
+    Ok(())
+}
+
+/// "+3d", "-2h", "now" or an RFC 3339 timestamp.
+pub fn relative_time(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => {
+            return OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| format!("{s:?} is neither a relative time like \"+3d\" or \"-2h\" nor an RFC 3339 timestamp"))
+        }
+    };
+    let d = humantime::parse_duration(rest.trim()).map_err(|e| format!("{s:?}: {e}"))?;
+    let d = time::Duration::try_from(d).map_err(|_| format!("{s:?}: too large"))?;
+    Ok(if sign > 0 { now + d } else { now - d })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        let now = time::macros::datetime!(2026-11-22 10:00 UTC);
+        assert_eq!(
+            relative_time("+3d", now).unwrap(),
+            now + time::Duration::days(3)
+        );
+        assert_eq!(
+            relative_time("-2h", now).unwrap(),
+            now - time::Duration::hours(2)
+        );
+        assert_eq!(
+            relative_time("2026-01-01T00:00:00Z", now).unwrap(),
+            time::macros::datetime!(2026-01-01 0:00 UTC)
+        );
+        assert!(relative_time("soon", now).is_err());
+    }
+
+    #[test]
+    fn a_seed_builds_the_account_it_describes() {
+        let seed = parse(
+            r#"
+            [[certificate]]
+            name = "app"
+            dns_names = ["app.example.com"]
+            not_after = "+3d"
+
+            [[domain]]
+            domain = "app.example.com"
+            certificate = "app"
+
+            [[domain]]
+            domain = "dns.example.com"
+            managed = true
+            job = { error_code = "DNS_ERROR", msg = "CNAME missing", started_at = "-1h" }
+
+            [[credential]]
+            description = "open"
+
+            [bulk]
+            certificates = 3
+            domains = 4
+            credentials = 1
+            "#,
+        )
+        .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let mut account = Account::new("http://127.0.0.1:1".into(), now);
+        apply(&seed, &mut account, now, "seed").unwrap();
+        assert_eq!(account.certificates.len(), 4);
+        assert_eq!(account.domains.len(), 6);
+        assert_eq!(account.credentials.len(), 2);
+        let app = account
+            .domains
+            .values()
+            .find(|d| d.domain == "app.example.com")
+            .unwrap();
+        let cert = &account.certificates[&app.certificate.as_ref().unwrap().id];
+        assert_eq!(
+            cert.subject_alternative_names.dns_names,
+            vec!["app.example.com"]
+        );
+        assert!(
+            (cert.not_after - (now + time::Duration::days(3))).abs() < time::Duration::seconds(2)
+        );
+        let dns = account
+            .domains
+            .values()
+            .find(|d| d.domain == "dns.example.com")
+            .unwrap();
+        let job = dns
+            .certificate_management_status
+            .as_ref()
+            .unwrap()
+            .provisioning_job
+            .as_ref()
+            .unwrap();
+        assert_eq!(job.error_code.as_deref(), Some("DNS_ERROR"));
+        assert!(dns.cname_target.is_some());
+    }
+
+    #[test]
+    fn unknown_keys_and_dangling_names_are_errors() {
+        assert!(parse("[[certificate]]\nname = \"a\"\ncolour = \"red\"\n").is_err());
+        let seed =
+            parse("[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"nope\"\n").unwrap();
+        let now = OffsetDateTime::now_utc();
+        let mut account = Account::new("http://127.0.0.1:1".into(), now);
+        let e = apply(&seed, &mut account, now, "seed.toml").unwrap_err();
+        assert!(
+            e.to_string().contains("no [[certificate]] named \"nope\""),
+            "{e}"
+        );
+    }
+}
