@@ -396,12 +396,14 @@ pub fn format_time(t: OffsetDateTime) -> String {
 /// "3 days", "5 hours", "12 minutes": the largest whole unit, for messages.
 pub fn human(d: time::Duration) -> String {
     let secs = d.whole_seconds().unsigned_abs();
-    let (n, unit) = if secs >= 2 * 86_400 {
-        (secs / 86_400, "days")
-    } else if secs >= 2 * 3_600 {
-        (secs / 3_600, "hours")
+    // Rounded to the nearest unit: 2 days 23 hours reads "3 days", not "2 days".
+    let round = |unit: u64| (secs + unit / 2) / unit;
+    let (n, unit) = if secs >= 2 * 86_400 - 1_800 {
+        (round(86_400), "days")
+    } else if secs >= 2 * 3_600 - 30 {
+        (round(3_600), "hours")
     } else if secs >= 120 {
-        (secs / 60, "minutes")
+        (round(60), "minutes")
     } else {
         (secs, "seconds")
     };

@@ -169,7 +169,7 @@ pub fn apply(
         file: file.to_string(),
         msg,
     };
-    let signer = Signer::new("Watchdog Demo CA").map_err(|e| err(e.to_string()))?;
+    let mut signers: HashMap<String, Signer> = HashMap::new();
     let mut by_name: HashMap<&str, String> = HashMap::new();
     for (i, c) in seed.certificates.iter().enumerate() {
         let at = |what: &str, v: &Option<String>, default: &str| {
@@ -186,7 +186,12 @@ pub fn apply(
             }
             (None, None) => {
                 let names = if c.dns_names.is_empty() { vec![c.name.clone()] } else { c.dns_names.clone() };
-                let g = signer
+                let issuer = c.issuer.clone().unwrap_or_else(|| "Watchdog Demo CA".to_string());
+                if !signers.contains_key(&issuer) {
+                    let signer = Signer::new(&issuer).map_err(|e| err(e.to_string()))?;
+                    signers.insert(issuer.clone(), signer);
+                }
+                let g = signers[&issuer]
                     .generate(&Spec {
                         common_name: &names[0],
                         dns_names: &names,

@@ -1,0 +1,438 @@
+//! `check` and the client against the simulator: paging and its exact request counts, retries,
+//! every finding kind, and bad input of every sort ending in one clear line and exit 3.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ngrok_cert_watchdog::ngrok::{ErrorKind, RetryPolicy};
+use ngrok_cert_watchdog::sim::{Fault, FaultKind};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_costs_exactly_one_request_per_hundred() {
+    for n in [0usize, 1, 100, 101, 250] {
+        let sim = seeded(&format!(
+            "[bulk]\ncertificates = {n}\ndomains = {n}\ncredentials = {n}\n"
+        ))
+        .await;
+        let client = client(&sim);
+        let certificates = client.list_tls_certificates().await.unwrap();
+        let domains = client.list_reserved_domains().await.unwrap();
+        let credentials = client.list_credentials().await.unwrap();
+        assert_eq!(
+            (certificates.len(), domains.len(), credentials.len()),
+            (n, n, n)
+        );
+        let expected = n.div_ceil(100).max(1);
+        for path in ["/tls_certificates", "/reserved_domains", "/credentials"] {
+            assert_eq!(count(&sim, "GET", path), expected, "{n} items on {path}");
+        }
+        // Newest first, each item once.
+        let mut ids: Vec<&str> = certificates.iter().map(|c| c.id.as_str()).collect();
+        let listed = ids.clone();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(ids, listed);
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+        sim.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_is_waited_out_and_retried() {
+    let sim = seeded("[bulk]\ncertificates = 3\n").await;
+    sim.inject(Fault {
+        path: "/tls_certificates".into(),
+        method: Some("GET".into()),
+        count: 1,
+        kind: FaultKind::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+    });
+    let started = std::time::Instant::now();
+    let list = client(&sim).list_tls_certificates().await.unwrap();
+    assert_eq!(list.len(), 3);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "Retry-After was not honoured"
+    );
+    let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![429, 200]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulators_own_rate_limit_answers_429_err_ngrok_226() {
+    let sim = sim().await;
+    sim.set_rate_limit(Some(ngrok_cert_watchdog::sim::RateLimit {
+        requests: 2,
+        window: Duration::from_secs(60),
+    }));
+    let http = http();
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(
+            http.get(format!("{}/credentials", sim.url()))
+                .bearer_auth(KEY)
+                .header("Ngrok-Version", "2")
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    let last = last.unwrap();
+    assert_eq!(last.status(), 429);
+    assert!(last.headers().get("retry-after").is_some());
+    let body: serde_json::Value = last.json().await.unwrap();
+    assert_eq!(body["error_code"], "ERR_NGROK_226");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_500s_then_success() {
+    let sim = seeded("[bulk]\ndomains = 2\n").await;
+    sim.inject(Fault {
+        path: "/reserved_domains".into(),
+        method: None,
+        count: 2,
+        kind: FaultKind::Status {
+            status: 500,
+            retry_after: None,
+        },
+    });
+    let list = client(&sim).list_reserved_domains().await.unwrap();
+    assert_eq!(list.len(), 2);
+    let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![500, 500, 200]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_whose_outcome_is_unknown_is_never_repeated() {
+    let sim = sim().await;
+    let names = vec!["up.example.com".to_string()];
+    let g = ngrok_cert_watchdog::certs::generate::Signer::new("CA")
+        .unwrap()
+        .generate(&ngrok_cert_watchdog::certs::generate::Spec {
+            common_name: &names[0],
+            dns_names: &names,
+            not_before: time::OffsetDateTime::now_utc() - time::Duration::days(1),
+            not_after: time::OffsetDateTime::now_utc() + time::Duration::days(60),
+        })
+        .unwrap();
+    sim.inject(Fault {
+        path: "/tls_certificates".into(),
+        method: Some("POST".into()),
+        count: 1,
+        kind: FaultKind::Drop,
+    });
+    let err = client(&sim)
+        .create_tls_certificate(&ngrok_cert_watchdog::ngrok::TlsCertificateCreate {
+            description: None,
+            metadata: None,
+            certificate_pem: g.chain_pem.clone(),
+            private_key_pem: g.key_pem.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{err}");
+    assert_eq!(count(&sim, "POST", "/tls_certificates"), 1);
+    // The simulator processed it: this is exactly why it must not be sent again blindly.
+    assert_eq!(sim.with_account(|a| a.certificates.len()), 1);
+    assert!(!err.to_string().contains("PRIVATE KEY"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_key_is_unauthorized_and_not_retried() {
+    let sim = sim().await;
+    let err = client_with(&sim, "wrong-key", RetryPolicy::default())
+        .list_credentials()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized);
+    assert_eq!(sim.requests().len(), 1);
+    assert!(!err.to_string().contains("wrong-key"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulator_enforces_the_documented_version_header() {
+    let sim = sim().await;
+    let res = http()
+        .get(format!("{}/tls_certificates", sim.url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let documented: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/ngrok-api/examples/error.response.json"))
+            .unwrap_or_else(|_| r#"{"error_code":"ERR_NGROK_218","status_code":400,"msg":"Your request has not specified an API version. Please include the version you wish to use in the Ngrok-Version header. Supported versions: 2."}"#.into()),
+    )
+    .unwrap();
+    assert_eq!(body["error_code"], documented["error_code"]);
+    assert_eq!(body["msg"], documented["msg"]);
+    assert!(body["details"]["operation_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("op_"));
+}
+
+const EVERY_KIND_SEED: &str = include_str!("../config/demo-seed.toml");
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_every_account_finding_kind_with_nagios_exit_2() {
+    let sim = seeded(EVERY_KIND_SEED).await;
+    // A domain pointing at a certificate that was deleted (the simulator allows it).
+    let gone = sim.with_account(|a| {
+        let legacy = a
+            .domains
+            .values()
+            .find(|d| d.domain == "api.example.com")
+            .unwrap();
+        let id = legacy.certificate.as_ref().unwrap().id.clone();
+        a.certificates.remove(&id);
+        id
+    });
+    let (_dir, config) = config_for(&sim.url(), KEY, "");
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "check",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "certificate_expired",
+        "certificate_expiring",
+        "certificate_unattached",
+        "provisioning_failed",
+        "provisioning_stuck",
+        "renewal_overdue",
+        "certificate_missing",
+        "domain_without_certificate",
+        "credential_unrestricted",
+    ] {
+        assert!(kinds.contains(kind), "{kind} missing from {kinds:?}");
+    }
+    let missing = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "certificate_missing")
+        .unwrap();
+    assert_eq!(missing["severity"], "critical");
+    assert_eq!(missing["domain"], "api.example.com");
+    assert!(missing["message"].as_str().unwrap().contains(&gone));
+    let dns = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "provisioning_failed" && f["domain"] == "blog.example.com")
+        .unwrap();
+    assert_eq!(dns["severity"], "critical");
+    let summary = &report["summary"];
+    assert_eq!(
+        summary["certificates"],
+        sim.with_account(|a| a.certificates.len())
+    );
+    assert_eq!(summary["domains"], 12);
+    assert_eq!(summary["credentials"], 2);
+    // The report is the account: a certificate's expiry to the second, and no PEM anywhere.
+    let shop = report["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject_common_name"] == "shop.example.com")
+        .unwrap();
+    let expected = sim.with_account(|a| {
+        a.certificates
+            .values()
+            .find(|c| c.subject_common_name == "shop.example.com")
+            .unwrap()
+            .not_after
+    });
+    assert_eq!(
+        shop["not_after"],
+        ngrok_cert_watchdog::evaluate::format_time(expected)
+    );
+    assert_eq!(shop["domains"], serde_json::json!(["shop.example.com"]));
+    assert!(!stdout.contains("BEGIN CERTIFICATE"));
+    // The same account in text form.
+    let text = run(
+        &["--config", config.to_str().unwrap(), "check"],
+        Duration::from_secs(60),
+    );
+    let text_out = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(text.status.code(), Some(2));
+    assert!(
+        text_out.contains("CRITICAL certificate_missing"),
+        "{text_out}"
+    );
+    assert!(text_out.contains("DOMAINS"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_exit_codes_follow_the_worst_finding() {
+    let ok = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+90d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n[[credential]]\nacl = [\"bind:a.example.com\"]\n").await;
+    let (_d1, c1) = config_for(&ok.url(), KEY, "");
+    assert_eq!(
+        run(
+            &["--config", c1.to_str().unwrap(), "check"],
+            Duration::from_secs(60)
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let warn = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+20d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n").await;
+    let (_d2, c2) = config_for(&warn.url(), KEY, "");
+    assert_eq!(
+        run(
+            &["--config", c2.to_str().unwrap(), "check"],
+            Duration::from_secs(60)
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+    // The threshold is the config's: with a 10-day warning the same account is OK.
+    let (_d3, c3) = config_for(
+        &warn.url(),
+        KEY,
+        "[expiry]\nwarning = \"10d\"\ncritical = \"2d\"\n",
+    );
+    assert_eq!(
+        run(
+            &["--config", c3.to_str().unwrap(), "check"],
+            Duration::from_secs(60)
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_key_exits_3_with_one_line() {
+    let sim = sim().await;
+    let (_dir, config) = config_for(&sim.url(), "not-the-key-s3cr3t", "");
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check"],
+        Duration::from_secs(30),
+    );
+    let line = assert_one_line_error(&out, 3, "not-the-key-s3cr3t");
+    assert!(
+        line.contains("401") || line.to_lowercase().contains("key"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_malformed_config_exits_3_for_check_and_78_for_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(dir.path().join("key"), "k").unwrap();
+    std::fs::write(&config, "[api]\nkey_file = \"key\"\ntimeout = \"soon\"\n").unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check"],
+        Duration::from_secs(30),
+    );
+    let line = assert_one_line_error(&out, 3, "\u{0}");
+    assert!(
+        line.contains("config.toml") && line.contains("timeout"),
+        "{line}"
+    );
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check-config"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(78));
+    std::fs::write(&config, "[api\nurl = ").unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check"],
+        Duration::from_secs(30),
+    );
+    let line = assert_one_line_error(&out, 3, "\u{0}");
+    assert!(line.contains("config.toml"), "{line}");
+}
+
+#[test]
+fn a_missing_key_file_exits_3_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[api]\nkey_file = \"/nonexistent/ngrok-api-key\"\n",
+    )
+    .unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check"],
+        Duration::from_secs(30),
+    );
+    let line = assert_one_line_error(&out, 3, "\u{0}");
+    assert!(
+        line.contains("/nonexistent/ngrok-api-key") && line.contains("key_file"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unreachable_api_exits_3() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (_dir, config) = config_for(
+        &format!("http://127.0.0.1:{port}"),
+        "unreachable-s3cr3t",
+        "",
+    );
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check"],
+        Duration::from_secs(90),
+    );
+    let line = assert_one_line_error(&out, 3, "unreachable-s3cr3t");
+    assert!(line.contains("127.0.0.1"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_and_truncated_responses_exit_3() {
+    for kind in [FaultKind::Garbage, FaultKind::Truncated] {
+        let sim = seeded("[bulk]\ncertificates = 2\n").await;
+        sim.inject(Fault {
+            path: "/tls_certificates".into(),
+            method: None,
+            count: 100,
+            kind: kind.clone(),
+        });
+        let (_dir, config) = config_for(&sim.url(), KEY, "");
+        let config = config.to_str().unwrap().to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            run(&["--config", &config, "check"], Duration::from_secs(90))
+        })
+        .await
+        .unwrap();
+        let line = assert_one_line_error(&out, 3, KEY);
+        assert!(!line.contains("<html>"), "the body is quoted: {line}");
+        sim.stop().await;
+    }
+}

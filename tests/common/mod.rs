@@ -1,0 +1,140 @@
+//! Shared helpers for the scenario tests: a simulator on 127.0.0.1:0, a client for it, a config
+//! file for the binary, and running the binary with a deadline.
+#![allow(dead_code)]
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ngrok_cert_watchdog::ngrok::{Client, ClientOptions, RetryPolicy};
+use ngrok_cert_watchdog::sim::{seed, Sim};
+use secrecy::SecretString;
+
+pub const KEY: &str = "sim-test-key-0123456789";
+
+pub async fn sim() -> Sim {
+    Sim::local(KEY).await.expect("bind the simulator")
+}
+
+pub async fn seeded(toml: &str) -> Sim {
+    let sim = sim().await;
+    let seed = seed::parse(toml).expect("seed parses");
+    sim.seed(&seed, "test seed").expect("seed applies");
+    sim
+}
+
+pub fn client(sim: &Sim) -> Client {
+    client_with(sim, KEY, RetryPolicy::default())
+}
+
+pub fn client_with(sim: &Sim, key: &str, retry: RetryPolicy) -> Client {
+    Client::new(ClientOptions {
+        base_url: sim.url().parse().unwrap(),
+        api_key: SecretString::from(key.to_string()),
+        requests_per_minute: NonZeroU32::new(100_000).unwrap(),
+        timeout: Duration::from_secs(10),
+        retry,
+    })
+    .unwrap()
+}
+
+/// Requests the simulator logged for `method` on exactly `path`.
+pub fn count(sim: &Sim, method: &str, path: &str) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.method == method && r.path == path)
+        .count()
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ngrok-cert-watchdog")
+}
+
+/// A config for the binary with the key in a 0600 file; returns (dir, config path).
+pub fn config_for(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("api-key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nurl = \"{url}\"\nkey_file = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n\n[state]\ndir = \"{}\"\n{extra}",
+            key_file.display(),
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+/// Runs the binary with a deadline; the environment is cleared of variables that would change
+/// its behaviour.
+pub fn run(args: &[&str], deadline: Duration) -> Output {
+    run_in(args, deadline, None)
+}
+
+pub fn run_in(args: &[&str], deadline: Duration, cwd: Option<&Path>) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("NGROK_API_KEY")
+        .env_remove("NGROK_CERT_WATCHDOG_CONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn().expect("spawn the binary");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} did not finish within {deadline:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asserts the error contract: the exit code, exactly one line on stderr, no panic, no secret.
+pub fn assert_one_line_error(out: &Output, code: i32, secret: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stderr: {stderr}\nstdout: {stdout}"
+    );
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr:?}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(secret) && !stdout.contains(secret),
+        "secret leaked: {stderr}{stdout}"
+    );
+    stderr
+}
+
+/// A plain HTTP client for poking the simulator directly (rustls needs its provider first).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
