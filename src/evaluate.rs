@@ -467,13 +467,7 @@ mod tests {
     }
 
     fn inventory(certificates: Vec<TlsCertificate>, domains: Vec<ReservedDomain>) -> Inventory {
-        Inventory {
-            fetched_at: NOW,
-            certificates,
-            domains,
-            credentials: Vec::new(),
-            missing_certificates: BTreeSet::new(),
-        }
+        Inventory::new(NOW, certificates, domains, Vec::new(), BTreeSet::new())
     }
 
     fn kinds(findings: &[Finding]) -> Vec<(Severity, FindingKind, &str)> {

@@ -3,7 +3,8 @@
 //! The only I/O here is through [`crate::ngrok::Client`]; what the values mean is decided in
 //! [`crate::evaluate`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use time::OffsetDateTime;
 
@@ -19,21 +20,66 @@ pub struct Inventory {
     pub credentials: Vec<TunnelCredential>,
     /// Certificate ids that a domain references but that a GET confirmed are gone (404).
     pub missing_certificates: BTreeSet<String>,
+    /// Lookups by id, built on first use: a 10,000-domain account would make linear searches
+    /// quadratic. An inventory is not changed after it is built.
+    index: OnceLock<Index>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
+    certificate: HashMap<String, usize>,
+    users: HashMap<String, Vec<usize>>,
 }
 
 impl Inventory {
+    pub fn new(
+        fetched_at: OffsetDateTime,
+        certificates: Vec<TlsCertificate>,
+        domains: Vec<ReservedDomain>,
+        credentials: Vec<TunnelCredential>,
+        missing_certificates: BTreeSet<String>,
+    ) -> Self {
+        Self {
+            fetched_at,
+            certificates,
+            domains,
+            credentials,
+            missing_certificates,
+            index: OnceLock::new(),
+        }
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let mut index = Index::default();
+            for (i, c) in self.certificates.iter().enumerate() {
+                index.certificate.entry(c.id.clone()).or_insert(i);
+            }
+            for (i, d) in self.domains.iter().enumerate() {
+                if let Some(id) = d.certificate_id() {
+                    index.users.entry(id.to_string()).or_default().push(i);
+                }
+            }
+            index
+        })
+    }
+
     pub fn certificate(&self, id: &str) -> Option<&TlsCertificate> {
-        self.certificates.iter().find(|c| c.id == id)
+        self.index()
+            .certificate
+            .get(id)
+            .map(|&i| &self.certificates[i])
     }
 
     /// The domains that reference the certificate `id`.
-    pub fn domains_using<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> impl Iterator<Item = &'a ReservedDomain> + 'a {
-        self.domains
+    pub fn domains_using<'a>(&'a self, id: &str) -> impl Iterator<Item = &'a ReservedDomain> + 'a {
+        self.index()
+            .users
+            .get(id)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
             .iter()
-            .filter(move |d| d.certificate_id() == Some(id))
+            .map(|&i| &self.domains[i])
     }
 }
 
@@ -63,11 +109,11 @@ pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, Api
             Err(e) => return Err(e),
         }
     }
-    Ok(Inventory {
-        fetched_at: now,
+    Ok(Inventory::new(
+        now,
         certificates,
         domains,
         credentials,
         missing_certificates,
-    })
+    ))
 }

@@ -143,17 +143,35 @@ pub struct Sim {
 
 impl Sim {
     /// Serves on `listener` until [`Sim::stop`].
-    pub fn start(
+    pub fn start(listener: TcpListener, api_key: SecretString, options: SimOptions) -> std::io::Result<Sim> {
+        let addr = listener.local_addr()?;
+        let account = Account::new(format!("http://{addr}"), OffsetDateTime::now_utc());
+        Ok(Self::serve(listener, addr, api_key, options, account))
+    }
+
+    /// Loads `seed` first, then serves: no request ever sees a half-seeded account.
+    pub fn start_seeded(
         listener: TcpListener,
         api_key: SecretString,
         options: SimOptions,
-    ) -> std::io::Result<Sim> {
-        let addr = listener.local_addr()?;
+        seed: &seed::Seed,
+        file: &str,
+    ) -> Result<Sim, SimulateError> {
+        let addr = listener.local_addr().map_err(|e| SimulateError::Bind {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            reason: e.to_string(),
+        })?;
         let now = OffsetDateTime::now_utc();
+        let mut account = Account::new(format!("http://{addr}"), now);
+        seed::apply(seed, &mut account, now, file)?;
+        Ok(Self::serve(listener, addr, api_key, options, account))
+    }
+
+    fn serve(listener: TcpListener, addr: SocketAddr, api_key: SecretString, options: SimOptions, account: Account) -> Sim {
         let shared = Arc::new(Shared {
             api_key,
             rate_limit: Mutex::new(options.rate_limit),
-            account: Mutex::new(Account::new(format!("http://{addr}"), now)),
+            account: Mutex::new(account),
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             accepted: Mutex::new(VecDeque::new()),
@@ -172,12 +190,12 @@ impl Sim {
                 .with_graceful_shutdown(async move { token.cancelled().await })
                 .await;
         });
-        Ok(Sim {
+        Sim {
             addr,
             shared,
             stop,
             task,
-        })
+        }
     }
 
     /// Binds `127.0.0.1:0` and serves with the given key and no rate limit.
@@ -266,15 +284,16 @@ pub async fn simulate(
             addr: listen,
             reason: e.to_string(),
         })?;
-    let sim = Sim::start(listener, api_key, SimOptions { rate_limit }).map_err(|e| {
-        SimulateError::Bind {
+    let options = SimOptions { rate_limit };
+    let sim = match (&seed, &seed_file) {
+        (Some(seed), Some(file)) => {
+            Sim::start_seeded(listener, api_key, options, seed, &file.display().to_string())?
+        }
+        _ => Sim::start(listener, api_key, options).map_err(|e| SimulateError::Bind {
             addr: listen,
             reason: e.to_string(),
-        }
-    })?;
-    if let (Some(seed), Some(file)) = (&seed, &seed_file) {
-        sim.seed(seed, &file.display().to_string())?;
-    }
+        })?,
+    };
     let (c, d, r) =
         sim.with_account(|a| (a.certificates.len(), a.domains.len(), a.credentials.len()));
     let limit = match rate_limit {
