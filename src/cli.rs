@@ -65,6 +65,13 @@ pub enum Command {
         #[arg(long)]
         rate_limit: Option<String>,
     },
+    /// The simulator and the daemon in one process on loopback, with a seeded account; reads no
+    /// configuration file; runs until Ctrl-C.
+    Demo {
+        /// Where to serve /metrics, /readyz and /healthz (default 127.0.0.1:10742, else a free port).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
+    },
 }
 
 /// Runs the program with these arguments; returns the exit code.
@@ -140,6 +147,19 @@ async fn run_command(cli: Cli) -> i32 {
                 Err(e) => {
                     eprintln!("ngrok-cert-watchdog: check: {e}");
                     EXIT_UNKNOWN
+                }
+            }
+        }
+        Command::Demo { metrics_listen } => {
+            match crate::demo::demo(metrics_listen, crate::shutdown_signal()).await {
+                Ok(()) => 0,
+                Err(e @ crate::demo::DemoError::Bind { .. }) => {
+                    eprintln!("ngrok-cert-watchdog: demo: {e}");
+                    EXIT_OSERR
+                }
+                Err(e) => {
+                    eprintln!("ngrok-cert-watchdog: demo: {e}");
+                    EXIT_SOFTWARE
                 }
             }
         }

@@ -5,7 +5,6 @@
 //! Data flows one way: config → sources → pure evaluation → actions → outputs.
 //!
 //! - [`config`]: the TOML file → validated [`config::Settings`]
-//! - [`config`]: the TOML file → validated [`config::Settings`]
 //! - [`ngrok`]: the ngrok API client (source of the account's actual state)
 //! - [`inventory`]: one sync of the account → [`inventory::Inventory`]
 //! - [`certs`]: PEM chains and keys (used by the simulator and rotation)
@@ -14,6 +13,7 @@
 //! - [`metrics`]: Prometheus metrics (owned, passed in)
 //! - [`daemon`]: `run` — triggers, the sync loop, the supervisor, health endpoints
 //! - [`sim`]: the ngrok API simulator
+//! - [`demo`]: the simulator and the daemon in one process, for a first look
 //! - [`check`], [`cli`], [`logging`]: the one-shot commands and the process edge
 
 pub mod certs;
@@ -21,6 +21,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod evaluate;
 pub mod inventory;
 pub mod logging;

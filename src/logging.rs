@@ -13,7 +13,9 @@ pub enum LogFormat {
 /// Installs the global subscriber; level from `RUST_LOG` (default `info`). Logs go to stderr so
 /// that `check --format json` keeps stdout for the report.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        // The scheduler narrates its own start-up at info; only its warnings matter here.
+        .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"));
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

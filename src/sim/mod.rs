@@ -143,7 +143,11 @@ pub struct Sim {
 
 impl Sim {
     /// Serves on `listener` until [`Sim::stop`].
-    pub fn start(listener: TcpListener, api_key: SecretString, options: SimOptions) -> std::io::Result<Sim> {
+    pub fn start(
+        listener: TcpListener,
+        api_key: SecretString,
+        options: SimOptions,
+    ) -> std::io::Result<Sim> {
         let addr = listener.local_addr()?;
         let account = Account::new(format!("http://{addr}"), OffsetDateTime::now_utc());
         Ok(Self::serve(listener, addr, api_key, options, account))
@@ -167,7 +171,13 @@ impl Sim {
         Ok(Self::serve(listener, addr, api_key, options, account))
     }
 
-    fn serve(listener: TcpListener, addr: SocketAddr, api_key: SecretString, options: SimOptions, account: Account) -> Sim {
+    fn serve(
+        listener: TcpListener,
+        addr: SocketAddr,
+        api_key: SecretString,
+        options: SimOptions,
+        account: Account,
+    ) -> Sim {
         let shared = Arc::new(Shared {
             api_key,
             rate_limit: Mutex::new(options.rate_limit),
@@ -286,9 +296,13 @@ pub async fn simulate(
         })?;
     let options = SimOptions { rate_limit };
     let sim = match (&seed, &seed_file) {
-        (Some(seed), Some(file)) => {
-            Sim::start_seeded(listener, api_key, options, seed, &file.display().to_string())?
-        }
+        (Some(seed), Some(file)) => Sim::start_seeded(
+            listener,
+            api_key,
+            options,
+            seed,
+            &file.display().to_string(),
+        )?,
         _ => Sim::start(listener, api_key, options).map_err(|e| SimulateError::Bind {
             addr: listen,
             reason: e.to_string(),
