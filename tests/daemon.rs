@@ -1,0 +1,557 @@
+//! The daemon against the simulator: metrics that match the account and leave no stale series,
+//! /readyz following `schedule.stale_after`, the supervisor stopping watchdog pings when the
+//! trigger stalls, STATUS= lines, and promtool's linter on the real output.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use ngrok_cert_watchdog::config::{self, Environment};
+use ngrok_cert_watchdog::daemon::{self, Notifier, RunContext, Supervision, Ticks};
+use ngrok_cert_watchdog::sim::{Fault, FaultKind, Sim};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<(Instant, String)>>,
+}
+
+impl Recorder {
+    fn push(&self, e: String) {
+        self.events.lock().unwrap().push((Instant::now(), e));
+    }
+    fn count(&self, prefix: &str) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, e)| e.starts_with(prefix))
+            .count()
+    }
+    fn pings_since(&self, t: Instant) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, e)| *at >= t && e == "WATCHDOG=1")
+            .count()
+    }
+    fn last_status(&self) -> Option<String> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|(_, e)| e.starts_with("STATUS="))
+            .map(|(_, e)| e.clone())
+    }
+}
+
+impl Notifier for Recorder {
+    fn ready(&self) {
+        self.push("READY=1".into())
+    }
+    fn status(&self, status: &str) {
+        self.push(format!("STATUS={status}"))
+    }
+    fn watchdog(&self) {
+        self.push("WATCHDOG=1".into())
+    }
+    fn stopping(&self) {
+        self.push("STOPPING=1".into())
+    }
+}
+
+struct Daemon {
+    url: String,
+    ticks: mpsc::Sender<()>,
+    notifier: Arc<Recorder>,
+    shared: Arc<daemon::Shared>,
+    stop: CancellationToken,
+    running: Option<daemon::Running>,
+}
+
+impl Daemon {
+    async fn start(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
+        let text = format!(
+            "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"/tmp\"\n{extra}",
+            sim.url()
+        );
+        let env = Environment {
+            ngrok_api_key: Some(KEY.to_string()),
+            credentials_directory: None,
+            state_directory: None,
+        };
+        let settings = config::parse(&text, Path::new("test.toml"), &env).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tx, rx) = mpsc::channel(8);
+        let notifier = Arc::new(Recorder::default());
+        let stop = CancellationToken::new();
+        let (shared, running) = daemon::start(
+            RunContext {
+                config_path: None,
+                env,
+                settings,
+                listener,
+                ticks: Ticks::Manual(rx),
+                reload: mpsc::channel(1).1,
+                notifier: notifier.clone(),
+                supervision,
+            },
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+        Daemon {
+            url: format!("http://{}", running.local_addr),
+            ticks: tx,
+            notifier,
+            shared,
+            stop,
+            running: Some(running),
+        }
+    }
+
+    /// Ticks (unless `tick` is false) and waits for the next sync outcome.
+    async fn sync(&self, tick: bool) -> Arc<daemon::SyncOutcome> {
+        let mut rx = self.shared.subscribe();
+        rx.borrow_and_update();
+        if tick {
+            self.ticks.send(()).await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(30), rx.changed())
+            .await
+            .expect("a sync within 30 s")
+            .unwrap();
+        let outcome = rx.borrow().clone().unwrap();
+        outcome
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let res = http()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(r) = self.running.take() {
+            r.wait_and_drain(self.stop.clone()).await;
+        }
+    }
+}
+
+fn quiet() -> Supervision {
+    Supervision {
+        check_every: Duration::from_millis(100),
+        tick_grace: Duration::from_secs(3600),
+        stuck_after: Duration::from_secs(3600),
+    }
+}
+
+/// The value of the one series whose line starts with `prefix` (name and labels).
+fn value(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_match_the_account_and_leave_no_stale_series() {
+    let sim = seeded(include_str!("../config/demo-seed.toml")).await;
+    // The daemon syncs at start without being ticked.
+    let d = Daemon::start(&sim, "", quiet()).await;
+    let first = d.sync(false).await;
+    assert!(first.result.is_ok());
+    assert_eq!(d.notifier.count("READY=1"), 1);
+    assert!(d
+        .notifier
+        .last_status()
+        .unwrap()
+        .contains("8 certificates, 12 domains, 2 credentials"));
+    let (status, metrics) = d.get("/metrics").await;
+    assert_eq!(status, 200);
+    let (shop_id, shop_not_after, api_id) = sim.with_account(|a| {
+        let shop = a
+            .certificates
+            .values()
+            .find(|c| c.subject_common_name == "shop.example.com")
+            .unwrap();
+        let api = a
+            .certificates
+            .values()
+            .find(|c| c.subject_common_name == "api.example.com")
+            .unwrap();
+        (shop.id.clone(), shop.not_after, api.id.clone())
+    });
+    // A certificate's not_after, to the second.
+    assert_eq!(
+        value(
+            &metrics,
+            &format!(
+                "ngrok_tls_certificate_not_after_timestamp_seconds{{certificate_id=\"{shop_id}\""
+            )
+        ),
+        Some(shop_not_after.unix_timestamp() as f64),
+        "{metrics}"
+    );
+    assert_eq!(
+        value(&metrics, "ngrok_reserved_domain_certificate_not_after_timestamp_seconds{domain=\"shop.example.com\"}"),
+        Some(shop_not_after.unix_timestamp() as f64)
+    );
+    // The DNS_ERROR domain.
+    assert_eq!(
+        value(&metrics, "ngrok_reserved_domain_provisioning_failed{domain=\"blog.example.com\",error_code=\"DNS_ERROR\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    // Counts.
+    assert_eq!(
+        value(&metrics, "ngrok_credentials{restricted=\"false\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&metrics, "ngrok_credentials{restricted=\"true\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("ngrok_reserved_domain_info{"))
+            .count(),
+        12
+    );
+    assert_eq!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("ngrok_tls_certificate_not_after_timestamp_seconds{"))
+            .count(),
+        8
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "ngrok_cert_watchdog_findings{kind=\"provisioning_failed\",severity=\"critical\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "ngrok_cert_watchdog_syncs_total{result=\"success\"}"
+        ),
+        Some(1.0)
+    );
+    let is_shop = |l: &&str| {
+        l.starts_with("ngrok_reserved_domain_info{") && l.contains("domain=\"shop.example.com\"")
+    };
+    let shop_line = metrics.lines().find(is_shop).unwrap().to_string();
+    assert!(
+        shop_line.contains(&shop_id) && shop_line.contains("certificate_source=\"uploaded\""),
+        "{shop_line}"
+    );
+
+    // The domain moves to another certificate: its old series must go, not linger.
+    sim.with_account(|a| {
+        let id = a
+            .domains
+            .values()
+            .find(|d| d.domain == "shop.example.com")
+            .unwrap()
+            .id
+            .clone();
+        a.update_domain(
+            &id,
+            ngrok_cert_watchdog::sim::account::DomainFields {
+                certificate_id: Some(api_id.clone()),
+                ..Default::default()
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+    });
+    assert!(d.sync(true).await.result.is_ok());
+    let (_, metrics) = d.get("/metrics").await;
+    let shop_lines: Vec<&str> = metrics.lines().filter(is_shop).collect();
+    assert_eq!(shop_lines.len(), 1, "{shop_lines:?}");
+    assert!(shop_lines[0].contains(&api_id) && !shop_lines[0].contains(&shop_id));
+    // The now unused certificate is still exported (it exists), but no domain series names it.
+    assert!(!metrics
+        .lines()
+        .any(|l| l.starts_with("ngrok_reserved_domain_info") && l.contains(&shop_id)));
+
+    // A failed sync keeps the last values and counts the failure.
+    sim.inject(Fault {
+        path: "/".into(),
+        method: None,
+        count: 1000,
+        kind: FaultKind::Status {
+            status: 401,
+            retry_after: None,
+        },
+    });
+    assert!(d.sync(true).await.result.is_err());
+    let (_, after_failure) = d.get("/metrics").await;
+    assert_eq!(
+        value(
+            &after_failure,
+            "ngrok_cert_watchdog_syncs_total{result=\"failure\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        after_failure
+            .lines()
+            .filter(|l| l.starts_with("ngrok_reserved_domain_info{"))
+            .count(),
+        12,
+        "stale values, not zeros"
+    );
+    assert!(d.notifier.last_status().unwrap().contains("failed"));
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_follows_stale_after() {
+    let sim = seeded("[bulk]\ncertificates = 1\ndomains = 1\n").await;
+    let d = Daemon::start(
+        &sim,
+        "[schedule]\nsync = \"0 0 * * * *\"\nstale_after = \"2s\"\n",
+        quiet(),
+    )
+    .await;
+    assert!(d.sync(false).await.result.is_ok());
+    assert_eq!(d.get("/readyz").await.0, 200);
+    assert_eq!(d.get("/healthz").await.0, 200);
+    sim.inject(Fault {
+        path: "/".into(),
+        method: None,
+        count: 100_000,
+        kind: FaultKind::Status {
+            status: 401,
+            retry_after: None,
+        },
+    });
+    assert!(d.sync(true).await.result.is_err());
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert!(d.sync(true).await.result.is_err());
+    let (status, body) = d.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("stale"), "{body}");
+    assert_eq!(d.get("/healthz").await.0, 200, "alive while not ready");
+    sim.with_account(|_| ());
+    // Clear the faults: the next sync succeeds and /readyz recovers.
+    let http = http();
+    http.delete(format!("{}/_sim/faults", sim.url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(d.sync(true).await.result.is_ok());
+    assert_eq!(d.get("/readyz").await.0, 200);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_trigger_stops_the_watchdog_pings() {
+    let sim = seeded("[bulk]\ncertificates = 1\n").await;
+    // Due every second; late after 1 s more.
+    let d = Daemon::start(
+        &sim,
+        "[schedule]\nsync = \"* * * * * *\"\n",
+        Supervision {
+            check_every: Duration::from_millis(100),
+            tick_grace: Duration::from_secs(1),
+            stuck_after: Duration::from_secs(60),
+        },
+    )
+    .await;
+    // A live trigger: ticks keep coming, pings keep coming.
+    let live = Instant::now();
+    for _ in 0..10 {
+        d.ticks.send(()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        d.notifier.pings_since(live) >= 20,
+        "pings while alive: {}",
+        d.notifier.pings_since(live)
+    );
+    // The trigger stalls: no tick for 4 s. Within tick + grace (~2 s) the pings must stop.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stalled = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        d.notifier.pings_since(stalled),
+        0,
+        "pinged although no tick came"
+    );
+    let (_, metrics) = d.get("/metrics").await;
+    assert_eq!(
+        value(
+            &metrics,
+            "ngrok_cert_watchdog_supervisor_alarms_total{reason=\"tick_late\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    // The trigger recovers: pings resume.
+    d.ticks.send(()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let recovered = Instant::now();
+    for _ in 0..4 {
+        d.ticks.send(()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(d.notifier.pings_since(recovered) > 0);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_without_progress_stops_the_pings() {
+    let sim = seeded("[bulk]\ncertificates = 1\n").await;
+    let d = Daemon::start(
+        &sim,
+        "[schedule]\nsync = \"0 0 * * * *\"\n",
+        Supervision {
+            check_every: Duration::from_millis(100),
+            tick_grace: Duration::from_secs(3600),
+            stuck_after: Duration::from_millis(700),
+        },
+    )
+    .await;
+    let _ = d.sync(false).await;
+    // The next sync hangs on a 4 s response: no API progress for longer than stuck_after.
+    sim.inject(Fault {
+        path: "/tls_certificates".into(),
+        method: None,
+        count: 1,
+        kind: FaultKind::Latency { millis: 4000 },
+    });
+    d.ticks.send(()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stuck = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        d.notifier.pings_since(stuck),
+        0,
+        "pinged during a stuck sync"
+    );
+    let (_, metrics) = d.get("/metrics").await;
+    assert_eq!(
+        value(
+            &metrics,
+            "ngrok_cert_watchdog_supervisor_alarms_total{reason=\"sync_stuck\"}"
+        ),
+        Some(1.0)
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promtool_finds_nothing_to_lint_in_the_metrics() {
+    let promtool = which("promtool")
+        .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
+    let sim = seeded(include_str!("../config/demo-seed.toml")).await;
+    let d = Daemon::start(&sim, "", quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let (_, metrics) = d.get("/metrics").await;
+    d.stop().await;
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lint = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && lint.trim().is_empty(),
+        "promtool check metrics:\n{lint}"
+    );
+    // Every metric of INTERFACE.md is there with HELP.
+    for name in [
+        "ngrok_tls_certificate_not_after_timestamp_seconds",
+        "ngrok_tls_certificate_not_before_timestamp_seconds",
+        "ngrok_reserved_domain_info",
+        "ngrok_reserved_domain_certificate_not_after_timestamp_seconds",
+        "ngrok_reserved_domain_renews_at_timestamp_seconds",
+        "ngrok_reserved_domain_provisioning_failed",
+        "ngrok_credentials",
+        "ngrok_cert_watchdog_build_info",
+        "ngrok_cert_watchdog_expiry_threshold_seconds",
+        "ngrok_cert_watchdog_sync_last_success_timestamp_seconds",
+        "ngrok_cert_watchdog_sync_duration_seconds",
+        "ngrok_cert_watchdog_syncs_total",
+        "ngrok_cert_watchdog_api_requests_total",
+        "ngrok_cert_watchdog_findings",
+    ] {
+        assert!(
+            metrics.contains(&format!("# HELP {name} ")),
+            "no HELP for {name}"
+        );
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with(name) && !l.starts_with('#')),
+            "no series for {name}"
+        );
+    }
+}
+
+#[test]
+fn promtool_rule_tests_pass() {
+    let promtool = which("promtool")
+        .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let check = std::process::Command::new(&promtool)
+        .args(["check", "rules", "config/prometheus-alerts.yml"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let test = std::process::Command::new(&promtool)
+        .args(["test", "rules", "tests/prometheus/alerts_test.yml"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+}
+
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}

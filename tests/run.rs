@@ -1,0 +1,257 @@
+//! The `run` binary as systemd runs it: exit 78 on a bad config, SIGHUP reloads (a new threshold
+//! changes the findings; an invalid file keeps the old config running), SIGTERM exits 0 within
+//! 5 s. Also the shipped unit verified and scored by systemd-analyze.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn metrics(port: u16) -> Option<String> {
+    let res = http()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .ok()?;
+    res.text().await.ok()
+}
+
+/// Polls /metrics until `pred` holds (or 20 s pass).
+async fn wait_for(port: u16, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(m) = metrics(port).await {
+            if pred(&m) {
+                return m;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn findings(m: &str, kind: &str, severity: &str) -> Option<f64> {
+    let prefix =
+        format!("ngrok_cert_watchdog_findings{{kind=\"{kind}\",severity=\"{severity}\"}} ");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
+fn successes(m: &str) -> f64 {
+    m.lines()
+        .find_map(|l| l.strip_prefix("ngrok_cert_watchdog_syncs_total{result=\"success\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
+    let sim = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+20d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n").await;
+    let port = free_port();
+    let schedule = "[schedule]\nsync = \"0 0 0 1 1 *\"\n"; // yearly: only start-up and reloads sync
+    let (dir, config) = config_for(
+        &sim.url(),
+        KEY,
+        &format!("{schedule}[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let mut child = Command::new(bin())
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env_remove("NGROK_API_KEY")
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 20 days left: a warning at the default 30 d threshold.
+    let m = wait_for(port, "the first sync", |m| successes(m) >= 1.0).await;
+    assert_eq!(
+        findings(&m, "certificate_expiring", "warning"),
+        Some(1.0),
+        "{m}"
+    );
+
+    // A new threshold through SIGHUP: 10 d warning → nothing to report.
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{base}[expiry]\nwarning = \"10d\"\ncritical = \"2d\"\n"),
+    )
+    .unwrap();
+    signal(&child, "HUP");
+    let m = wait_for(port, "the reload's sync", |m| successes(m) >= 2.0).await;
+    assert_eq!(
+        findings(&m, "certificate_expiring", "warning").unwrap_or(0.0),
+        0.0,
+        "{m}"
+    );
+    assert!(
+        m.contains("ngrok_cert_watchdog_expiry_threshold_seconds{severity=\"warning\"} 864000"),
+        "{m}"
+    );
+
+    // An invalid file: logged, the old config kept, still serving.
+    std::fs::write(&config, "[api\nthis is not toml").unwrap();
+    signal(&child, "HUP");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "an invalid reload stopped the daemon"
+    );
+    let m = metrics(port).await.expect("still serving");
+    assert!(m.contains("ngrok_cert_watchdog_expiry_threshold_seconds{severity=\"warning\"} 864000"));
+
+    // SIGTERM: drain and exit 0 within 5 s.
+    let asked = Instant::now();
+    signal(&child, "TERM");
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("reload") && stderr.contains("keeping"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(KEY), "the key leaked into the log");
+    drop(dir);
+}
+
+#[test]
+fn run_exits_78_on_a_bad_config_and_71_on_a_taken_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[schedule]\nsync = \"every tuesday\"\n").unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "run"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("schedule.sync"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (_d, config) = config_for(
+        "http://127.0.0.1:9",
+        "k",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let out = run(
+        &["--config", config.to_str().unwrap(), "run"],
+        Duration::from_secs(20),
+    );
+    assert_one_line_error(&out, 71, "\u{0}");
+}
+
+#[test]
+fn the_systemd_unit_verifies_and_scores_at_most_1_5() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(root.join("systemd/verify-unit.sh"))
+        .arg(bin())
+        .env("MAX_EXPOSURE", "1.5")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(77),
+        "systemd-analyze is not installed (apt-get install systemd; .ci/run does)"
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("verify: OK"), "{text}");
+}
+
+#[test]
+fn the_deploy_hook_copies_a_renewed_pair() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live/app.example.com");
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::write(
+        live.join("fullchain.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(
+        live.join("privkey.pem"),
+        "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let target = dir.path().join("certs");
+    let out = Command::new("bash")
+        .arg(root.join("systemd/certbot-deploy-hook.sh"))
+        .env("RENEWED_LINEAGE", &live)
+        .env("RENEWED_DOMAINS", "app.example.com")
+        .env("NGROK_CERT_WATCHDOG_CERT_DIR", &target)
+        .env("NGROK_CERT_WATCHDOG_CERT_GROUP", "")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copied = target.join("app.example.com");
+    assert_eq!(
+        std::fs::read(copied.join("fullchain.pem")).unwrap(),
+        std::fs::read(live.join("fullchain.pem")).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(copied.join("privkey.pem"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode & 0o007, 0, "the key is not world-readable: {mode:o}");
+    // No temporary files left behind.
+    let names: Vec<String> = std::fs::read_dir(&copied)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
