@@ -49,10 +49,18 @@ fn main() {
     let findings = evaluate(&inv, &policy, OffsetDateTime::now_utc());
     let metrics = Metrics::new(&policy);
     let t = Instant::now();
-    metrics.record_sync_success(&inv, &findings, Duration::from_millis(1), OffsetDateTime::now_utc());
+    metrics.record_sync_success(
+        &inv,
+        &findings,
+        Duration::from_millis(1),
+        OffsetDateTime::now_utc(),
+    );
     let per_sync = t.elapsed();
     let body = metrics.render();
-    let series = body.split(|b| *b == b'\n').filter(|l| !l.is_empty() && l[0] != b'#').count();
+    let series = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty() && l[0] != b'#')
+        .count();
 
     let cached: Vec<Duration> = (0..runs)
         .map(|_| {
@@ -71,7 +79,10 @@ fn main() {
         })
         .collect();
     println!("series in one scrape: {series} ({} bytes)", body.len());
-    println!("account rendered once per sync: {:.1} ms", per_sync.as_secs_f64() * 1e3);
+    println!(
+        "account rendered once per sync: {:.1} ms",
+        per_sync.as_secs_f64() * 1e3
+    );
     println!(
         "per scrape, cached account part (what /metrics does): median {:.2} ms over {runs} runs",
         median(cached).as_secs_f64() * 1e3

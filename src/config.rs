@@ -272,7 +272,10 @@ fn toml_problem(file: &str, text: &str, e: &toml::de::Error) -> String {
     match e.span() {
         Some(span) => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let table = text[..span.start.min(text.len())]
+            // Up to the end of the offending line: the error may sit inside a `[table]` header.
+            let start = span.start.min(text.len());
+            let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            let table = text[..line_end]
                 .lines()
                 .rev()
                 .map(str::trim)
@@ -359,7 +362,7 @@ fn validate(raw: RawConfig, path: &Path, env: &Environment) -> Result<Settings, 
     };
     let requests_per_minute = match raw.api.requests_per_minute {
         None => NonZeroU32::new(60).expect("60 is not zero"),
-        Some(n) if n >= 1 && n <= 100_000 => {
+        Some(n) if (1..=100_000).contains(&n) => {
             NonZeroU32::new(n as u32).expect("checked to be at least one")
         }
         Some(n) => {
