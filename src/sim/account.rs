@@ -302,22 +302,14 @@ impl Account {
             .certificates
             .get_mut(id)
             .ok_or_else(|| SimError::not_found("TLS certificate", id))?;
-        if let Some(d) = description {
-            c.description = d;
-        }
-        if let Some(m) = metadata {
-            c.metadata = m;
-        }
+        set_text(&mut c.description, &mut c.metadata, description, metadata);
         Ok(c.clone())
     }
 
     /// Assumption: deleting a certificate that a domain still references is allowed and leaves
     /// the domain pointing at an id that no longer exists (the reference does not say).
     pub fn delete_certificate(&mut self, id: &str) -> Result<(), SimError> {
-        self.certificates
-            .remove(id)
-            .map(|_| ())
-            .ok_or_else(|| SimError::not_found("TLS certificate", id))
+        remove(&mut self.certificates, "TLS certificate", id)
     }
 
     pub fn create_domain(
@@ -401,12 +393,12 @@ impl Account {
             .domains
             .get_mut(id)
             .ok_or_else(|| SimError::not_found("reserved domain", id))?;
-        if let Some(v) = fields.description {
-            d.description = v;
-        }
-        if let Some(v) = fields.metadata {
-            d.metadata = v;
-        }
+        set_text(
+            &mut d.description,
+            &mut d.metadata,
+            fields.description,
+            fields.metadata,
+        );
         if certificate.is_some() {
             d.certificate = certificate;
             d.certificate_management_policy = None;
@@ -422,10 +414,7 @@ impl Account {
     }
 
     pub fn delete_domain(&mut self, id: &str) -> Result<(), SimError> {
-        self.domains
-            .remove(id)
-            .map(|_| ())
-            .ok_or_else(|| SimError::not_found("reserved domain", id))
+        remove(&mut self.domains, "reserved domain", id)
     }
 
     pub fn detach_certificate(&mut self, id: &str) -> Result<(), SimError> {
@@ -490,12 +479,7 @@ impl Account {
             .credentials
             .get_mut(id)
             .ok_or_else(|| SimError::not_found("credential", id))?;
-        if let Some(v) = description {
-            c.description = v;
-        }
-        if let Some(v) = metadata {
-            c.metadata = v;
-        }
+        set_text(&mut c.description, &mut c.metadata, description, metadata);
         if let Some(v) = acl {
             c.acl = v;
         }
@@ -503,10 +487,7 @@ impl Account {
     }
 
     pub fn delete_credential(&mut self, id: &str) -> Result<(), SimError> {
-        self.credentials
-            .remove(id)
-            .map(|_| ())
-            .ok_or_else(|| SimError::not_found("credential", id))
+        remove(&mut self.credentials, "credential", id)
     }
 
     fn certificate_ref(&self, id: Option<&str>) -> Result<Option<Ref>, SimError> {
@@ -543,6 +524,28 @@ pub fn page<T: Serialize>(
     Page {
         items: out,
         next_before: if more { last } else { None },
+    }
+}
+
+fn remove<T>(items: &mut BTreeMap<String, T>, kind: &str, id: &str) -> Result<(), SimError> {
+    items
+        .remove(id)
+        .map(|_| ())
+        .ok_or_else(|| SimError::not_found(kind, id))
+}
+
+/// An update's `description` and `metadata`: absent or null leaves them as they are.
+fn set_text(
+    description: &mut String,
+    metadata: &mut String,
+    new_description: Option<String>,
+    new_metadata: Option<String>,
+) {
+    if let Some(d) = new_description {
+        *description = d;
+    }
+    if let Some(m) = new_metadata {
+        *metadata = m;
     }
 }
 

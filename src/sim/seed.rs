@@ -15,106 +15,79 @@ use super::account::{Account, DomainFields, Job, NewCertificate, Policy, Ref, St
 use crate::certs::generate::{Signer, Spec};
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Seed {
-    #[serde(default, rename = "certificate")]
+    #[serde(rename = "certificate")]
     pub certificates: Vec<SeedCertificate>,
-    #[serde(default, rename = "domain")]
+    #[serde(rename = "domain")]
     pub domains: Vec<SeedDomain>,
-    #[serde(default, rename = "credential")]
+    #[serde(rename = "credential")]
     pub credentials: Vec<SeedCredential>,
-    #[serde(default)]
     pub bulk: Option<Bulk>,
 }
 
 /// A certificate: from files, or generated for `dns_names` with the given validity.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SeedCertificate {
     /// A handle domains use to refer to it (`[[domain]] certificate = "NAME"`).
     pub name: String,
-    #[serde(default)]
     pub dns_names: Vec<String>,
     /// Default "-30d".
-    #[serde(default)]
     pub not_before: Option<String>,
     /// Default "+60d".
-    #[serde(default)]
     pub not_after: Option<String>,
-    #[serde(default)]
     pub issuer: Option<String>,
     /// Chain and key files (relative to the seed file) instead of generating.
-    #[serde(default)]
     pub certificate_file: Option<PathBuf>,
-    #[serde(default)]
     pub private_key_file: Option<PathBuf>,
     /// ngrok issued it (a managed certificate): `issued_at` is set.
-    #[serde(default)]
     pub managed: bool,
-    #[serde(default)]
     pub description: String,
-    #[serde(default)]
     pub metadata: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SeedDomain {
     pub domain: String,
     /// The `name` of a seeded certificate.
-    #[serde(default)]
     pub certificate: Option<String>,
     /// Certificate management with Let's Encrypt.
-    #[serde(default)]
     pub managed: bool,
-    #[serde(default)]
     pub private_key_type: Option<String>,
-    #[serde(default)]
     pub renews_at: Option<String>,
     /// The provisioning job; omit for none.
-    #[serde(default)]
     pub job: Option<SeedJob>,
-    #[serde(default)]
     pub description: String,
-    #[serde(default)]
     pub metadata: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SeedJob {
     /// DNS_ERROR, INTERNAL_ERROR, or omitted while in progress.
-    #[serde(default)]
     pub error_code: Option<String>,
-    #[serde(default)]
     pub msg: Option<String>,
-    #[serde(default)]
     pub started_at: Option<String>,
-    #[serde(default)]
     pub retries_at: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SeedCredential {
-    #[serde(default)]
     pub description: String,
-    #[serde(default)]
     pub acl: Vec<String>,
 }
 
 /// Many generated resources at once, for load tests: certificate N serves domain N.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Bulk {
-    #[serde(default)]
     pub certificates: usize,
-    #[serde(default)]
     pub domains: usize,
-    #[serde(default)]
     pub credentials: usize,
     /// Default "example.test": domain N is `hN.example.test`.
-    #[serde(default)]
     pub suffix: Option<String>,
 }
 
