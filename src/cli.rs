@@ -50,6 +50,16 @@ pub enum Command {
     },
     /// Validate the configuration (0 valid, 78 invalid).
     CheckConfig,
+    /// One rotation pass over the [[watch]] entries (0 done or nothing to do, 2 a rotation failed,
+    /// 3 could not reach the account, 78 bad config).
+    Rotate {
+        /// Only this watch.
+        #[arg(long)]
+        watch: Option<String>,
+        /// Print the plan (what would be uploaded, moved, deleted); change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run the ngrok API simulator in the foreground; reads no configuration file.
     Simulate {
         /// Address to listen on, e.g. 127.0.0.1:8080.
@@ -149,6 +159,16 @@ async fn run_command(cli: Cli) -> i32 {
                     EXIT_UNKNOWN
                 }
             }
+        }
+        Command::Rotate { watch, dry_run } => {
+            let settings = match config::load(&cli.config, &env) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return EXIT_CONFIG;
+                }
+            };
+            crate::rotation::rotate_command(&settings, watch.as_deref(), dry_run).await
         }
         Command::Demo { metrics_listen } => {
             match crate::demo::demo(metrics_listen, crate::shutdown_signal()).await {

@@ -406,6 +406,13 @@ pub async fn start(
         });
     }
 
+    crate::watcher::spawn(
+        &settings.watches,
+        Arc::clone(&wake),
+        shutdown.clone(),
+        &tracker,
+    );
+
     notifier.ready();
     tracing::info!(
         metrics = %format!("http://{local_addr}/metrics"),
@@ -479,15 +486,34 @@ async fn sync_pass(shared: &Shared) -> String {
     let now = OffsetDateTime::now_utc();
     let result = inventory::sync(&active.client, now).await;
     let duration = started.elapsed();
-    shared.progress.running.store(false, Ordering::Relaxed);
     shared.progress.touch();
     let finished_at = OffsetDateTime::now_utc();
+    // Rotation below is part of the pass: the supervisor watches it for progress too.
     let (status, outcome) = match result {
-        Ok(inventory) => {
-            let findings = evaluate(&inventory, &settings.expiry, now);
-            shared
-                .metrics
-                .record_sync_success(&inventory, &findings, duration, finished_at);
+        Ok(mut inventory) => {
+            let reports = rotate_all(&active, &inventory, now).await;
+            if reports
+                .iter()
+                .any(|r| r.outcome.as_ref().is_some_and(|o| o.acted()))
+            {
+                // The account changed under this sync: report what it is now.
+                match inventory::sync(&active.client, OffsetDateTime::now_utc()).await {
+                    Ok(fresh) => inventory = fresh,
+                    Err(e) => tracing::warn!("re-reading the account after a rotation failed: {e}"),
+                }
+            }
+            let mut findings = evaluate(&inventory, &settings.expiry, now);
+            for report in &reports {
+                shared.metrics.record_watch(report);
+                findings.extend(report.findings.iter().cloned());
+            }
+            crate::evaluate::sort(&mut findings);
+            shared.metrics.record_sync_success(
+                &inventory,
+                &findings,
+                started.elapsed(),
+                OffsetDateTime::now_utc(),
+            );
             if let Ok(mut last) = shared.last_success.lock() {
                 *last = Some(finished_at);
             }
@@ -501,11 +527,67 @@ async fn sync_pass(shared: &Shared) -> String {
             (format!("last sync failed: {}", e.kind().as_str()), Err(e))
         }
     };
+    shared.progress.running.store(false, Ordering::Relaxed);
+    shared.progress.touch();
     shared.outcomes.send_replace(Some(Arc::new(SyncOutcome {
         finished_at,
         result: outcome,
     })));
     status
+}
+
+/// One rotation pass per watch, each under its lock; logs each rotation once with its outcome.
+async fn rotate_all(
+    active: &Active,
+    inventory: &Inventory,
+    now: OffsetDateTime,
+) -> Vec<crate::rotation::WatchReport> {
+    let settings = &active.settings;
+    let mut reports = Vec::new();
+    for watch in &settings.watches {
+        let _lock = match crate::rotation::WatchLock::try_acquire(&settings.state_dir, &watch.name)
+        {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                tracing::info!(watch = %watch.name, "another process holds the rotation lock; next pass");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(watch = %watch.name, "cannot take the rotation lock: {e}");
+                continue;
+            }
+        };
+        let options = crate::rotation::PassOptions {
+            dry_run: false,
+            backoff: Duration::from_secs(2),
+        };
+        let report = crate::rotation::pass(&active.client, watch, inventory, options, now).await;
+        match (report.result(), &report.outcome) {
+            (Some("success"), Some(o)) => tracing::info!(
+                watch = %watch.name,
+                certificate = o.target.as_deref().unwrap_or(""),
+                uploaded = o.uploaded,
+                moved = o.moved.len(),
+                deleted = o.deleted.len(),
+                "rotation done"
+            ),
+            (Some(_), Some(o)) => tracing::warn!(
+                watch = %watch.name,
+                "rotation incomplete, the domains keep their certificate: {}",
+                o.failures.join("; ")
+            ),
+            _ => {}
+        }
+        for f in report
+            .findings
+            .iter()
+            .filter(|f| f.kind == crate::evaluate::FindingKind::WatchInvalid)
+        {
+            tracing::warn!(watch = %watch.name, "{}", f.message);
+        }
+        reports.push(report);
+    }
+    reports
 }
 
 /// "12 certificates, 9 domains, 3 credentials: 1 critical, 2 warning".

@@ -8,11 +8,14 @@
 //! - [`ngrok`]: the ngrok API client (source of the account's actual state)
 //! - [`inventory`]: one sync of the account → [`inventory::Inventory`]
 //! - [`certs`]: PEM chains and keys (used by the simulator and rotation)
+//! - [`local`]: watched certificate files on disk (desired state), validated
 //! - [`evaluate`]: pure (inventory, policy, now) → findings
+//! - [`rotation`]: pure rotation plan (desired vs actual) and the executor applying it
 //! - [`report`]: the `check` report, text or JSON
 //! - [`metrics`]: Prometheus metrics (owned, passed in)
 //! - [`daemon`]: `run` — triggers, the sync loop, the supervisor, health endpoints
 //! - [`sim`]: the ngrok API simulator
+//! - [`watcher`]: file events on watched certificate files → a pass
 //! - [`demo`]: the simulator and the daemon in one process, for a first look
 //! - [`check`], [`cli`], [`logging`]: the one-shot commands and the process edge
 
@@ -24,11 +27,14 @@ pub mod daemon;
 pub mod demo;
 pub mod evaluate;
 pub mod inventory;
+pub mod local;
 pub mod logging;
 pub mod metrics;
 pub mod ngrok;
 pub mod report;
+pub mod rotation;
 pub mod sim;
+pub mod watcher;
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {

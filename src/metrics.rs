@@ -231,6 +231,23 @@ impl Metrics {
         self.syncs_total.with_label_values(&["failure"]).inc();
     }
 
+    /// One watch's pass: whether its files are usable, their expiry, and a rotation's result.
+    pub fn record_watch(&self, report: &crate::rotation::WatchReport) {
+        self.watch_up
+            .with_label_values(&[report.watch.as_str()])
+            .set(i64::from(report.up));
+        if let Some(t) = report.not_after {
+            self.watch_not_after
+                .with_label_values(&[report.watch.as_str()])
+                .set(unix(t));
+        }
+        if let Some(result) = report.result() {
+            self.rotations_total
+                .with_label_values(&[report.watch.as_str(), result])
+                .inc();
+        }
+    }
+
     pub fn record_supervisor_alarm(&self, reason: &str) {
         self.supervisor_alarms_total
             .with_label_values(&[reason])

@@ -73,13 +73,16 @@ struct Daemon {
     shared: Arc<daemon::Shared>,
     stop: CancellationToken,
     running: Option<daemon::Running>,
+    _state: tempfile::TempDir,
 }
 
 impl Daemon {
     async fn start(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
+        let state = tempfile::tempdir().unwrap();
         let text = format!(
-            "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"/tmp\"\n{extra}",
-            sim.url()
+            "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n{extra}",
+            sim.url(),
+            state.path().display()
         );
         let env = Environment {
             ngrok_api_key: Some(KEY.to_string()),
@@ -113,6 +116,7 @@ impl Daemon {
             shared,
             stop,
             running: Some(running),
+            _state: state,
         }
     }
 
@@ -554,4 +558,101 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certbot_renewal_on_disk_is_rotated_by_the_daemon_and_bad_files_do_not_stop_it() {
+    use ngrok_cert_watchdog::certs::generate::Signer;
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let dir = certbot.dir.path().to_path_buf();
+    std::fs::write(dir.join("old-chain.pem"), &old.chain_pem).unwrap();
+    std::fs::write(dir.join("old-key.pem"), &old.key_pem).unwrap();
+    let sim = seeded(&format!(
+        "[[certificate]]\nname = \"old\"\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\n[[domain]]\ndomain = \"app.example.com\"\ncertificate = \"old\"\n[[domain]]\ndomain = \"api.example.com\"\ncertificate = \"old\"\n",
+        dir.join("old-chain.pem").display(),
+        dir.join("old-key.pem").display()
+    ))
+    .await;
+    // A yearly schedule: only start-up and file events start a pass here.
+    let extra = format!(
+        "[schedule]\nsync = \"0 0 0 1 1 *\"\n[[watch]]\nname = \"app\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [\"app.example.com\", \"api.example.com\"]\ndelete_replaced = true\ndebounce = \"300ms\"\nsettle_timeout = \"1s\"\n",
+        certbot.live("fullchain.pem").display(),
+        certbot.live("privkey.pem").display()
+    );
+    let d = Daemon::start(&sim, &extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let (_, m) = d.get("/metrics").await;
+    assert_eq!(
+        value(&m, "ngrok_cert_watchdog_watch_up{watch=\"app\"}"),
+        Some(1.0),
+        "{m}"
+    );
+
+    // certbot renews: new archive files, links re-pointed one at a time. No tick is sent.
+    let mut outcomes = d.shared.subscribe();
+    outcomes.borrow_and_update();
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
+        .await
+        .expect("a pass after the file event")
+        .unwrap();
+    let ids: Vec<Option<String>> = sim.with_account(|a| {
+        DOMAINS
+            .iter()
+            .map(|n| {
+                a.domains
+                    .values()
+                    .find(|x| x.domain == *n)
+                    .and_then(|x| x.certificate.as_ref().map(|c| c.id.clone()))
+            })
+            .collect()
+    });
+    assert!(ids[0].is_some() && ids[0] == ids[1], "{ids:?}");
+    assert_eq!(count(&sim, "POST", "/tls_certificates"), 1, "uploaded once");
+    assert_eq!(
+        sim.with_account(|a| a.certificates.len()),
+        1,
+        "the replaced one deleted"
+    );
+    let (_, m) = d.get("/metrics").await;
+    assert_eq!(
+        value(
+            &m,
+            "ngrok_cert_watchdog_rotations_total{result=\"success\",watch=\"app\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+
+    // Garbage on disk: a finding, watch_up 0, nothing uploaded, the daemon carries on.
+    let mut outcomes = d.shared.subscribe();
+    outcomes.borrow_and_update();
+    certbot.generation += 1;
+    let archive = dir.join("archive/app");
+    std::fs::write(archive.join("fullchain99.pem"), "garbage").unwrap();
+    let link = certbot.live("fullchain.pem");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("../../archive/app/fullchain99.pem", &link).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
+        .await
+        .expect("a pass after the file event")
+        .unwrap();
+    let outcome = outcomes.borrow().clone().unwrap();
+    let (_, findings) = outcome.result.as_ref().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.kind == ngrok_cert_watchdog::evaluate::FindingKind::WatchInvalid),
+        "{findings:?}"
+    );
+    let (status, m) = d.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        value(&m, "ngrok_cert_watchdog_watch_up{watch=\"app\"}"),
+        Some(0.0)
+    );
+    assert_eq!(count(&sim, "POST", "/tls_certificates"), 1);
+    d.stop().await;
 }

@@ -4,6 +4,9 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+
+use ngrok_cert_watchdog::certs::generate::{Generated, Signer, Spec};
+use ngrok_cert_watchdog::config::WatchSettings;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -137,4 +140,74 @@ pub fn assert_one_line_error(out: &Output, code: i32, secret: &str) -> String {
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
+}
+
+pub const DOMAINS: [&str; 2] = ["app.example.com", "api.example.com"];
+
+/// A certificate for `names`, valid from `not_before_days` to `not_after_days` from now.
+pub fn generate(
+    signer: &Signer,
+    names: &[&str],
+    not_before_days: i64,
+    not_after_days: i64,
+) -> Generated {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let now = time::OffsetDateTime::now_utc();
+    signer
+        .generate(&Spec {
+            common_name: &names[0],
+            dns_names: &names,
+            not_before: now + time::Duration::days(not_before_days),
+            not_after: now + time::Duration::days(not_after_days),
+        })
+        .unwrap()
+}
+
+/// certbot's layout: archive/app/{fullchainN,privkeyN}.pem and live/app/* symlinks into it.
+pub struct Certbot {
+    pub dir: tempfile::TempDir,
+    pub generation: u32,
+}
+
+impl Certbot {
+    pub fn new(first: &Generated) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("archive/app")).unwrap();
+        std::fs::create_dir_all(dir.path().join("live/app")).unwrap();
+        let mut c = Certbot { dir, generation: 0 };
+        c.renew(first);
+        c
+    }
+    pub fn live(&self, name: &str) -> PathBuf {
+        self.dir.path().join("live/app").join(name)
+    }
+    /// New archive files, then the live links re-pointed one at a time (certificate first).
+    pub fn renew(&mut self, g: &Generated) {
+        self.generation += 1;
+        let n = self.generation;
+        let archive = self.dir.path().join("archive/app");
+        std::fs::write(archive.join(format!("fullchain{n}.pem")), &g.chain_pem).unwrap();
+        std::fs::write(archive.join(format!("privkey{n}.pem")), &g.key_pem).unwrap();
+        for (link, target) in [
+            ("fullchain.pem", format!("fullchain{n}.pem")),
+            ("privkey.pem", format!("privkey{n}.pem")),
+        ] {
+            let path = self.live(link);
+            let _ = std::fs::remove_file(&path);
+            std::os::unix::fs::symlink(Path::new("../../archive/app").join(target), &path).unwrap();
+        }
+    }
+    pub fn watch(&self) -> WatchSettings {
+        WatchSettings {
+            name: "app".into(),
+            certificate: self.live("fullchain.pem"),
+            private_key: self.live("privkey.pem"),
+            domains: DOMAINS.iter().map(|s| s.to_string()).collect(),
+            delete_replaced: true,
+            take_over_managed: false,
+            debounce: Duration::from_millis(200),
+            settle_timeout: Duration::ZERO,
+            poll_interval: None,
+        }
+    }
 }

@@ -1,0 +1,172 @@
+//! Certificate files on disk (the desired state of a `[[watch]]`): read, validate, fingerprint.
+//!
+//! Nothing leaves the host unless [`validate`] accepts the pair. Reading is the only I/O here;
+//! judging is pure, with `now` as a parameter.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use secrecy::SecretString;
+use time::OffsetDateTime;
+
+use crate::certs::{self, CertError, Chain};
+use crate::config::{self, WatchSettings};
+
+/// A validated pair, ready to upload.
+pub struct LocalPair {
+    pub chain: Chain,
+    pub chain_pem: String,
+    /// The key as read; a secret.
+    pub key_pem: SecretString,
+}
+
+impl std::fmt::Debug for LocalPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalPair")
+            .field("fingerprint", &self.chain.leaf.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a watch's files cannot be used (yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// One line, naming the file where it is about one.
+    pub reason: String,
+    /// The pair may be caught half-way through a renewal (certbot swaps one file at a time), or
+    /// is not valid yet: wait for the next change before reporting it.
+    pub transient: bool,
+}
+
+impl Refusal {
+    fn permanent(reason: String) -> Self {
+        Self {
+            reason,
+            transient: false,
+        }
+    }
+    fn transient(reason: String) -> Self {
+        Self {
+            reason,
+            transient: true,
+        }
+    }
+}
+
+/// The bytes of a watch's files and when they last changed.
+pub struct Files {
+    pub certificate: Result<Vec<u8>, String>,
+    pub private_key: Result<Vec<u8>, String>,
+    /// The newest modification time of the two (symlinks followed).
+    pub changed_at: Option<SystemTime>,
+}
+
+/// Reads both files, following symlinks. Never fails: what cannot be read is in the result.
+pub fn read(watch: &WatchSettings) -> Files {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| format!("{}: {}", p.display(), config::io_reason(&e)))
+    };
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Files {
+        certificate: read(&watch.certificate),
+        private_key: read(&watch.private_key),
+        changed_at: [mtime(&watch.certificate), mtime(&watch.private_key)]
+            .into_iter()
+            .flatten()
+            .max(),
+    }
+}
+
+/// Everything that must hold before the pair is uploaded, at `now`.
+pub fn validate(
+    watch: &WatchSettings,
+    files: &Files,
+    now: OffsetDateTime,
+) -> Result<LocalPair, Refusal> {
+    let cert_file = watch.certificate.display();
+    let key_file = watch.private_key.display();
+    let cert_bytes = files
+        .certificate
+        .as_ref()
+        .map_err(|e| Refusal::permanent(e.clone()))?;
+    let key_bytes = files
+        .private_key
+        .as_ref()
+        .map_err(|e| Refusal::permanent(e.clone()))?;
+    let chain = certs::parse_chain(cert_bytes).map_err(|e| {
+        // A key where the certificate should be is also what a swapped pair looks like.
+        Refusal::permanent(format!("{cert_file}: {e}"))
+    })?;
+    if chain.certificates.len() == 1 && !chain.leaf.self_issued {
+        return Err(Refusal::permanent(format!(
+            "{cert_file}: holds only the leaf certificate, without its issuer; use the full chain (certbot: fullchain.pem, not cert.pem), or clients that lack the intermediate fail"
+        )));
+    }
+    if !chain.ordered {
+        return Err(Refusal::permanent(format!(
+            "{cert_file}: the chain is not in order: each certificate must be followed by its issuer, leaf first"
+        )));
+    }
+    let key = certs::parse_private_key(key_bytes)
+        .map_err(|e| Refusal::permanent(format!("{key_file}: {e}")))?;
+    if let Err(e) = certs::check_key_matches(&chain, &key) {
+        let reason = format!("{key_file}: {e} in {cert_file}");
+        // Certbot re-points live/ links one at a time: a new certificate beside the old key.
+        return Err(match e {
+            CertError::KeyMismatch => Refusal::transient(reason),
+            _ => Refusal::permanent(reason),
+        });
+    }
+    let leaf = &chain.leaf;
+    if leaf.not_before > now {
+        return Err(Refusal::transient(format!(
+            "{cert_file}: not valid before {}",
+            crate::evaluate::format_time(leaf.not_before)
+        )));
+    }
+    if leaf.not_after <= now {
+        return Err(Refusal::permanent(format!(
+            "{cert_file}: expired {}",
+            crate::evaluate::format_time(leaf.not_after)
+        )));
+    }
+    let names: Vec<&str> = leaf
+        .dns_names
+        .iter()
+        .map(String::as_str)
+        .chain(
+            leaf.dns_names
+                .is_empty()
+                .then_some(leaf.subject_common_name.as_str()),
+        )
+        .collect();
+    let uncovered: Vec<&str> = watch
+        .domains
+        .iter()
+        .filter(|d| !names.iter().any(|n| certs::name_matches(n, d)))
+        .map(String::as_str)
+        .collect();
+    if !uncovered.is_empty() {
+        return Err(Refusal::permanent(format!(
+            "{cert_file}: does not cover {} (its names: {})",
+            uncovered.join(", "),
+            names.join(", ")
+        )));
+    }
+    let chain_pem = String::from_utf8_lossy(cert_bytes).into_owned();
+    let key_pem = SecretString::from(String::from_utf8_lossy(key_bytes).into_owned());
+    Ok(LocalPair {
+        chain,
+        chain_pem,
+        key_pem,
+    })
+}
+
+/// Whether a transient refusal has lasted long enough to report: `settle_timeout` after the
+/// files last changed.
+pub fn settled(files: &Files, settle_timeout: Duration, now: SystemTime) -> bool {
+    match files.changed_at {
+        Some(changed) => now.duration_since(changed).unwrap_or_default() >= settle_timeout,
+        None => true,
+    }
+}

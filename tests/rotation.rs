@@ -1,0 +1,605 @@
+//! Rotation scenarios on the simulator: a certbot-style renewal, restarts and crashes that never
+//! upload twice, PATCH failures and 429s that converge, deletion only once every domain moved,
+//! and hostile files that upload nothing.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use ngrok_cert_watchdog::certs::generate::{Generated, Signer};
+use ngrok_cert_watchdog::config::WatchSettings;
+use ngrok_cert_watchdog::evaluate::FindingKind;
+use ngrok_cert_watchdog::inventory;
+use ngrok_cert_watchdog::rotation::{self, PassOptions, Target};
+use ngrok_cert_watchdog::sim::{Fault, FaultKind, Sim};
+use time::OffsetDateTime;
+
+/// An account whose two watched domains (and one unwatched) are on `old`.
+async fn account(old: &Generated, dir: &Path, third_on_old: bool) -> Sim {
+    std::fs::write(dir.join("old-chain.pem"), &old.chain_pem).unwrap();
+    std::fs::write(dir.join("old-key.pem"), &old.key_pem).unwrap();
+    let mut seed = format!(
+        "[[certificate]]\nname = \"old\"\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\n[[domain]]\ndomain = \"app.example.com\"\ncertificate = \"old\"\n[[domain]]\ndomain = \"api.example.com\"\ncertificate = \"old\"\n",
+        dir.join("old-chain.pem").display(),
+        dir.join("old-key.pem").display()
+    );
+    if third_on_old {
+        seed.push_str("[[domain]]\ndomain = \"other.example.com\"\ncertificate = \"old\"\n");
+    }
+    seeded(&seed).await
+}
+
+fn options() -> PassOptions {
+    PassOptions {
+        dry_run: false,
+        backoff: Duration::from_millis(50),
+    }
+}
+
+async fn pass(sim: &Sim, watch: &WatchSettings) -> rotation::WatchReport {
+    let client = client(sim);
+    let inv = inventory::sync(&client, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    rotation::pass(&client, watch, &inv, options(), OffsetDateTime::now_utc()).await
+}
+
+/// The certificate id each watched domain is on.
+fn on(sim: &Sim) -> Vec<Option<String>> {
+    sim.with_account(|a| {
+        DOMAINS
+            .iter()
+            .map(|n| {
+                a.domains
+                    .values()
+                    .find(|d| d.domain == *n)
+                    .and_then(|d| d.certificate.as_ref().map(|c| c.id.clone()))
+            })
+            .collect()
+    })
+}
+
+fn uploads(sim: &Sim) -> usize {
+    count(sim, "POST", "/tls_certificates")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certbot_renewal_moves_every_domain_uploads_once_and_restarts_change_nothing() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    let old_id = on(&sim)[0].clone().unwrap();
+    let watch = certbot.watch();
+
+    // The files are what the account has: nothing to do.
+    let first = pass(&sim, &watch).await;
+    assert!(first.plan.as_ref().unwrap().is_noop(), "{:?}", first.plan);
+    assert_eq!(uploads(&sim), 0);
+
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    let report = pass(&sim, &watch).await;
+    let outcome = report.outcome.clone().unwrap();
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert!(outcome.uploaded);
+    let new_id = outcome.target.clone().unwrap();
+    assert_eq!(on(&sim), vec![Some(new_id.clone()), Some(new_id.clone())]);
+    assert_eq!(outcome.deleted, vec![old_id.clone()]);
+    assert!(sim.with_account(|a| !a.certificates.contains_key(&old_id)));
+    assert_eq!(uploads(&sim), 1);
+    assert_eq!(report.result(), Some("success"));
+    // The upload carries the fingerprint and the marker.
+    let metadata = sim.with_account(|a| a.certificates[&new_id].metadata.clone());
+    let parsed = rotation::UploadMetadata::parse(Some(&metadata)).unwrap();
+    assert_eq!(parsed.watch, "app");
+
+    // A restart: the next pass (a fresh inventory) uploads nothing and moves nothing.
+    for _ in 0..2 {
+        let again = pass(&sim, &watch).await;
+        assert!(again.plan.unwrap().is_noop());
+        assert!(again.outcome.is_none());
+    }
+    assert_eq!(uploads(&sim), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_between_upload_and_patch_converges_without_a_second_upload() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    let old_id = on(&sim)[0].clone().unwrap();
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    // Every PATCH fails: the upload happened, no domain moved — as if the process died there.
+    sim.inject(Fault {
+        path: "/reserved_domains".into(),
+        method: Some("PATCH".into()),
+        count: 1000,
+        kind: FaultKind::Status {
+            status: 500,
+            retry_after: None,
+        },
+    });
+    let report = pass(&sim, &certbot.watch()).await;
+    assert_eq!(report.result(), Some("failure"));
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::RotationFailed));
+    assert_eq!(uploads(&sim), 1);
+    assert_eq!(
+        on(&sim),
+        vec![Some(old_id.clone()), Some(old_id.clone())],
+        "the old certificate is kept"
+    );
+    assert!(sim.with_account(|a| a.certificates.contains_key(&old_id)));
+
+    // "Restart": faults gone, a new pass from what the account shows.
+    http()
+        .delete(format!("{}/_sim/faults", sim.url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    let report = pass(&sim, &certbot.watch()).await;
+    let plan = report.plan.unwrap();
+    assert!(matches!(plan.target, Target::Existing(_)), "{plan:?}");
+    assert!(report.outcome.unwrap().failures.is_empty());
+    assert_eq!(uploads(&sim), 1, "no second upload");
+    let new_ids = on(&sim);
+    assert!(new_ids[0].is_some() && new_ids[0] != Some(old_id.clone()) && new_ids[0] == new_ids[1]);
+    assert!(sim.with_account(|a| !a.certificates.contains_key(&old_id)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn patch_failures_and_429s_converge_in_one_pass() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    sim.inject(Fault {
+        path: "/reserved_domains".into(),
+        method: Some("PATCH".into()),
+        count: 1,
+        kind: FaultKind::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+    });
+    sim.inject(Fault {
+        path: "/reserved_domains".into(),
+        method: Some("PATCH".into()),
+        count: 2,
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+    });
+    sim.inject(Fault {
+        path: "/tls_certificates".into(),
+        method: Some("POST".into()),
+        count: 1,
+        kind: FaultKind::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+    });
+    let report = pass(&sim, &certbot.watch()).await;
+    let outcome = report.outcome.unwrap();
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert_eq!(outcome.moved.len(), 2);
+    assert_eq!(
+        count(&sim, "POST", "/tls_certificates"),
+        2,
+        "one 429, then the upload"
+    );
+    assert_eq!(
+        sim.with_account(|a| a.certificates.len()),
+        1,
+        "one upload, the old one deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_replaced_certificate_goes_only_when_nothing_uses_it() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(
+        &signer,
+        &["app.example.com", "api.example.com", "other.example.com"],
+        -80,
+        10,
+    );
+    let mut certbot = Certbot::new(&old);
+    // other.example.com is on the old certificate too, but not in the watch.
+    let sim = account(&old, certbot.dir.path(), true).await;
+    let old_id = on(&sim)[0].clone().unwrap();
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    // api.example.com cannot be moved for now.
+    let api_id = sim.with_account(|a| {
+        a.domains
+            .values()
+            .find(|d| d.domain == "api.example.com")
+            .unwrap()
+            .id
+            .clone()
+    });
+    sim.inject(Fault {
+        path: format!("/reserved_domains/{api_id}"),
+        method: Some("PATCH".into()),
+        count: 1000,
+        kind: FaultKind::Status {
+            status: 500,
+            retry_after: None,
+        },
+    });
+    let report = pass(&sim, &certbot.watch()).await;
+    let outcome = report.outcome.unwrap();
+    assert_eq!(outcome.moved, vec!["app.example.com"]);
+    assert!(outcome.deleted.is_empty());
+    assert!(
+        count(&sim, "DELETE", &format!("/tls_certificates/{old_id}")) == 0,
+        "never while a watched domain is on it"
+    );
+    // api moves on the next pass; the old certificate still serves other.example.com: kept.
+    http()
+        .delete(format!("{}/_sim/faults", sim.url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    let report = pass(&sim, &certbot.watch()).await;
+    let outcome = report.outcome.unwrap();
+    assert_eq!(outcome.moved, vec!["api.example.com"]);
+    assert!(outcome.deleted.is_empty(), "{:?}", outcome.deleted);
+    assert!(sim.with_account(|a| a.certificates.contains_key(&old_id)));
+    assert_eq!(
+        count(&sim, "DELETE", &format!("/tls_certificates/{old_id}")),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_hosts_converge_to_one_copy() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    let new = generate(&signer, &DOMAINS, 0, 90);
+    certbot.renew(&new);
+    // Another host uploaded the same pair twice (both marked as the watchdog's) and attached none.
+    let client = client(&sim);
+    for _ in 0..2 {
+        client
+            .create_tls_certificate(&ngrok_cert_watchdog::ngrok::TlsCertificateCreate {
+                description: None,
+                metadata: Some(
+                    r#"{"uploaded_by":"ngrok-cert-watchdog","watch":"app","sha256":"x"}"#.into(),
+                ),
+                certificate_pem: new.chain_pem.clone(),
+                private_key_pem: new.key_pem.clone(),
+            })
+            .await
+            .unwrap();
+    }
+    sim.clear_requests();
+    let report = pass(&sim, &certbot.watch()).await;
+    assert!(report.outcome.unwrap().failures.is_empty());
+    assert_eq!(uploads(&sim), 0, "reused, not uploaded again");
+    assert_eq!(
+        sim.with_account(|a| a.certificates.len()),
+        1,
+        "one copy left, the old one gone"
+    );
+    let ids = on(&sim);
+    assert!(ids[0].is_some() && ids[0] == ids[1]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_files_upload_nothing() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let good = generate(&signer, &DOMAINS, 0, 90);
+    let other = generate(&signer, &DOMAINS, 0, 90);
+    let certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    let leaf_der = rustls::pki_types::pem::PemObject::from_pem_slice(good.leaf_pem.as_bytes())
+        .map(|d: rustls::pki_types::CertificateDer<'static>| d.to_vec())
+        .unwrap();
+    let reversed: String = {
+        let parts: Vec<&str> = good
+            .chain_pem
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .collect();
+        parts.iter().rev().cloned().collect()
+    };
+    let random: Vec<u8> = (0..2048).map(|_| rand::random::<u8>()).collect();
+    let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    let cases: Vec<(&str, Vec<u8>, Vec<u8>, &str)> = vec![
+        (
+            "key mismatch",
+            good.chain_pem.clone().into(),
+            other.key_pem.clone().into(),
+            "does not match",
+        ),
+        (
+            "expired",
+            generate(&signer, &DOMAINS, -100, -1).chain_pem.into(),
+            Vec::new(),
+            "",
+        ),
+        (
+            "not yet valid",
+            generate(&signer, &DOMAINS, 2, 90).chain_pem.into(),
+            Vec::new(),
+            "",
+        ),
+        (
+            "wrong domain",
+            generate(&signer, &["www.example.org"], 0, 90)
+                .chain_pem
+                .into(),
+            Vec::new(),
+            "",
+        ),
+        (
+            "chain in the wrong order",
+            reversed.into(),
+            good.key_pem.clone().into(),
+            "not in order",
+        ),
+        (
+            "leaf only",
+            good.leaf_pem.clone().into(),
+            good.key_pem.clone().into(),
+            "full chain",
+        ),
+        (
+            "garbage",
+            b"this is not a certificate".to_vec(),
+            good.key_pem.clone().into(),
+            "no `-----BEGIN CERTIFICATE-----`",
+        ),
+        ("empty", Vec::new(), good.key_pem.clone().into(), "empty"),
+        (
+            "truncated",
+            good.chain_pem.as_bytes()[..good.chain_pem.len() / 2].to_vec(),
+            good.key_pem.clone().into(),
+            "",
+        ),
+        (
+            "DER instead of PEM",
+            leaf_der,
+            good.key_pem.clone().into(),
+            "DER",
+        ),
+        (
+            "encrypted key",
+            good.chain_pem.clone().into(),
+            encrypted.into(),
+            "encrypted",
+        ),
+        (
+            "key and certificate swapped",
+            good.key_pem.clone().into(),
+            good.chain_pem.clone().into(),
+            "private key",
+        ),
+        ("random bytes", random.clone(), random, ""),
+    ];
+    let watch = WatchSettings {
+        certificate: certbot.dir.path().join("hostile-chain.pem"),
+        private_key: certbot.dir.path().join("hostile-key.pem"),
+        ..certbot.watch()
+    };
+    for (name, chain, key, expect) in cases {
+        // Keys generated with the certificate where the case does not give one.
+        let key = if key.is_empty() {
+            good.key_pem.clone().into_bytes()
+        } else {
+            key
+        };
+        std::fs::write(&watch.certificate, &chain).unwrap();
+        std::fs::write(&watch.private_key, &key).unwrap();
+        let report = pass(&sim, &watch).await;
+        assert!(!report.up, "{name}: the watch is down");
+        let finding = report
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::WatchInvalid)
+            .unwrap_or_else(|| panic!("{name}: no watch_invalid finding: {:?}", report.findings));
+        assert!(
+            finding.message.contains(expect),
+            "{name}: {}",
+            finding.message
+        );
+        assert!(
+            !finding.message.contains("PRIVATE KEY-----"),
+            "{name}: key material in the message"
+        );
+        assert_eq!(uploads(&sim), 0, "{name}: something was uploaded");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_mismatch_waits_for_the_settle_timeout() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    let new = generate(&signer, &DOMAINS, 0, 90);
+    // Half-way through certbot's swap: the new certificate beside the old key.
+    certbot.generation += 1;
+    let archive = certbot.dir.path().join("archive/app");
+    std::fs::write(archive.join("fullchain9.pem"), &new.chain_pem).unwrap();
+    let link = certbot.live("fullchain.pem");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("../../archive/app/fullchain9.pem", &link).unwrap();
+    let watch = WatchSettings {
+        settle_timeout: Duration::from_secs(60),
+        ..certbot.watch()
+    };
+    let report = pass(&sim, &watch).await;
+    assert!(
+        report.findings.is_empty(),
+        "reported before it settled: {:?}",
+        report.findings
+    );
+    assert!(report.up);
+    assert_eq!(uploads(&sim), 0);
+    let settled = WatchSettings {
+        settle_timeout: Duration::ZERO,
+        ..watch
+    };
+    let report = pass(&sim, &settled).await;
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::WatchInvalid && f.message.contains("does not match")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_missing_and_managed_domains_are_findings() {
+    let signer = Signer::new("R11").unwrap();
+    let current = generate(&signer, &DOMAINS, -1, 90);
+    let certbot = Certbot::new(&generate(&signer, &DOMAINS, -30, 60));
+    let sim = account(&current, certbot.dir.path(), false).await;
+    let report = pass(&sim, &certbot.watch()).await;
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.message.contains("roll back")),
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(uploads(&sim), 0);
+
+    let fresh = Certbot::new(&generate(
+        &signer,
+        &[
+            "app.example.com",
+            "api.example.com",
+            "gone.example.com",
+            "m.example.com",
+        ],
+        0,
+        90,
+    ));
+    let sim = seeded("[[domain]]\ndomain = \"app.example.com\"\n[[domain]]\ndomain = \"m.example.com\"\nmanaged = true\n").await;
+    let watch = WatchSettings {
+        domains: vec![
+            "app.example.com".into(),
+            "gone.example.com".into(),
+            "m.example.com".into(),
+        ],
+        ..fresh.watch()
+    };
+    let report = pass(&sim, &watch).await;
+    let messages: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("gone.example.com is not a reserved domain")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("m.example.com uses ngrok-managed")),
+        "{messages:?}"
+    );
+    // app.example.com (no certificate before) is rotated all the same.
+    assert_eq!(report.outcome.unwrap().moved, vec!["app.example.com"]);
+    let managed_cert = sim.with_account(|a| {
+        a.domains
+            .values()
+            .find(|d| d.domain == "m.example.com")
+            .unwrap()
+            .certificate
+            .clone()
+    });
+    assert!(managed_cert.is_none(), "the managed domain was left alone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_command_dry_run_changes_nothing_then_rotates() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    let extra = format!(
+        "[[watch]]\nname = \"app\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [\"app.example.com\", \"api.example.com\"]\ndelete_replaced = true\n",
+        certbot.live("fullchain.pem").display(),
+        certbot.live("privkey.pem").display()
+    );
+    let (_dir, config) = config_for(&sim.url(), KEY, &extra);
+    let config = config.to_str().unwrap().to_string();
+    let c = config.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            &["--config", &c, "rotate", "--dry-run"],
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("plan: upload")
+            && stdout.contains("move app.example.com")
+            && stdout.contains("delete cert_"),
+        "{stdout}"
+    );
+    assert_eq!(uploads(&sim), 0);
+    assert_eq!(count(&sim, "PATCH", "/reserved_domains"), 0);
+    let c = config.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            &["--config", &c, "rotate", "--watch", "app"],
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("done"), "{stdout}");
+    assert_eq!(uploads(&sim), 1);
+    let c = config.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            &["--config", &c, "rotate", "--watch", "nope"],
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+}
+
+#[test]
+fn the_lock_keeps_two_rotations_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = rotation::WatchLock::try_acquire(dir.path(), "app").unwrap();
+    assert!(held.is_some());
+    assert!(rotation::WatchLock::try_acquire(dir.path(), "app")
+        .unwrap()
+        .is_none());
+    assert!(rotation::WatchLock::try_acquire(dir.path(), "other")
+        .unwrap()
+        .is_some());
+    drop(held);
+    assert!(rotation::WatchLock::try_acquire(dir.path(), "app")
+        .unwrap()
+        .is_some());
+}
