@@ -128,6 +128,9 @@ pub struct Shared {
     progress: Arc<Progress>,
     expected_tick: Mutex<Option<DateTime<Utc>>>,
     outcomes: watch::Sender<Option<Arc<SyncOutcome>>>,
+    alerting: crate::alerts::delivery::Alerting,
+    /// Syncs failed in a row; a `sync_failed` finding from the third on.
+    failures_in_a_row: std::sync::atomic::AtomicU32,
 }
 
 /// Liveness of the sync loop, updated lock-free from the API client's observer.
@@ -272,6 +275,15 @@ pub async fn start(
     })?;
     let settings = Arc::new(settings);
     let (outcomes, _) = watch::channel(None);
+    let tracker = TaskTracker::new();
+    let alerting = crate::alerts::delivery::start(
+        &settings.webhooks,
+        &settings.state_dir,
+        Arc::clone(&metrics),
+        crate::alerts::delivery::DeliveryOptions::default(),
+        &tracker,
+        shutdown.clone(),
+    );
     let shared = Arc::new(Shared {
         metrics,
         active: RwLock::new(Arc::new(Active {
@@ -282,9 +294,10 @@ pub async fn start(
         progress,
         expected_tick: Mutex::new(next_tick(&settings, Utc::now())),
         outcomes,
+        alerting,
+        failures_in_a_row: std::sync::atomic::AtomicU32::new(0),
     });
     let wake = Arc::new(Notify::new());
-    let tracker = TaskTracker::new();
     let local_addr = listener.local_addr().map_err(|e| RunError::Listen {
         addr: settings.metrics.listen.to_string(),
         reason: e.to_string(),
@@ -476,6 +489,9 @@ fn next_tick(settings: &Settings, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .ok()
 }
 
+/// Failed syncs in a row before the watchdog alerts about itself.
+const SYNC_FAILURES_BEFORE_ALERT: u32 = 3;
+
 /// One sync pass; returns the one-line STATUS= summary.
 async fn sync_pass(shared: &Shared) -> String {
     let active = shared.active();
@@ -517,6 +533,13 @@ async fn sync_pass(shared: &Shared) -> String {
             if let Ok(mut last) = shared.last_success.lock() {
                 *last = Some(finished_at);
             }
+            shared.failures_in_a_row.store(0, Ordering::Relaxed);
+            shared.alerting.observe(crate::alerts::Observation {
+                at: now,
+                known: true,
+                findings: findings.clone(),
+                sync_interval: settings.schedule.interval,
+            });
             let status = summary(&inventory, &findings);
             tracing::info!(duration_ms = duration.as_millis() as u64, "sync: {status}");
             (status, Ok((Arc::new(inventory), Arc::new(findings))))
@@ -524,6 +547,27 @@ async fn sync_pass(shared: &Shared) -> String {
         Err(e) => {
             shared.metrics.record_sync_failure(duration);
             tracing::warn!(kind = e.kind().as_str(), "sync failed: {e}");
+            let in_a_row = shared.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+            // Unknown, not resolved: the account's alerts stay as they are; after a few
+            // failures in a row the watchdog's own health alerts.
+            let findings = if in_a_row >= SYNC_FAILURES_BEFORE_ALERT {
+                vec![Finding {
+                    severity: Severity::Warning,
+                    kind: crate::evaluate::FindingKind::SyncFailed,
+                    resource_id: "sync".to_string(),
+                    domain: None,
+                    message: format!("the last {in_a_row} syncs of the ngrok account failed ({}): the watchdog cannot see the account", e.kind().as_str()),
+                    not_after: None,
+                }]
+            } else {
+                Vec::new()
+            };
+            shared.alerting.observe(crate::alerts::Observation {
+                at: now,
+                known: false,
+                findings,
+                sync_interval: settings.schedule.interval,
+            });
             (format!("last sync failed: {}", e.kind().as_str()), Err(e))
         }
     };

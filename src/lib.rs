@@ -12,6 +12,7 @@
 //! - [`evaluate`]: pure (inventory, policy, now) → findings
 //! - [`rotation`]: pure rotation plan (desired vs actual) and the executor applying it
 //! - [`report`]: the `check` report, text or JSON
+//! - [`alerts`]: findings → alerts with a firing/resolved lifecycle, delivered to webhooks
 //! - [`metrics`]: Prometheus metrics (owned, passed in)
 //! - [`daemon`]: `run` — triggers, the sync loop, the supervisor, health endpoints
 //! - [`sim`]: the ngrok API simulator
@@ -19,6 +20,7 @@
 //! - [`demo`]: the simulator and the daemon in one process, for a first look
 //! - [`check`], [`cli`], [`logging`]: the one-shot commands and the process edge
 
+pub mod alerts;
 pub mod certs;
 pub mod check;
 pub mod cli;

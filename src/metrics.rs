@@ -254,6 +254,12 @@ impl Metrics {
             .inc();
     }
 
+    pub fn record_delivery(&self, webhook: &str, result: &str) {
+        self.webhook_deliveries_total
+            .with_label_values(&[webhook, result])
+            .inc();
+    }
+
     pub fn set_alerts_firing(&self, severity: Severity, n: i64) {
         self.alerts_firing
             .with_label_values(&[severity.as_str()])

@@ -1,0 +1,288 @@
+//! Delivery: one worker per webhook, fed the latest observation (a slow or dead receiver delays
+//! only its own worker, never another or the sync loop), retries with backoff and jitter up to a
+//! maximum age under one `webhook-id`, and the receiver's state kept durably in `state.dir`
+//! (write, fsync, rename) so that a restart neither re-sends what was sent nor loses what was owed.
+//!
+//! Logs name a webhook by its name and the scheme and host of its URL only: URLs hold tokens.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{delivered, format, step, Observation, Policy, ReceiverState};
+use crate::config::{redacted_url, WebhookFormat, WebhookSettings};
+use crate::evaluate::Severity;
+use crate::metrics::Metrics;
+
+/// How hard a worker tries.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryOptions {
+    /// A message not delivered this long after its first attempt is given up (it is owed again
+    /// at the next observation).
+    pub max_age: Duration,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Per attempt.
+    pub timeout: Duration,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(30 * 60),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The alerting side of the daemon: hand it each sync's observation.
+pub struct Alerting {
+    senders: Vec<watch::Sender<Option<Arc<Observation>>>>,
+    metrics: Arc<Metrics>,
+    firing: Mutex<std::collections::BTreeMap<String, Severity>>,
+}
+
+impl Alerting {
+    /// Queues `obs` for every webhook (replacing one not yet picked up) and updates
+    /// `alerts_firing`.
+    pub fn observe(&self, obs: Observation) {
+        if let Ok(mut firing) = self.firing.lock() {
+            let now: std::collections::BTreeMap<String, Severity> = obs
+                .findings
+                .iter()
+                .filter(|f| f.severity >= Severity::Warning)
+                .map(|f| (super::alert(f, obs.at).id, f.severity))
+                .collect();
+            if obs.known {
+                *firing = now;
+            } else {
+                firing.retain(|id, _| !id.starts_with("sync/"));
+                firing.extend(now);
+            }
+            for severity in [Severity::Warning, Severity::Critical] {
+                let n = firing.values().filter(|s| **s == severity).count();
+                self.metrics.set_alerts_firing(severity, n as i64);
+            }
+        }
+        let obs = Arc::new(obs);
+        for s in &self.senders {
+            s.send_replace(Some(Arc::clone(&obs)));
+        }
+    }
+}
+
+/// Starts one worker per webhook.
+pub fn start(
+    webhooks: &[WebhookSettings],
+    state_dir: &Path,
+    metrics: Arc<Metrics>,
+    options: DeliveryOptions,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Alerting {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .timeout(options.timeout)
+        .connect_timeout(options.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("ngrok-cert-watchdog/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.without_url().to_string());
+    let mut senders = Vec::new();
+    for webhook in webhooks {
+        let (tx, rx) = watch::channel(None);
+        senders.push(tx);
+        let http = match &http {
+            Ok(h) => h.clone(),
+            Err(e) => {
+                tracing::error!(webhook = %webhook.name, "cannot build an HTTP client ({e}); this webhook is disabled");
+                continue;
+            }
+        };
+        let worker = Worker {
+            webhook: webhook.clone(),
+            state_path: state_dir.join(format!("alerts-{}.json", webhook.name)),
+            metrics: Arc::clone(&metrics),
+            options,
+            http,
+        };
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move { worker.run(rx, shutdown).await });
+    }
+    Alerting {
+        senders,
+        metrics,
+        firing: Mutex::new(Default::default()),
+    }
+}
+
+struct Worker {
+    webhook: WebhookSettings,
+    state_path: PathBuf,
+    metrics: Arc<Metrics>,
+    options: DeliveryOptions,
+    http: reqwest::Client,
+}
+
+impl Worker {
+    async fn run(
+        self,
+        mut rx: watch::Receiver<Option<Arc<Observation>>>,
+        shutdown: CancellationToken,
+    ) {
+        let mut state = load_state(&self.state_path);
+        let policy = Policy {
+            format: self.webhook.format,
+            min_severity: self.webhook.min_severity,
+            repeat_interval: self.webhook.repeat_interval,
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                changed = rx.changed() => if changed.is_err() { break },
+            }
+            let Some(obs) = rx.borrow_and_update().clone() else {
+                continue;
+            };
+            let (firing, notices) = step(&state, &obs, &policy);
+            let changed = firing != state.firing;
+            state.firing = firing;
+            if !notices.is_empty() {
+                let sent = tokio::select! {
+                    _ = shutdown.cancelled() => false,
+                    ok = self.send(&notices) => ok,
+                };
+                if sent {
+                    delivered(&mut state, &notices, obs.at);
+                }
+            }
+            if changed || !notices.is_empty() {
+                if let Err(e) = save_state(&self.state_path, &state) {
+                    tracing::error!(webhook = %self.webhook.name, "cannot save the alert state: {e}");
+                }
+            }
+        }
+    }
+
+    /// One message with retries; true once the receiver accepted it.
+    async fn send(&self, notices: &[super::Notice]) -> bool {
+        let w = &self.webhook;
+        let (url, body) = match w.format {
+            WebhookFormat::Json => (w.url.to_string(), format::json_body(&w.name, notices)),
+            WebhookFormat::Slack => (w.url.to_string(), format::slack_body(notices)),
+            WebhookFormat::Alertmanager => (
+                format!("{}/api/v2/alerts", w.url.as_str().trim_end_matches('/')),
+                format::alertmanager_body(notices),
+            ),
+        };
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+        let started = Instant::now();
+        let mut backoff = self.options.initial_backoff;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome = self.attempt(&url, &id, &body).await;
+            match outcome {
+                Ok(()) => {
+                    self.metrics.record_delivery(&w.name, "success");
+                    tracing::info!(webhook = %w.name, url = %redacted_url(&w.url), alerts = notices.len(), attempt, "webhook delivered");
+                    return true;
+                }
+                Err(reason) => {
+                    self.metrics.record_delivery(&w.name, "failure");
+                    tracing::warn!(webhook = %w.name, url = %redacted_url(&w.url), attempt, "webhook delivery failed: {reason}");
+                }
+            }
+            let jitter = rand::random::<f64>() * 0.5 + 0.75;
+            let wait = backoff.mul_f64(jitter);
+            if started.elapsed() + wait > self.options.max_age {
+                self.metrics.record_delivery(&w.name, "expired");
+                tracing::error!(webhook = %w.name, url = %redacted_url(&w.url), attempts = attempt, "giving up on this message; it is owed again at the next sync");
+                return false;
+            }
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(self.options.max_backoff);
+        }
+    }
+
+    async fn attempt(&self, url: &str, id: &str, body: &[u8]) -> Result<(), String> {
+        let w = &self.webhook;
+        let mut request = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (name, value) in &w.headers {
+            request = request.header(name.as_str(), value.expose_secret());
+        }
+        if w.format == WebhookFormat::Json {
+            let timestamp = format::timestamp(OffsetDateTime::now_utc());
+            request = request
+                .header("webhook-id", id)
+                .header("webhook-timestamp", timestamp.to_string());
+            if let Some(secret) = &w.secret {
+                if let Some(signature) = format::sign(secret.expose_secret(), id, timestamp, body) {
+                    request = request.header("webhook-signature", signature);
+                }
+            }
+        }
+        match request.send().await {
+            Ok(res) if res.status().is_success() => Ok(()),
+            Ok(res) => Err(format!("HTTP {}", res.status().as_u16())),
+            // Without the URL: it can hold a token.
+            Err(e) => Err(if e.is_timeout() {
+                "timed out".to_string()
+            } else if e.is_connect() {
+                "cannot connect".to_string()
+            } else {
+                e.without_url().to_string()
+            }),
+        }
+    }
+}
+
+/// The receiver state from `path`; a missing file is a fresh start, a corrupt one is logged and
+/// replaced.
+pub fn load_state(path: &Path) -> ReceiverState {
+    match std::fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "the alert state is corrupt ({e}); starting afresh (alerts may be sent again)");
+                ReceiverState::default()
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ReceiverState::default(),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "cannot read the alert state ({}); starting afresh", crate::config::io_reason(&e));
+            ReceiverState::default()
+        }
+    }
+}
+
+/// Atomically: a temporary file beside it, fsync, rename, fsync the directory.
+pub fn save_state(path: &Path, state: &ReceiverState) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

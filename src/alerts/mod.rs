@@ -1,0 +1,555 @@
+//! Alerts from findings, and their firing/resolved lifecycle per receiver — pure functions of
+//! (what the receiver was told, what this sync observed, now).
+//!
+//! An alert's identity is its condition family and resource, not its severity: warning →
+//! critical, or expiring → expired, updates one alert. A failed sync is "unknown", never
+//! "resolved". Delivery (queues, retries, signing, durable state) lives in [`delivery`]; payloads
+//! in [`format`].
+
+pub mod delivery;
+pub mod format;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::config::WebhookFormat;
+use crate::evaluate::{Finding, FindingKind, Severity};
+
+/// The condition family of a finding kind: the part of an alert's identity besides the resource.
+pub fn family(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::CertificateExpired
+        | FindingKind::CertificateExpiring
+        | FindingKind::CertificateUnattached => "expiry",
+        FindingKind::ProvisioningFailed | FindingKind::ProvisioningStuck => "provisioning",
+        FindingKind::RenewalOverdue => "renewal",
+        FindingKind::CertificateMissing | FindingKind::DomainWithoutCertificate => "certificate",
+        FindingKind::CredentialUnrestricted => "credential",
+        FindingKind::WatchInvalid => "watch",
+        FindingKind::RotationFailed => "rotation",
+        FindingKind::SyncFailed => "sync",
+    }
+}
+
+fn alertname(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::CertificateExpired => "NgrokCertificateExpired",
+        FindingKind::CertificateExpiring => "NgrokCertificateExpiring",
+        FindingKind::CertificateUnattached => "NgrokCertificateUnattached",
+        FindingKind::ProvisioningFailed => "NgrokProvisioningFailed",
+        FindingKind::ProvisioningStuck => "NgrokProvisioningStuck",
+        FindingKind::RenewalOverdue => "NgrokRenewalOverdue",
+        FindingKind::CertificateMissing => "NgrokCertificateMissing",
+        FindingKind::DomainWithoutCertificate => "NgrokDomainWithoutCertificate",
+        FindingKind::CredentialUnrestricted => "NgrokCredentialUnrestricted",
+        FindingKind::WatchInvalid => "NgrokCertWatchdogWatchInvalid",
+        FindingKind::RotationFailed => "NgrokCertWatchdogRotationFailed",
+        FindingKind::SyncFailed => "NgrokCertWatchdogSyncFailing",
+    }
+}
+
+fn advice(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::CertificateExpired | FindingKind::CertificateExpiring => {
+            "Renew the certificate and attach it to the domain (a [[watch]] does it when the files on disk are renewed); for ngrok-managed certificates check the domain in the ngrok dashboard."
+        }
+        FindingKind::CertificateUnattached => "Delete the certificate if nothing needs it any more.",
+        FindingKind::ProvisioningFailed | FindingKind::ProvisioningStuck => {
+            "Check the domain's DNS records against the CNAME target ngrok shows; DNS_ERROR does not fix itself."
+        }
+        FindingKind::RenewalOverdue => "Check the domain's certificate management status in the ngrok dashboard.",
+        FindingKind::CertificateMissing | FindingKind::DomainWithoutCertificate => {
+            "Attach a valid certificate to the domain, or enable managed certificates."
+        }
+        FindingKind::CredentialUnrestricted => "Restrict the credential with bind: ACL rules, or delete it.",
+        FindingKind::WatchInvalid => "Fix the files on disk (or the renewal that writes them); nothing is uploaded until then.",
+        FindingKind::RotationFailed => "See the watchdog's log; `ngrok-cert-watchdog rotate --dry-run` shows the plan.",
+        FindingKind::SyncFailed => "See the watchdog's log: the API key, the network, or ngrok's API; `ngrok-cert-watchdog check` runs one sync.",
+    }
+}
+
+/// One alert as the watchdog sees it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// `family/resource_id/domain`: stable across severities.
+    pub id: String,
+    pub severity: Severity,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+}
+
+impl Alert {
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.labels)
+    }
+}
+
+/// Alertmanager-style: a hash of the sorted label set.
+pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in labels {
+        h.update(k.as_bytes());
+        h.update([0xff]);
+        h.update(v.as_bytes());
+        h.update([0xfe]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// The alert for a finding, first seen at `starts_at`.
+pub fn alert(finding: &Finding, starts_at: OffsetDateTime) -> Alert {
+    let family = family(finding.kind);
+    let id = format!(
+        "{family}/{}/{}",
+        finding.resource_id,
+        finding.domain.as_deref().unwrap_or("")
+    );
+    let mut labels = BTreeMap::new();
+    labels.insert("alertname".to_string(), alertname(finding.kind).to_string());
+    labels.insert(
+        "severity".to_string(),
+        finding.severity.as_str().to_string(),
+    );
+    labels.insert("kind".to_string(), finding.kind.as_str().to_string());
+    labels.insert("resource_id".to_string(), finding.resource_id.clone());
+    if let Some(d) = &finding.domain {
+        labels.insert("domain".to_string(), d.clone());
+    }
+    labels.insert("service".to_string(), "ngrok-cert-watchdog".to_string());
+    let mut annotations = BTreeMap::new();
+    let subject = finding.domain.as_deref().unwrap_or(&finding.resource_id);
+    annotations.insert(
+        "summary".to_string(),
+        format!(
+            "{} {}: {}",
+            finding.severity.as_str(),
+            finding.kind.as_str(),
+            subject
+        ),
+    );
+    annotations.insert("description".to_string(), finding.message.clone());
+    annotations.insert("action".to_string(), advice(finding.kind).to_string());
+    if let Some(t) = finding.not_after {
+        annotations.insert("not_after".to_string(), crate::evaluate::format_time(t));
+    }
+    Alert {
+        id,
+        severity: finding.severity,
+        labels,
+        annotations,
+        starts_at,
+    }
+}
+
+/// What a sync observed.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub at: OffsetDateTime,
+    /// False when the sync failed: the account's state is unknown, so nothing about it resolves.
+    pub known: bool,
+    /// Every finding (unfiltered); on a failed sync only the watchdog's own (sync, watch).
+    pub findings: Vec<Finding>,
+    /// The interval between scheduled syncs (for Alertmanager's `endsAt`).
+    pub sync_interval: Duration,
+}
+
+/// What a receiver has been told about one alert (persisted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Told {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub severity: Severity,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+}
+
+/// One receiver's durable state: the alerts firing as the watchdog last saw them, and what the
+/// receiver was last told about each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiverState {
+    pub firing: BTreeMap<String, Alert>,
+    pub told: BTreeMap<String, Told>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+/// One alert in an outgoing message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: String,
+    pub status: Status,
+    pub severity: Severity,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: OffsetDateTime,
+    pub ends_at: Option<OffsetDateTime>,
+}
+
+/// A receiver's settings that the lifecycle needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub format: WebhookFormat,
+    pub min_severity: Severity,
+    pub repeat_interval: Duration,
+}
+
+/// The next firing set and the notices owed to the receiver. Pure.
+pub fn step(
+    state: &ReceiverState,
+    obs: &Observation,
+    policy: &Policy,
+) -> (BTreeMap<String, Alert>, Vec<Notice>) {
+    let now = obs.at;
+    let mut firing = BTreeMap::new();
+    for f in obs
+        .findings
+        .iter()
+        .filter(|f| f.severity >= policy.min_severity)
+    {
+        let id = alert(f, now).id;
+        let starts_at = state.firing.get(&id).map_or(now, |a| a.starts_at);
+        let a = alert(f, starts_at);
+        // Two findings of one identity (rare): the more severe wins.
+        match firing.get(&a.id) {
+            Some(existing) if existing_wins(existing, &a) => {}
+            _ => {
+                firing.insert(a.id.clone(), a);
+            }
+        }
+    }
+    if !obs.known {
+        // Unknown is not resolved: keep what fired, except the watchdog's own sync alert, which
+        // this observation does know about.
+        for (id, a) in &state.firing {
+            if !firing.contains_key(id) && !id.starts_with("sync/") {
+                firing.insert(id.clone(), a.clone());
+            }
+        }
+    }
+    let mut notices = Vec::new();
+    let ends_in = obs.sync_interval * 3;
+    for a in firing.values() {
+        let told = state.told.get(&a.id);
+        let send = match policy.format {
+            WebhookFormat::Alertmanager => true,
+            WebhookFormat::Json | WebhookFormat::Slack => match told {
+                None => true,
+                Some(t) => {
+                    t.labels != a.labels || now - t.sent_at >= signed(policy.repeat_interval)
+                }
+            },
+        };
+        // Alertmanager tracks label sets: a changed set resolves the superseded one.
+        if let (WebhookFormat::Alertmanager, Some(t)) = (policy.format, told) {
+            if t.labels != a.labels {
+                notices.push(resolved(&a.id, t, now));
+            }
+        }
+        if send {
+            notices.push(Notice {
+                id: a.id.clone(),
+                status: Status::Firing,
+                severity: a.severity,
+                labels: a.labels.clone(),
+                annotations: a.annotations.clone(),
+                starts_at: a.starts_at,
+                ends_at: match policy.format {
+                    WebhookFormat::Alertmanager => Some(now + signed(ends_in)),
+                    _ => None,
+                },
+            });
+        }
+    }
+    for (id, t) in &state.told {
+        if !firing.contains_key(id) {
+            notices.push(resolved(id, t, now));
+        }
+    }
+    (firing, notices)
+}
+
+fn existing_wins(existing: &Alert, new: &Alert) -> bool {
+    existing.severity >= new.severity
+}
+
+fn resolved(id: &str, told: &Told, now: OffsetDateTime) -> Notice {
+    Notice {
+        id: id.to_string(),
+        status: Status::Resolved,
+        severity: told.severity,
+        labels: told.labels.clone(),
+        annotations: told.annotations.clone(),
+        starts_at: told.starts_at,
+        ends_at: Some(now),
+    }
+}
+
+/// Records that `notices` reached the receiver at `now`.
+pub fn delivered(state: &mut ReceiverState, notices: &[Notice], now: OffsetDateTime) {
+    for n in notices {
+        match n.status {
+            Status::Firing => {
+                state.told.insert(
+                    n.id.clone(),
+                    Told {
+                        labels: n.labels.clone(),
+                        annotations: n.annotations.clone(),
+                        severity: n.severity,
+                        starts_at: n.starts_at,
+                        sent_at: now,
+                    },
+                );
+            }
+            Status::Resolved => {
+                // A superseded label set (Alertmanager) is resolved while the id fires on.
+                if state.told.get(&n.id).is_some_and(|t| t.labels == n.labels) {
+                    state.told.remove(&n.id);
+                }
+            }
+        }
+    }
+}
+
+fn signed(d: Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
+
+    fn finding(kind: FindingKind, severity: Severity, resource: &str) -> Finding {
+        Finding {
+            severity,
+            kind,
+            resource_id: resource.into(),
+            domain: Some("app.example.com".into()),
+            message: "m".into(),
+            not_after: None,
+        }
+    }
+
+    fn obs(at: OffsetDateTime, known: bool, findings: Vec<Finding>) -> Observation {
+        Observation {
+            at,
+            known,
+            findings,
+            sync_interval: Duration::from_secs(300),
+        }
+    }
+
+    fn policy(format: WebhookFormat) -> Policy {
+        Policy {
+            format,
+            min_severity: Severity::Warning,
+            repeat_interval: Duration::from_secs(4 * 3600),
+        }
+    }
+
+    /// Runs one step and marks everything delivered; returns the notices as (status, alertname).
+    fn run(state: &mut ReceiverState, o: &Observation, p: &Policy) -> Vec<(Status, String)> {
+        let (firing, notices) = step(state, o, p);
+        state.firing = firing;
+        delivered(state, &notices, o.at);
+        notices
+            .iter()
+            .map(|n| (n.status, n.labels["alertname"].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn fires_escalates_repeats_and_resolves_once() {
+        let p = policy(WebhookFormat::Json);
+        let mut s = ReceiverState::default();
+        let warn = finding(
+            FindingKind::CertificateExpiring,
+            Severity::Warning,
+            "cert_1",
+        );
+        assert_eq!(
+            run(&mut s, &obs(T0, true, vec![warn.clone()]), &p),
+            vec![(Status::Firing, "NgrokCertificateExpiring".into())]
+        );
+        // Same state five minutes later: nothing.
+        assert!(run(
+            &mut s,
+            &obs(T0 + time::Duration::minutes(5), true, vec![warn.clone()]),
+            &p
+        )
+        .is_empty());
+        // Escalation to critical, then to expired: the same alert, re-sent each time.
+        let crit = finding(
+            FindingKind::CertificateExpiring,
+            Severity::Critical,
+            "cert_1",
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                &obs(T0 + time::Duration::minutes(10), true, vec![crit.clone()]),
+                &p
+            )
+            .len(),
+            1
+        );
+        let expired = finding(
+            FindingKind::CertificateExpired,
+            Severity::Critical,
+            "cert_1",
+        );
+        let n = run(
+            &mut s,
+            &obs(
+                T0 + time::Duration::minutes(15),
+                true,
+                vec![expired.clone()],
+            ),
+            &p,
+        );
+        assert_eq!(n, vec![(Status::Firing, "NgrokCertificateExpired".into())]);
+        assert_eq!(s.firing.len(), 1);
+        assert_eq!(
+            s.firing.values().next().unwrap().starts_at,
+            T0,
+            "one alert since T0"
+        );
+        // The repeat interval.
+        assert!(run(
+            &mut s,
+            &obs(T0 + time::Duration::hours(4), true, vec![expired.clone()]),
+            &p
+        )
+        .is_empty());
+        assert_eq!(
+            run(
+                &mut s,
+                &obs(
+                    T0 + time::Duration::minutes(255),
+                    true,
+                    vec![expired.clone()]
+                ),
+                &p
+            )
+            .len(),
+            1
+        );
+        // Resolved once.
+        let at = T0 + time::Duration::hours(5);
+        assert_eq!(
+            run(&mut s, &obs(at, true, vec![]), &p),
+            vec![(Status::Resolved, "NgrokCertificateExpired".into())]
+        );
+        assert!(run(
+            &mut s,
+            &obs(at + time::Duration::minutes(5), true, vec![]),
+            &p
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_failed_sync_resolves_nothing_in_any_format() {
+        for format in [
+            WebhookFormat::Json,
+            WebhookFormat::Slack,
+            WebhookFormat::Alertmanager,
+        ] {
+            let p = policy(format);
+            let mut s = ReceiverState::default();
+            let f = finding(FindingKind::ProvisioningFailed, Severity::Critical, "rd_1");
+            run(&mut s, &obs(T0, true, vec![f]), &p);
+            let sync = Finding {
+                domain: None,
+                ..finding(FindingKind::SyncFailed, Severity::Warning, "sync")
+            };
+            let n = run(
+                &mut s,
+                &obs(T0 + time::Duration::minutes(5), false, vec![sync]),
+                &p,
+            );
+            assert!(
+                !n.iter().any(|(st, _)| *st == Status::Resolved),
+                "{format:?}: {n:?}"
+            );
+            assert_eq!(s.firing.len(), 2, "{format:?}");
+            // The API is back and the sync alert clears; the provisioning alert still fires.
+            let f = finding(FindingKind::ProvisioningFailed, Severity::Critical, "rd_1");
+            let n = run(
+                &mut s,
+                &obs(T0 + time::Duration::minutes(10), true, vec![f]),
+                &p,
+            );
+            assert!(
+                n.contains(&(Status::Resolved, "NgrokCertWatchdogSyncFailing".into())),
+                "{format:?}: {n:?}"
+            );
+            assert!(!n.contains(&(Status::Resolved, "NgrokProvisioningFailed".into())));
+        }
+    }
+
+    #[test]
+    fn alertmanager_gets_every_firing_alert_every_time_and_superseded_sets_resolved() {
+        let p = policy(WebhookFormat::Alertmanager);
+        let mut s = ReceiverState::default();
+        let warn = finding(
+            FindingKind::CertificateExpiring,
+            Severity::Warning,
+            "cert_1",
+        );
+        let (_, n) = step(&s, &obs(T0, true, vec![warn.clone()]), &p);
+        assert_eq!(n[0].ends_at, Some(T0 + time::Duration::minutes(15)));
+        run(&mut s, &obs(T0, true, vec![warn.clone()]), &p);
+        assert_eq!(
+            run(
+                &mut s,
+                &obs(T0 + time::Duration::minutes(5), true, vec![warn]),
+                &p
+            )
+            .len(),
+            1
+        );
+        let crit = finding(
+            FindingKind::CertificateExpiring,
+            Severity::Critical,
+            "cert_1",
+        );
+        let (_, n) = step(
+            &s,
+            &obs(T0 + time::Duration::minutes(10), true, vec![crit]),
+            &p,
+        );
+        assert_eq!(n.len(), 2);
+        assert_eq!(
+            (n[0].status, n[0].labels["severity"].as_str()),
+            (Status::Resolved, "warning")
+        );
+        assert_eq!(
+            (n[1].status, n[1].labels["severity"].as_str()),
+            (Status::Firing, "critical")
+        );
+    }
+
+    #[test]
+    fn below_min_severity_is_not_sent() {
+        let p = policy(WebhookFormat::Json);
+        let mut s = ReceiverState::default();
+        let info = finding(FindingKind::CertificateUnattached, Severity::Info, "cert_9");
+        assert!(run(&mut s, &obs(T0, true, vec![info]), &p).is_empty());
+    }
+}
