@@ -155,6 +155,23 @@ pub fn check_key_matches(chain: &Chain, key: &PrivateKeyDer<'_>) -> Result<(), C
     certified.keys_match().map_err(|_| CertError::KeyMismatch)
 }
 
+/// PEM text of DER certificates, nothing else: what is uploaded is exactly the parsed chain,
+/// never a key or other text that shared the file.
+pub fn to_pem(certificates: &[CertificateDer<'_>]) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    for der in certificates {
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
 /// SHA-256 of DER bytes, lowercase hex.
 pub fn fingerprint(der: &[u8]) -> String {
     hex::encode(Sha256::digest(der))

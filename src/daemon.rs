@@ -499,6 +499,9 @@ async fn sync_pass(shared: &Shared) -> String {
     shared.progress.touch();
     shared.progress.running.store(true, Ordering::Relaxed);
     let started = Instant::now();
+    // The rotation locks before the listing: a `rotate` running now finishes first, and this
+    // pass then plans from an account that shows its work.
+    let locks = lock_watches(settings).await;
     let now = OffsetDateTime::now_utc();
     let result = inventory::sync(&active.client, now).await;
     let duration = started.elapsed();
@@ -507,7 +510,7 @@ async fn sync_pass(shared: &Shared) -> String {
     // Rotation below is part of the pass: the supervisor watches it for progress too.
     let (status, outcome) = match result {
         Ok(mut inventory) => {
-            let reports = rotate_all(&active, &inventory, now).await;
+            let reports = rotate_all(&active, &locks, &inventory, now).await;
             if reports
                 .iter()
                 .any(|r| r.outcome.as_ref().is_some_and(|o| o.acted()))
@@ -580,27 +583,45 @@ async fn sync_pass(shared: &Shared) -> String {
     status
 }
 
-/// One rotation pass per watch, each under its lock; logs each rotation once with its outcome.
+/// The rotation lock of every watch, waiting a little for a running `rotate`; `None` for a
+/// watch whose lock another process keeps.
+async fn lock_watches(settings: &Settings) -> Vec<Option<crate::rotation::WatchLock>> {
+    let mut locks = Vec::new();
+    for watch in &settings.watches {
+        let lock = crate::rotation::WatchLock::acquire_within(
+            &settings.state_dir,
+            &watch.name,
+            Duration::from_secs(10),
+        )
+        .await;
+        locks.push(match lock {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                tracing::info!(watch = %watch.name, "another process holds the rotation lock; next pass");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(watch = %watch.name, "cannot take the rotation lock: {e}");
+                None
+            }
+        });
+    }
+    locks
+}
+
+/// One rotation pass per watch whose lock is held; logs each rotation once with its outcome.
 async fn rotate_all(
     active: &Active,
+    locks: &[Option<crate::rotation::WatchLock>],
     inventory: &Inventory,
     now: OffsetDateTime,
 ) -> Vec<crate::rotation::WatchReport> {
     let settings = &active.settings;
     let mut reports = Vec::new();
-    for watch in &settings.watches {
-        let _lock = match crate::rotation::WatchLock::try_acquire(&settings.state_dir, &watch.name)
-        {
-            Ok(Some(lock)) => lock,
-            Ok(None) => {
-                tracing::info!(watch = %watch.name, "another process holds the rotation lock; next pass");
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(watch = %watch.name, "cannot take the rotation lock: {e}");
-                continue;
-            }
-        };
+    for (watch, lock) in settings.watches.iter().zip(locks) {
+        if lock.is_none() {
+            continue;
+        }
         let options = crate::rotation::PassOptions {
             dry_run: false,
             backoff: Duration::from_secs(2),

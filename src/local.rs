@@ -59,6 +59,8 @@ pub struct Files {
     pub private_key: Result<Vec<u8>, String>,
     /// The newest modification time of the two (symlinks followed).
     pub changed_at: Option<SystemTime>,
+    /// A file was missing: maybe caught between unlink and symlink of a swap.
+    pub missing: bool,
 }
 
 /// Reads both files, following symlinks. Never fails: what cannot be read is in the result.
@@ -68,6 +70,7 @@ pub fn read(watch: &WatchSettings) -> Files {
     };
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     Files {
+        missing: !watch.certificate.exists() || !watch.private_key.exists(),
         certificate: read(&watch.certificate),
         private_key: read(&watch.private_key),
         changed_at: [mtime(&watch.certificate), mtime(&watch.private_key)]
@@ -148,12 +151,16 @@ pub fn validate(
         .collect();
     if !uncovered.is_empty() {
         return Err(Refusal::permanent(format!(
-            "{cert_file}: does not cover {} (its names: {})",
+            "{cert_file}: does not cover {} (its DNS names: {})",
             uncovered.join(", "),
-            names.join(", ")
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         )));
     }
-    let chain_pem = String::from_utf8_lossy(cert_bytes).into_owned();
+    let chain_pem = certs::to_pem(&chain.certificates);
     let key_pem = SecretString::from(String::from_utf8_lossy(key_bytes).into_owned());
     Ok(LocalPair {
         chain,

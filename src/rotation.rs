@@ -46,6 +46,8 @@ pub enum Target {
     Existing(String),
     /// The pair must be uploaded first.
     Upload,
+    /// No watched domain can take it (all missing or managed): nothing to upload.
+    Nothing,
 }
 
 /// One domain to move onto the target.
@@ -86,6 +88,7 @@ impl Plan {
             Target::Existing(id) => {
                 lines.push(format!("use {id}, already in the account (same leaf)"))
             }
+            Target::Nothing => {}
         }
         for m in &self.moves {
             lines.push(format!(
@@ -191,9 +194,10 @@ pub fn plan(
         .collect();
 
     // No rollbacks: the new leaf must be issued no earlier than what the domains have now.
+    // (ngrok renews managed certificates on its own schedule: taking those over is opted into.)
     for m in &moves {
         if let Some(current) = m.from.as_deref().and_then(|id| inventory.certificate(id)) {
-            if current.not_before > leaf.not_before {
+            if !current.is_managed() && current.not_before > leaf.not_before {
                 return Err(format!(
                     "{}: issued {}, earlier than the certificate {} has ({}, issued {}); refusing to roll back",
                     watch.certificate.display(),
@@ -220,17 +224,20 @@ pub fn plan(
             && inventory.certificate(id).is_some_and(|c| !c.is_managed())
     };
     let mut deletes = BTreeSet::new();
-    // Extra copies of the same leaf that the watchdog uploaded (two hosts racing): always.
+    // Extra copies of the same leaf that the watchdog uploaded (two hosts racing), once they
+    // are old enough that no other host can still be moving domains onto them.
     for id in &same_leaf {
-        let ours = inventory
-            .certificate(id)
-            .and_then(|c| UploadMetadata::parse(c.metadata.as_deref()))
-            .is_some();
-        if ours && deletable(id) {
+        let settled_copy = inventory.certificate(id).is_some_and(|c| {
+            UploadMetadata::parse(c.metadata.as_deref()).is_some()
+                && c.created_at
+                    .is_none_or(|t| inventory.fetched_at - t >= RACE_GRACE)
+        });
+        if settled_copy && deletable(id) {
             deletes.insert(id.to_string());
         }
     }
-    if watch.delete_replaced {
+    // Replaced certificates only once every watched domain can be on the new one.
+    if watch.delete_replaced && problems.is_empty() {
         // What the moves replace, and earlier uploads of this watch left behind.
         for id in moves.iter().filter_map(|m| m.from.as_deref()) {
             if deletable(id) {
@@ -238,22 +245,34 @@ pub fn plan(
             }
         }
         for c in &inventory.certificates {
-            let this_watch =
-                UploadMetadata::parse(c.metadata.as_deref()).is_some_and(|m| m.watch == watch.name);
+            // Copies of the current leaf are left to the grace rule above.
+            let this_watch = UploadMetadata::parse(c.metadata.as_deref())
+                .is_some_and(|m| m.watch == watch.name)
+                && !same_leaf.contains(&c.id.as_str());
             if this_watch && deletable(&c.id) {
                 deletes.insert(c.id.clone());
             }
         }
     }
+    // Nothing to move and no copy in the account: no upload either (it would only be orphaned).
+    let target = match target_id {
+        Some(id) => Target::Existing(id),
+        None if moves.is_empty() => Target::Nothing,
+        None => Target::Upload,
+    };
     Ok(Plan {
         watch: watch.name.clone(),
         fingerprint: leaf.fingerprint.clone(),
-        target: target_id.map_or(Target::Upload, Target::Existing),
+        target,
         moves,
         deletes: deletes.into_iter().collect(),
         problems,
     })
 }
+
+/// How old an extra copy of the same leaf must be before it is deleted: another host racing
+/// with the same files may still be moving domains onto it.
+pub const RACE_GRACE: time::Duration = time::Duration::minutes(10);
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -288,6 +307,7 @@ pub async fn execute(
     let mut outcome = Outcome::default();
     let target = match &plan.target {
         Target::Existing(id) => id.clone(),
+        Target::Nothing => String::new(),
         Target::Upload => {
             let metadata = UploadMetadata {
                 uploaded_by: UPLOADED_BY.into(),
@@ -314,7 +334,7 @@ pub async fn execute(
             }
         }
     };
-    outcome.target = Some(target.clone());
+    outcome.target = (!target.is_empty()).then(|| target.clone());
     for m in &plan.moves {
         let mut last_error = None;
         for attempt in 0..PATCH_ATTEMPTS {
@@ -403,6 +423,8 @@ pub struct WatchReport {
     pub plan: Option<Plan>,
     pub outcome: Option<Outcome>,
     pub findings: Vec<Finding>,
+    /// The files are not usable yet but may be soon (half-way through a swap, not yet valid).
+    pub waiting: Option<String>,
 }
 
 impl WatchReport {
@@ -444,6 +466,7 @@ pub async fn pass(
         plan: None,
         outcome: None,
         findings: Vec::new(),
+        waiting: None,
     };
     let invalid = |reason: String| Finding {
         severity: Severity::Warning,
@@ -461,6 +484,7 @@ pub async fn pass(
             if refusal.transient && !crate::local::settled(&files, watch.settle_timeout, wall_now) {
                 tracing::info!(watch = %watch.name, "files not usable yet, waiting for them to settle: {}", refusal.reason);
                 report.up = true;
+                report.waiting = Some(refusal.reason);
             } else {
                 report.findings.push(invalid(refusal.reason));
             }
@@ -505,7 +529,28 @@ pub struct WatchLock {
     _file: std::fs::File,
 }
 
+/// How long `rotate` waits for a running daemon's pass to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
 impl WatchLock {
+    /// Tries for up to `wait`; `Ok(None)` when still held by then.
+    pub async fn acquire_within(
+        state_dir: &std::path::Path,
+        watch: &str,
+        wait: Duration,
+    ) -> Result<Option<Self>, String> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(lock) = Self::try_acquire(state_dir, watch)? {
+                return Ok(Some(lock));
+            }
+            if started.elapsed() >= wait {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// `Ok(None)` when another process holds it.
     pub fn try_acquire(state_dir: &std::path::Path, watch: &str) -> Result<Option<Self>, String> {
         std::fs::create_dir_all(state_dir)
@@ -569,6 +614,27 @@ pub async fn rotate_command(
             return crate::check::EXIT_UNKNOWN;
         }
     };
+    let mut failed = false;
+    // Locks first, then the account: a plan is never made from a listing older than another
+    // process's rotation of the same watch.
+    let mut locked = Vec::new();
+    for watch in watches {
+        match WatchLock::acquire_within(&settings.state_dir, &watch.name, LOCK_WAIT).await {
+            Ok(Some(lock)) => locked.push((watch, lock)),
+            Ok(None) => {
+                println!(
+                    "watch {}: skipped: another process (the daemon?) held the rotation lock for {}s",
+                    watch.name,
+                    LOCK_WAIT.as_secs()
+                );
+                failed = true;
+            }
+            Err(e) => {
+                println!("watch {}: skipped: cannot take the lock: {e}", watch.name);
+                failed = true;
+            }
+        }
+    }
     let now = OffsetDateTime::now_utc();
     let inventory = match crate::inventory::sync(&client, now).await {
         Ok(i) => i,
@@ -577,29 +643,19 @@ pub async fn rotate_command(
             return crate::check::EXIT_UNKNOWN;
         }
     };
-    let mut failed = false;
-    for watch in watches {
-        let _lock = match WatchLock::try_acquire(&settings.state_dir, &watch.name) {
-            Ok(Some(lock)) => lock,
-            Ok(None) => {
-                println!(
-                    "watch {}: skipped: another process (the daemon?) is rotating it right now",
-                    watch.name
-                );
-                failed = true;
-                continue;
-            }
-            Err(e) => {
-                println!("watch {}: skipped: cannot take the lock: {e}", watch.name);
-                failed = true;
-                continue;
-            }
-        };
+    for (watch, _lock) in &locked {
+        let watch = *watch;
         let options = PassOptions {
             dry_run,
             backoff: Duration::from_secs(1),
         };
         let report = pass(&client, watch, &inventory, options, now).await;
+        if let Some(reason) = &report.waiting {
+            println!(
+                "watch {}: waiting: {reason} (not reported before settle_timeout)",
+                watch.name
+            );
+        }
         if let Some(plan) = &report.plan {
             let verb = if dry_run { "plan" } else { "steps" };
             for line in plan.describe() {

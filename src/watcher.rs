@@ -35,6 +35,19 @@ pub fn directories(watches: &[WatchSettings]) -> BTreeSet<PathBuf> {
     dirs
 }
 
+/// Whether an event can mean new content. Opening and reading are events too (inotify reports
+/// them), and every pass reads the files: counting those would make each pass start the next.
+pub fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    matches!(
+        kind,
+        EventKind::Create(_)
+            | EventKind::Modify(_)
+            | EventKind::Remove(_)
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
+}
+
 /// Starts watching; events wake `wake` after `debounce` of quiet. Returns false when nothing
 /// could be watched (the scheduled syncs still re-check the files).
 pub fn spawn(
@@ -54,7 +67,7 @@ pub fn spawn(
     let poll = watches.iter().filter_map(|w| w.poll_interval).min();
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        if event.is_ok_and(|e| changes_content(&e.kind)) {
             let _ = tx.send(());
         }
     };

@@ -626,6 +626,18 @@ async fn a_certbot_renewal_on_disk_is_rotated_by_the_daemon_and_bad_files_do_not
         "{m}"
     );
 
+    // Its own reads of the files start no further passes: the loop is quiet until a change.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, before) = d.get("/metrics").await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let (_, after) = d.get("/metrics").await;
+    let syncs = |m: &str| value(m, "ngrok_cert_watchdog_syncs_total{result=\"success\"}");
+    assert_eq!(
+        syncs(&before),
+        syncs(&after),
+        "passes without a file change"
+    );
+
     // Garbage on disk: a finding, watch_up 0, nothing uploaded, the daemon carries on.
     let mut outcomes = d.shared.subscribe();
     outcomes.borrow_and_update();

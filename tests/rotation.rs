@@ -288,10 +288,24 @@ async fn racing_hosts_converge_to_one_copy() {
     let report = pass(&sim, &certbot.watch()).await;
     assert!(report.outcome.unwrap().failures.is_empty());
     assert_eq!(uploads(&sim), 0, "reused, not uploaded again");
+    // The other copy is fresh: the other host may still be moving domains onto it. Kept.
+    assert_eq!(
+        sim.with_account(|a| a.certificates.len()),
+        2,
+        "both copies, the old one gone"
+    );
+    // Later, the unattached copy is deleted.
+    sim.with_account(|a| {
+        for c in a.certificates.values_mut() {
+            c.created_at -= time::Duration::hours(1);
+        }
+    });
+    let report = pass(&sim, &certbot.watch()).await;
+    assert_eq!(report.outcome.unwrap().deleted.len(), 1);
     assert_eq!(
         sim.with_account(|a| a.certificates.len()),
         1,
-        "one copy left, the old one gone"
+        "one copy left"
     );
     let ids = on(&sim);
     assert!(ids[0].is_some() && ids[0] == ids[1]);
@@ -316,6 +330,9 @@ async fn hostile_files_upload_nothing() {
         parts.iter().rev().cloned().collect()
     };
     let random: Vec<u8> = (0..2048).map(|_| rand::random::<u8>()).collect();
+    let expired = generate(&signer, &DOMAINS, -100, -1);
+    let future = generate(&signer, &DOMAINS, 2, 90);
+    let wrong = generate(&signer, &["www.example.org"], 0, 90);
     let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n";
     let cases: Vec<(&str, Vec<u8>, Vec<u8>, &str)> = vec![
         (
@@ -326,23 +343,21 @@ async fn hostile_files_upload_nothing() {
         ),
         (
             "expired",
-            generate(&signer, &DOMAINS, -100, -1).chain_pem.into(),
-            Vec::new(),
-            "",
+            expired.chain_pem.clone().into(),
+            expired.key_pem.clone().into(),
+            "expired",
         ),
         (
             "not yet valid",
-            generate(&signer, &DOMAINS, 2, 90).chain_pem.into(),
-            Vec::new(),
-            "",
+            future.chain_pem.clone().into(),
+            future.key_pem.clone().into(),
+            "not valid before",
         ),
         (
             "wrong domain",
-            generate(&signer, &["www.example.org"], 0, 90)
-                .chain_pem
-                .into(),
-            Vec::new(),
-            "",
+            wrong.chain_pem.clone().into(),
+            wrong.key_pem.clone().into(),
+            "does not cover app.example.com, api.example.com",
         ),
         (
             "chain in the wrong order",
@@ -367,7 +382,7 @@ async fn hostile_files_upload_nothing() {
             "truncated",
             good.chain_pem.as_bytes()[..good.chain_pem.len() / 2].to_vec(),
             good.key_pem.clone().into(),
-            "",
+            "PEM",
         ),
         (
             "DER instead of PEM",
@@ -395,12 +410,6 @@ async fn hostile_files_upload_nothing() {
         ..certbot.watch()
     };
     for (name, chain, key, expect) in cases {
-        // Keys generated with the certificate where the case does not give one.
-        let key = if key.is_empty() {
-            good.key_pem.clone().into_bytes()
-        } else {
-            key
-        };
         std::fs::write(&watch.certificate, &chain).unwrap();
         std::fs::write(&watch.private_key, &key).unwrap();
         let report = pass(&sim, &watch).await;
