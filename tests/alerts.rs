@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::http;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -441,5 +443,143 @@ async fn a_corrupt_state_file_is_survived() {
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&file).unwrap()).expect("replaced by a valid state");
     assert_eq!(saved["told"].as_object().unwrap().len(), 1);
+    r.stop().await;
+}
+
+fn alertmanager_binary() -> std::path::PathBuf {
+    ["prometheus-alertmanager", "alertmanager"]
+        .iter()
+        .flat_map(|name| {
+            std::env::var_os("PATH").into_iter().flat_map(move |p| {
+                std::env::split_paths(&p)
+                    .map(move |d| d.join(name))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .find(|p| p.is_file())
+        .expect(
+            "Alertmanager is not installed: apt-get install prometheus-alertmanager (.ci/run does)",
+        )
+}
+
+struct Alertmanager {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn alertmanager(resolve_timeout: &str) -> Alertmanager {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  resolve_timeout: {resolve_timeout}\nroute:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n"),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(alertmanager_binary())
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let am = Alertmanager {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let start = Instant::now();
+    while http()
+        .get(format!("{}/-/ready", am.url))
+        .send()
+        .await
+        .map(|r| r.status().is_success())
+        .unwrap_or(false)
+        == false
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "Alertmanager did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    am
+}
+
+/// The alerts Alertmanager holds as active.
+async fn active(am: &Alertmanager) -> Vec<serde_json::Value> {
+    let res = http()
+        .get(format!(
+            "{}/api/v2/alerts?active=true&silenced=false&inhibited=false",
+            am.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = res.json().await.unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"]["state"] == "active")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_alertmanager_keeps_the_alert_past_resolve_timeout_and_resolves_it_when_cleared() {
+    let am = alertmanager("2s").await;
+    let state = tempfile::tempdir().unwrap();
+    let r = Running::start(
+        &[webhook("am", &am.url, WebhookFormat::Alertmanager)],
+        state.path(),
+        fast(),
+    );
+    let sync = |known: bool, findings: Vec<Finding>| Observation {
+        at: OffsetDateTime::now_utc(),
+        known,
+        findings,
+        sync_interval: Duration::from_secs(1),
+    };
+    let dns = finding(FindingKind::ProvisioningFailed, Severity::Critical);
+    // Syncs every second for 8 s (four times resolve_timeout), the API failing for half of them.
+    for i in 0..8 {
+        let known = i % 2 == 0;
+        r.alerting
+            .observe(sync(known, if known { vec![dns.clone()] } else { vec![] }));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if i >= 2 {
+            let alerts = active(&am).await;
+            assert_eq!(alerts.len(), 1, "after {}s: {alerts:?}", i + 1);
+            assert_eq!(alerts[0]["labels"]["alertname"], "NgrokProvisioningFailed");
+            assert_eq!(alerts[0]["labels"]["domain"], "app.example.com");
+        }
+    }
+    // The condition clears: resolved at once, not after a timeout.
+    r.alerting.observe(sync(true, vec![]));
+    let start = Instant::now();
+    while !active(&am).await.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "still active after the clear"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     r.stop().await;
 }

@@ -255,3 +255,74 @@ fn the_deploy_hook_copies_a_renewed_pair() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_the_logs_or_the_metrics() {
+    const API_KEY: &str = "api-key-s3cr3t-0001";
+    const URL_TOKEN: &str = "T0KEN-in-the-path-s3cr3t";
+    const QUERY_TOKEN: &str = "query-s3cr3t";
+    const HEADER: &str = "header-value-s3cr3t";
+    const SECRET_B64: &str = "c2lnbmluZy1zM2NyM3Qta2V5";
+    let sim = ngrok_cert_watchdog::sim::Sim::local(API_KEY).await.unwrap();
+    let seed =
+        ngrok_cert_watchdog::sim::seed::parse(include_str!("../config/demo-seed.toml")).unwrap();
+    sim.seed(&seed, "demo").unwrap();
+    // A receiver that refuses everything, so failures are logged too.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!(
+        "http://{}/hook/{URL_TOKEN}?token={QUERY_TOKEN}",
+        listener.local_addr().unwrap()
+    );
+    let app =
+        axum::Router::new().fallback(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let port = free_port();
+    let (dir, config) = config_for(&sim.url(), API_KEY, "");
+    std::fs::write(
+        dir.path().join("webhook-secret"),
+        format!("whsec_{SECRET_B64}\n"),
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[schedule]\nsync = \"*/2 * * * * *\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n[[webhook]]\nname = \"ops\"\nurl = \"{hook}\"\nformat = \"json\"\nsecret_file = \"{}\"\nheaders = {{ \"X-Auth\" = \"{HEADER}\" }}\n[[webhook]]\nname = \"chat\"\nurl = \"{hook}\"\nformat = \"slack\"\n",
+        dir.path().join("webhook-secret").display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(bin())
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env_remove("NGROK_API_KEY")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let m = wait_for(port, "a failed delivery", |m| {
+        m.contains(
+            "ngrok_cert_watchdog_webhook_deliveries_total{result=\"failure\",webhook=\"ops\"}",
+        )
+    })
+    .await;
+    signal(&child, "TERM");
+    let _ = child.wait();
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("webhook delivery failed"), "{stderr}");
+    for secret in [
+        API_KEY,
+        URL_TOKEN,
+        QUERY_TOKEN,
+        HEADER,
+        SECRET_B64,
+        "/hook/",
+    ] {
+        assert!(!stderr.contains(secret), "{secret} in the log:\n{stderr}");
+        assert!(!m.contains(secret), "{secret} in the metrics");
+    }
+}
