@@ -755,6 +755,13 @@ async fn reload_config(
     if new.metrics.listen != old.metrics.listen {
         tracing::warn!("reload: metrics.listen changed; it takes effect after a restart");
     }
+    // Debug output of webhooks is redacted: comparing it compares everything but the secrets.
+    if format!("{:?}", new.webhooks) != format!("{:?}", old.webhooks) {
+        tracing::warn!("reload: [[webhook]] entries changed; they take effect after a restart");
+    }
+    if crate::watcher::directories(&new.watches) != crate::watcher::directories(&old.watches) {
+        tracing::warn!("reload: [[watch]] files changed; scheduled syncs use them now, file events after a restart");
+    }
     if new.schedule.sync != old.schedule.sync {
         let mut guard = scheduler.lock().await;
         if let Some(s) = guard.as_mut() {
