@@ -41,7 +41,10 @@ fn renew(dir: &Path, n: u32, g: &Generated) {
     let archive = dir.join("archive");
     std::fs::write(archive.join(format!("fullchain{n}.pem")), &g.chain_pem).unwrap();
     std::fs::write(archive.join(format!("privkey{n}.pem")), &g.key_pem).unwrap();
-    for (link, target) in [("fullchain.pem", format!("fullchain{n}.pem")), ("privkey.pem", format!("privkey{n}.pem"))] {
+    for (link, target) in [
+        ("fullchain.pem", format!("fullchain{n}.pem")),
+        ("privkey.pem", format!("privkey{n}.pem")),
+    ] {
         let path = dir.join("live").join(link);
         let _ = std::fs::remove_file(&path);
         std::os::unix::fs::symlink(Path::new("../archive").join(target), &path).unwrap();
@@ -57,7 +60,9 @@ async fn account(dir: &Path, old: &Generated, names: &[String]) -> Sim {
         dir.join("old-key.pem").display()
     );
     for n in names {
-        text.push_str(&format!("[[domain]]\ndomain = \"{n}\"\ncertificate = \"old\"\n"));
+        text.push_str(&format!(
+            "[[domain]]\ndomain = \"{n}\"\ncertificate = \"old\"\n"
+        ));
     }
     let sim = Sim::local(KEY).await.unwrap();
     sim.seed(&seed::parse(&text).unwrap(), "bench").unwrap();
@@ -66,8 +71,13 @@ async fn account(dir: &Path, old: &Generated, names: &[String]) -> Sim {
 
 fn all_on_one_new_certificate(sim: &Sim, old_id: &str) -> bool {
     sim.with_account(|a| {
-        let ids: Vec<Option<&str>> = a.domains.values().map(|d| d.certificate.as_ref().map(|c| c.id.as_str())).collect();
-        ids.iter().all(|id| id.is_some() && *id != Some(old_id)) && ids.windows(2).all(|w| w[0] == w[1])
+        let ids: Vec<Option<&str>> = a
+            .domains
+            .values()
+            .map(|d| d.certificate.as_ref().map(|c| c.id.as_str()))
+            .collect();
+        ids.iter().all(|id| id.is_some() && *id != Some(old_id))
+            && ids.windows(2).all(|w| w[0] == w[1])
     })
 }
 
@@ -82,7 +92,11 @@ async fn watchdog_run(domains: usize) -> (Duration, usize, usize) {
     renew(dir.path(), 1, &old);
     let sim = account(dir.path(), &old, &names).await;
     let old_id = sim.with_account(|a| a.certificates.keys().next().unwrap().clone());
-    let domain_list = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+    let domain_list = names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     // Defaults everywhere but the addresses: budget 60/min, debounce 2 s.
     let text = format!(
         "[api]\nurl = \"{}\"\n[schedule]\nsync = \"0 0 0 1 1 *\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n[[watch]]\nname = \"bench\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [{domain_list}]\ndelete_replaced = true\n",
@@ -91,7 +105,11 @@ async fn watchdog_run(domains: usize) -> (Duration, usize, usize) {
         dir.path().join("live/fullchain.pem").display(),
         dir.path().join("live/privkey.pem").display(),
     );
-    let env = Environment { ngrok_api_key: Some(KEY.into()), credentials_directory: None, state_directory: None };
+    let env = Environment {
+        ngrok_api_key: Some(KEY.into()),
+        credentials_directory: None,
+        state_directory: None,
+    };
     let settings = config::parse(&text, Path::new("bench.toml"), &env).unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
@@ -112,7 +130,7 @@ async fn watchdog_run(domains: usize) -> (Duration, usize, usize) {
     .unwrap();
     let mut outcomes = shared.subscribe();
     outcomes.changed().await.unwrap(); // the start-up sync
-    // Let the budget refill to full, as between two syncs.
+                                       // Let the budget refill to full, as between two syncs.
     tokio::time::sleep(Duration::from_secs(6)).await;
     sim.clear_requests();
     renew(dir.path(), 2, &generate(&signer, &names, 0, 90));
@@ -127,7 +145,10 @@ async fn watchdog_run(domains: usize) -> (Duration, usize, usize) {
     let log = sim.requests();
     let requests_total = log.len();
     // Up to the last PATCH: what moving the domains took.
-    let requests_to_move = log.iter().rposition(|r| r.method == "PATCH").map_or(0, |i| i + 1);
+    let requests_to_move = log
+        .iter()
+        .rposition(|r| r.method == "PATCH")
+        .map_or(0, |i| i + 1);
     stop.cancel();
     running.wait_and_drain(stop).await;
     (elapsed, requests_to_move, requests_total)

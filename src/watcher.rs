@@ -37,15 +37,17 @@ pub fn directories(watches: &[WatchSettings]) -> BTreeSet<PathBuf> {
 
 /// Whether an event can mean new content. Opening and reading are events too (inotify reports
 /// them), and every pass reads the files: counting those would make each pass start the next.
+/// Metadata changes are left out for the same reason: the first read after a write updates the
+/// access time (relatime), which inotify reports as an attribute change. A permission fix alone
+/// is picked up by the next scheduled sync.
 pub fn changes_content(kind: &notify::EventKind) -> bool {
-    use notify::event::{AccessKind, AccessMode, EventKind};
-    matches!(
-        kind,
-        EventKind::Create(_)
-            | EventKind::Modify(_)
-            | EventKind::Remove(_)
-            | EventKind::Access(AccessKind::Close(AccessMode::Write))
-    )
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    match kind {
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        _ => false,
+    }
 }
 
 /// Starts watching; events wake `wake` after `debounce` of quiet. Returns false when nothing

@@ -506,13 +506,11 @@ async fn alertmanager(resolve_timeout: &str) -> Alertmanager {
         _dir: dir,
     };
     let start = Instant::now();
-    while http()
+    while !http()
         .get(format!("{}/-/ready", am.url))
         .send()
         .await
-        .map(|r| r.status().is_success())
-        .unwrap_or(false)
-        == false
+        .is_ok_and(|r| r.status().is_success())
     {
         assert!(
             start.elapsed() < Duration::from_secs(20),
