@@ -480,10 +480,8 @@ mod tests {
     #[test]
     fn the_reference_example_parses_like_the_api_reports_it() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/ngrok-api/examples/get_tls_certificate.response.json");
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return; // the reference lives beside the project; CI has it, a bare crate may not
-        };
+            .join("tests/fixtures/ngrok-api-examples/get_tls_certificate.response.json");
+        let text = std::fs::read_to_string(path).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let chain = parse_chain(v["certificate_pem"].as_str().unwrap().as_bytes()).unwrap();
         assert_eq!(

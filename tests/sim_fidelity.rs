@@ -1,6 +1,6 @@
 //! The simulator's responses carry every field of the documented examples with the documented
 //! JSON type, and nothing the client reads is spelt differently: compared key by key with
-//! ../shared/ngrok-api/examples/.
+//! tests/fixtures/ngrok-api-examples/.
 
 mod common;
 
@@ -8,7 +8,7 @@ use serde_json::Value;
 
 fn example(name: &str) -> Option<Value> {
     let path = format!(
-        "{}/../shared/ngrok-api/examples/{name}",
+        "{}/tests/fixtures/ngrok-api-examples/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(path)
@@ -63,7 +63,7 @@ fn same_shape(documented: &Value, ours: &Value, at: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn responses_have_the_documented_shape() {
     let Some(get_cert) = example("get_tls_certificate.response.json") else {
-        panic!("../shared/ngrok-api/examples is missing beside the project");
+        panic!("tests/fixtures/ngrok-api-examples is missing beside the project");
     };
     let sim = common::seeded(
         r#"

@@ -331,7 +331,7 @@ mod tests {
     use time::macros::datetime;
 
     fn examples_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ngrok-api/examples")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ngrok-api-examples")
     }
 
     fn read(name: &str) -> String {
@@ -406,9 +406,7 @@ mod tests {
     #[test]
     fn every_documented_example_parses_with_its_values() {
         let mut seen = Vec::new();
-        for entry in std::fs::read_dir(examples_dir())
-            .expect("shared/ngrok-api/examples beside the repository")
-        {
+        for entry in std::fs::read_dir(examples_dir()).expect("tests/fixtures/ngrok-api-examples") {
             let name = entry.unwrap().file_name().into_string().unwrap();
             match name.as_str() {
                 "create_tls_certificate.response.json" => {
