@@ -41,8 +41,10 @@ pub fn directories(watches: &[WatchSettings]) -> BTreeSet<PathBuf> {
 /// access time (relatime), which inotify reports as an attribute change. A permission fix alone
 /// is picked up by the next scheduled sync.
 pub fn changes_content(kind: &notify::EventKind) -> bool {
-    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    use notify::event::{AccessKind, AccessMode, EventKind, MetadataKind, ModifyKind};
     match kind {
+        // The poller reports a newer mtime this way: that is new content.
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::WriteTime)) => true,
         EventKind::Modify(ModifyKind::Metadata(_)) => false,
         EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,

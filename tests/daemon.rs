@@ -668,3 +668,46 @@ async fn a_certbot_renewal_on_disk_is_rotated_by_the_daemon_and_bad_files_do_not
     assert_eq!(count(&sim, "POST", "/tls_certificates"), 1);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn polling_notices_files_replaced_in_place() {
+    use ngrok_cert_watchdog::certs::generate::Signer;
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS[..1], -80, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, key) = (dir.path().join("chain.pem"), dir.path().join("key.pem"));
+    std::fs::write(&chain, &old.chain_pem).unwrap();
+    std::fs::write(&key, &old.key_pem).unwrap();
+    let sim = seeded(&format!(
+        "[[certificate]]\nname = \"old\"\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\n[[domain]]\ndomain = \"app.example.com\"\ncertificate = \"old\"\n",
+        chain.display(),
+        key.display()
+    ))
+    .await;
+    let extra = format!(
+        "[schedule]\nsync = \"0 0 0 1 1 *\"\n[[watch]]\nname = \"nfs\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [\"app.example.com\"]\ndebounce = \"100ms\"\npoll_interval = \"300ms\"\n",
+        chain.display(),
+        key.display()
+    );
+    let d = Daemon::start(&sim, &extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let mut outcomes = d.shared.subscribe();
+    outcomes.borrow_and_update();
+    // Rewritten in place (as on NFS, no rename): the poller compares contents.
+    let new = generate(&signer, &DOMAINS[..1], 0, 90);
+    std::fs::write(&key, &new.key_pem).unwrap();
+    std::fs::write(&chain, &new.chain_pem).unwrap();
+    tokio::time::timeout(Duration::from_secs(15), outcomes.changed())
+        .await
+        .expect("a pass after polling saw the change")
+        .unwrap();
+    // One file may have been seen before the other (a pass that waits); the next poll
+    // completes the pair.
+    let start = Instant::now();
+    while count(&sim, "POST", "/tls_certificates") == 0 {
+        assert!(start.elapsed() < Duration::from_secs(15), "not uploaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&sim, "POST", "/tls_certificates"), 1);
+    d.stop().await;
+}

@@ -18,6 +18,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn read_stderr(child: &mut Child) -> String {
+    use std::io::Read;
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).unwrap();
+    }
+    stderr
+}
+
 fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
         .arg(format!("-{sig}"))
@@ -139,14 +148,7 @@ async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = read_stderr(&mut child);
     assert!(
         stderr.contains("reload") && stderr.contains("keeping"),
         "{stderr}"
@@ -305,14 +307,7 @@ async fn no_secret_reaches_the_logs_or_the_metrics() {
     .await;
     signal(&child, "TERM");
     let _ = child.wait();
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = read_stderr(&mut child);
     assert!(stderr.contains("webhook delivery failed"), "{stderr}");
     for secret in [
         API_KEY,
