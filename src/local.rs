@@ -33,9 +33,11 @@ impl std::fmt::Debug for LocalPair {
 pub struct Refusal {
     /// One line, naming the file where it is about one.
     pub reason: String,
-    /// The pair may be caught half-way through a renewal (certbot swaps one file at a time), or
-    /// is not valid yet: wait for the next change before reporting it.
+    /// The pair may be caught half-way through a renewal (certbot swaps one file at a time):
+    /// wait for the next change before reporting it.
     pub transient: bool,
+    /// A good pair that is not valid yet: wait until it is (never an error).
+    pub early: bool,
 }
 
 impl Refusal {
@@ -43,12 +45,14 @@ impl Refusal {
         Self {
             reason,
             transient: false,
+            early: false,
         }
     }
     fn transient(reason: String) -> Self {
         Self {
             reason,
             transient: true,
+            early: false,
         }
     }
 }
@@ -122,10 +126,14 @@ pub fn validate(
     }
     let leaf = &chain.leaf;
     if leaf.not_before > now {
-        return Err(Refusal::transient(format!(
-            "{cert_file}: not valid before {}",
-            crate::evaluate::format_time(leaf.not_before)
-        )));
+        return Err(Refusal {
+            reason: format!(
+                "{cert_file}: not valid before {}",
+                crate::evaluate::format_time(leaf.not_before)
+            ),
+            transient: true,
+            early: true,
+        });
     }
     if leaf.not_after <= now {
         return Err(Refusal::permanent(format!(

@@ -481,7 +481,19 @@ pub async fn pass(
         Err(refusal) => {
             let wall_now = std::time::SystemTime::UNIX_EPOCH
                 + Duration::from_secs(now.unix_timestamp().max(0) as u64);
-            if refusal.transient && !crate::local::settled(&files, watch.settle_timeout, wall_now) {
+            if refusal.early {
+                // Issued for later: uploaded once valid (the scheduled syncs re-check), and
+                // visible meanwhile without paging anyone.
+                tracing::info!(watch = %watch.name, "waiting: {}", refusal.reason);
+                report.up = true;
+                report.findings.push(Finding {
+                    severity: Severity::Info,
+                    ..invalid(refusal.reason.clone())
+                });
+                report.waiting = Some(refusal.reason);
+            } else if refusal.transient
+                && !crate::local::settled(&files, watch.settle_timeout, wall_now)
+            {
                 tracing::info!(watch = %watch.name, "files not usable yet, waiting for them to settle: {}", refusal.reason);
                 report.up = true;
                 report.waiting = Some(refusal.reason);
