@@ -129,6 +129,8 @@ pub struct Shared {
     expected_tick: Mutex<Option<DateTime<Utc>>>,
     outcomes: watch::Sender<Option<Arc<SyncOutcome>>>,
     alerting: crate::alerts::delivery::Alerting,
+    /// Per watch: rotation passes that failed in a row.
+    rotation_failures: Mutex<std::collections::HashMap<String, u32>>,
     /// Syncs failed in a row; a `sync_failed` finding from the third on.
     failures_in_a_row: std::sync::atomic::AtomicU32,
 }
@@ -165,6 +167,20 @@ impl RequestObserver for Observer {
 }
 
 impl Shared {
+    /// Counts this pass's result for its watch; returns the failures in a row so far.
+    fn rotation_failures_in_a_row(&self, report: &crate::rotation::WatchReport) -> u32 {
+        let Ok(mut counts) = self.rotation_failures.lock() else {
+            return 0;
+        };
+        let count = counts.entry(report.watch.clone()).or_default();
+        match report.result() {
+            Some("failure") => *count += 1,
+            Some(_) => *count = 0,
+            None => {}
+        }
+        *count
+    }
+
     fn active(&self) -> Arc<Active> {
         match self.active.read() {
             Ok(a) => Arc::clone(&a),
@@ -295,6 +311,7 @@ pub async fn start(
         expected_tick: Mutex::new(next_tick(&settings, Utc::now())),
         outcomes,
         alerting,
+        rotation_failures: Mutex::new(Default::default()),
         failures_in_a_row: std::sync::atomic::AtomicU32::new(0),
     });
     let wake = Arc::new(Notify::new());
@@ -489,6 +506,9 @@ fn next_tick(settings: &Settings, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .ok()
 }
 
+/// Failed rotation passes in a row before `rotation_failed` is critical.
+const ROTATION_FAILURES_BEFORE_CRITICAL: u32 = 3;
+
 /// Failed syncs in a row before the watchdog alerts about itself.
 const SYNC_FAILURES_BEFORE_ALERT: u32 = 3;
 
@@ -524,7 +544,17 @@ async fn sync_pass(shared: &Shared) -> String {
             let mut findings = evaluate(&inventory, &settings.expiry, now);
             for report in &reports {
                 shared.metrics.record_watch(report);
-                findings.extend(report.findings.iter().cloned());
+                let failing = shared.rotation_failures_in_a_row(report);
+                findings.extend(report.findings.iter().cloned().map(|mut f| {
+                    // A rotation that keeps failing: the old certificate is running out.
+                    if f.kind == crate::evaluate::FindingKind::RotationFailed
+                        && failing >= ROTATION_FAILURES_BEFORE_CRITICAL
+                    {
+                        f.severity = Severity::Critical;
+                        f.message = format!("{} ({failing} passes in a row)", f.message);
+                    }
+                    f
+                }));
             }
             crate::evaluate::sort(&mut findings);
             shared.metrics.record_sync_success(
@@ -543,6 +573,11 @@ async fn sync_pass(shared: &Shared) -> String {
                 findings: findings.clone(),
                 sync_interval: settings.schedule.interval,
             });
+            // Kept until the next sync: without the PEMs (~15 MB at 10,000 certificates), which
+            // only this pass's rotation and evaluation needed.
+            for c in &mut inventory.certificates {
+                c.certificate_pem = None;
+            }
             let status = summary(&inventory, &findings);
             tracing::info!(duration_ms = duration.as_millis() as u64, "sync: {status}");
             (status, Ok((Arc::new(inventory), Arc::new(findings))))
