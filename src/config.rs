@@ -553,21 +553,22 @@ pub fn parse_cron(text: &str) -> Result<(croner::Cron, Duration), String> {
         .map_err(|e| {
             format!("\"{text}\" is not a cron expression with a seconds field ({e}); e.g. \"0 */5 * * * *\" for every five minutes")
         })?;
-    // The shortest gap over the next occurrences: stale_after must cover the tightest stretch.
+    // The longest gap over the next occurrences: stale_after and Alertmanager's endsAt must
+    // outlast the longest wait between two syncs ("0 0,5 * * * *" waits 55 minutes once an hour).
     let never = |e: croner::errors::CronError| format!("\"{text}\" never fires ({e})");
     let mut at = cron
         .find_next_occurrence(&chrono::Utc::now(), false)
         .map_err(never)?;
-    let mut shortest: Option<Duration> = None;
-    for _ in 0..16 {
+    let mut longest: Option<Duration> = None;
+    for _ in 0..256 {
         let next = cron.find_next_occurrence(&at, false).map_err(never)?;
         let gap = (next - at).to_std().unwrap_or(Duration::ZERO);
         if !gap.is_zero() {
-            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+            longest = Some(longest.map_or(gap, |s| s.max(gap)));
         }
         at = next;
     }
-    let interval = shortest.ok_or_else(|| format!("\"{text}\" never fires twice"))?;
+    let interval = longest.ok_or_else(|| format!("\"{text}\" never fires twice"))?;
     Ok((cron, interval))
 }
 
@@ -758,10 +759,10 @@ fn validate_webhooks(
                     Ok(text) => {
                         let text = text.trim();
                         let valid = text.strip_prefix("whsec_").is_some_and(|b64| {
-                            !b64.is_empty()
-                                && b64
-                                    .chars()
-                                    .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))
+                            use base64::Engine;
+                            base64::engine::general_purpose::STANDARD
+                                .decode(b64)
+                                .is_ok_and(|key| !key.is_empty())
                         });
                         if !valid {
                             p.push(
@@ -791,10 +792,15 @@ fn validate_webhooks(
                     &format!("{label}.headers"),
                     format!("\"{k}\" is not a header name"),
                 );
-            } else if v.chars().any(|c| c.is_control()) {
+            } else if RESERVED_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+                p.push(
+                    &format!("{label}.headers"),
+                    format!("\"{k}\" is set by the watchdog itself"),
+                );
+            } else if !v.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
                 p.push(
                     &format!("{label}.headers.{k}"),
-                    "the value holds control characters",
+                    "the value must be printable ASCII",
                 );
             } else {
                 headers.push((k, SecretString::from(v)));
@@ -829,6 +835,16 @@ fn validate_webhooks(
     }
     out
 }
+
+/// Headers the watchdog sets on webhook requests; a second copy would break receivers.
+const RESERVED_HEADERS: [&str; 6] = [
+    "content-type",
+    "content-length",
+    "host",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+];
 
 fn valid_name(n: &str) -> bool {
     !n.is_empty()

@@ -131,6 +131,9 @@ pub struct Shared {
     alerting: crate::alerts::delivery::Alerting,
     /// Per watch: rotation passes that failed in a row.
     rotation_failures: Mutex<std::collections::HashMap<String, u32>>,
+    /// Per watch: the findings of its last pass, for a pass that skips it (lock held elsewhere):
+    /// skipping is not knowing, and must not resolve its alerts.
+    last_watch_findings: Mutex<std::collections::HashMap<String, Vec<Finding>>>,
     /// Syncs failed in a row; a `sync_failed` finding from the third on.
     failures_in_a_row: std::sync::atomic::AtomicU32,
 }
@@ -312,6 +315,7 @@ pub async fn start(
         outcomes,
         alerting,
         rotation_failures: Mutex::new(Default::default()),
+        last_watch_findings: Mutex::new(Default::default()),
         failures_in_a_row: std::sync::atomic::AtomicU32::new(0),
     });
     let wake = Arc::new(Notify::new());
@@ -555,6 +559,20 @@ async fn sync_pass(shared: &Shared) -> String {
                     }
                     f
                 }));
+            }
+            if let Ok(mut last) = shared.last_watch_findings.lock() {
+                for watch in &settings.watches {
+                    if reports.iter().any(|r| r.watch == watch.name) {
+                        let own = findings
+                            .iter()
+                            .filter(|f| f.resource_id == watch.name)
+                            .cloned()
+                            .collect();
+                        last.insert(watch.name.clone(), own);
+                    } else {
+                        findings.extend(last.get(&watch.name).cloned().unwrap_or_default());
+                    }
+                }
             }
             crate::evaluate::sort(&mut findings);
             shared.metrics.record_sync_success(

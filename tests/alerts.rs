@@ -228,11 +228,19 @@ async fn signed_firing_escalation_and_resolved() {
     ));
     let got = rx.wait_for(2, Duration::from_secs(5)).await;
     verify(&got[1]);
-    assert_eq!(got[1].body["alerts"][0]["labels"]["severity"], "critical");
+    // One message: the superseded warning label set resolved, the same alert firing critical.
+    let alerts = got[1].body["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0]["status"], "resolved");
+    assert_eq!(alerts[0]["labels"]["severity"], "warning");
     assert_eq!(
-        got[1].body["alerts"][0]["startsAt"],
-        got[0].body["alerts"][0]["startsAt"]
+        alerts[0]["fingerprint"],
+        got[0].body["alerts"][0]["fingerprint"]
     );
+    assert_eq!(alerts[1]["status"], "firing");
+    assert_eq!(alerts[1]["labels"]["severity"], "critical");
+    assert_eq!(alerts[1]["startsAt"], got[0].body["alerts"][0]["startsAt"]);
+    assert_eq!(got[1].body["status"], "firing");
     assert_ne!(got[1].headers["webhook-id"], got[0].headers["webhook-id"]);
     // Same state again: nothing.
     r.alerting.observe(obs(

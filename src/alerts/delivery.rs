@@ -64,7 +64,6 @@ impl Alerting {
             if obs.known {
                 *firing = now;
             } else {
-                firing.retain(|id, _| !id.starts_with("sync/"));
                 firing.extend(now);
             }
             for severity in [Severity::Warning, Severity::Critical] {
@@ -138,7 +137,13 @@ impl Worker {
         mut rx: watch::Receiver<Option<Arc<Observation>>>,
         shutdown: CancellationToken,
     ) {
-        let mut state = load_state(&self.state_path);
+        let (mut state, corrupt) = load_state(&self.state_path);
+        if corrupt {
+            // Replace it now, or the warning would come back at every start.
+            if let Err(e) = save_state(&self.state_path, &state) {
+                tracing::error!(webhook = %self.webhook.name, "cannot save the alert state: {e}");
+            }
+        }
         let policy = Policy {
             format: self.webhook.format,
             min_severity: self.webhook.min_severity,
@@ -158,7 +163,7 @@ impl Worker {
             if !notices.is_empty() {
                 let sent = tokio::select! {
                     _ = shutdown.cancelled() => false,
-                    ok = self.send(&notices) => ok,
+                    ok = self.send(&notices, &rx) => ok,
                 };
                 if sent {
                     delivered(&mut state, &notices, obs.at);
@@ -172,8 +177,14 @@ impl Worker {
         }
     }
 
-    /// One message with retries; true once the receiver accepted it.
-    async fn send(&self, notices: &[super::Notice]) -> bool {
+    /// One message with retries; true once the receiver accepted it. Retrying stops when a newer
+    /// observation is waiting: it recomputes what is owed (an Alertmanager `endsAt` computed
+    /// long ago could already be past and would resolve the alert there).
+    async fn send(
+        &self,
+        notices: &[super::Notice],
+        newer: &watch::Receiver<Option<Arc<Observation>>>,
+    ) -> bool {
         let w = &self.webhook;
         let (url, body) = match w.format {
             WebhookFormat::Json => (w.url.to_string(), format::json_body(&w.name, notices)),
@@ -197,10 +208,18 @@ impl Worker {
                     tracing::info!(webhook = %w.name, url = %redacted_url(&w.url), alerts = notices.len(), attempt, "webhook delivered");
                     return true;
                 }
-                Err(reason) => {
+                Err(Failure { reason, permanent }) => {
                     self.metrics.record_delivery(&w.name, "failure");
+                    if permanent {
+                        tracing::error!(webhook = %w.name, url = %redacted_url(&w.url), attempt, "webhook refused the message ({reason}); not retrying it, it is owed again at the next sync");
+                        return false;
+                    }
                     tracing::warn!(webhook = %w.name, url = %redacted_url(&w.url), attempt, "webhook delivery failed: {reason}");
                 }
+            }
+            if newer.has_changed().unwrap_or(true) {
+                tracing::info!(webhook = %w.name, "a newer sync supersedes this message");
+                return false;
             }
             let jitter = rand::random::<f64>() * 0.5 + 0.75;
             let wait = backoff.mul_f64(jitter);
@@ -214,7 +233,7 @@ impl Worker {
         }
     }
 
-    async fn attempt(&self, url: &str, id: &str, body: &[u8]) -> Result<(), String> {
+    async fn attempt(&self, url: &str, id: &str, body: &[u8]) -> Result<(), Failure> {
         let w = &self.webhook;
         let mut request = self
             .http
@@ -235,36 +254,53 @@ impl Worker {
                 }
             }
         }
+        let transient = |reason: String| Failure {
+            reason,
+            permanent: false,
+        };
         match request.send().await {
             Ok(res) if res.status().is_success() => Ok(()),
-            Ok(res) => Err(format!("HTTP {}", res.status().as_u16())),
+            Ok(res) => {
+                let status = res.status().as_u16();
+                Err(Failure {
+                    reason: format!("HTTP {status}"),
+                    // A client error other than a timeout or rate limit will not change on retry.
+                    permanent: (400..500).contains(&status) && status != 408 && status != 429,
+                })
+            }
             // Without the URL: it can hold a token.
-            Err(e) => Err(if e.is_timeout() {
+            Err(e) => Err(transient(if e.is_timeout() {
                 "timed out".to_string()
             } else if e.is_connect() {
                 "cannot connect".to_string()
             } else {
                 e.without_url().to_string()
-            }),
+            })),
         }
     }
 }
 
-/// The receiver state from `path`; a missing file is a fresh start, a corrupt one is logged and
-/// replaced.
-pub fn load_state(path: &Path) -> ReceiverState {
+/// Why an attempt failed, and whether trying again can help.
+struct Failure {
+    reason: String,
+    permanent: bool,
+}
+
+/// The receiver state from `path`, and whether the file was corrupt; a missing file is a fresh
+/// start, a corrupt or unreadable one is logged and replaced.
+pub fn load_state(path: &Path) -> (ReceiverState, bool) {
     match std::fs::read(path) {
         Ok(bytes) => match serde_json::from_slice(&bytes) {
-            Ok(state) => state,
+            Ok(state) => (state, false),
             Err(e) => {
                 tracing::warn!(file = %path.display(), "the alert state is corrupt ({e}); starting afresh (alerts may be sent again)");
-                ReceiverState::default()
+                (ReceiverState::default(), true)
             }
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ReceiverState::default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (ReceiverState::default(), false),
         Err(e) => {
             tracing::warn!(file = %path.display(), "cannot read the alert state ({}); starting afresh", crate::config::io_reason(&e));
-            ReceiverState::default()
+            (ReceiverState::default(), true)
         }
     }
 }

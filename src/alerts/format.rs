@@ -58,6 +58,9 @@ pub fn json_body(receiver: &str, notices: &[Notice]) -> Value {
     })
 }
 
+const SLACK_MAX_SECTIONS: usize = 45;
+const SLACK_MAX_TEXT: usize = 2900;
+
 /// The `slack` format: `text` for notifications, `blocks` for the channel.
 pub fn slack_body(notices: &[Notice]) -> Value {
     let firing = notices
@@ -71,7 +74,8 @@ pub fn slack_body(notices: &[Notice]) -> Value {
         (f, r) => format!("ngrok-cert-watchdog: {f} firing, {r} resolved"),
     };
     let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text", "text": text}})];
-    for n in notices {
+    // Slack refuses more than 50 blocks and section texts over 3,000 characters.
+    for n in notices.iter().take(SLACK_MAX_SECTIONS) {
         let icon = match (n.status, n.labels.get("severity").map(String::as_str)) {
             (Status::Resolved, _) => ":white_check_mark: RESOLVED",
             (_, Some("critical")) => ":red_circle: CRITICAL",
@@ -94,8 +98,23 @@ pub fn slack_body(notices: &[Notice]) -> Value {
             }
         }
         lines.push(format!("since {}", format_time(n.starts_at)));
-        blocks
-            .push(json!({"type": "section", "text": {"type": "mrkdwn", "text": lines.join("\n")}}));
+        let mut section: String = lines.join("\n");
+        if section.len() > SLACK_MAX_TEXT {
+            let cut = (0..=SLACK_MAX_TEXT)
+                .rev()
+                .find(|i| section.is_char_boundary(*i))
+                .unwrap_or(0);
+            section.truncate(cut);
+            section.push('…');
+        }
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": section}}));
+    }
+    if notices.len() > SLACK_MAX_SECTIONS {
+        let more = format!(
+            "…and {} more: see the watchdog's metrics or `ngrok-cert-watchdog check`",
+            notices.len() - SLACK_MAX_SECTIONS
+        );
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": more}}));
     }
     json!({ "text": text, "blocks": blocks })
 }
@@ -144,6 +163,30 @@ pub fn timestamp(now: OffsetDateTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slack_messages_stay_within_slacks_limits() {
+        let notice = |i: usize| Notice {
+            id: format!("expiry/cert_{i}/"),
+            status: Status::Firing,
+            severity: crate::evaluate::Severity::Warning,
+            labels: [("severity".to_string(), "warning".to_string())].into(),
+            annotations: [("description".to_string(), "é".repeat(3000))].into(),
+            starts_at: OffsetDateTime::UNIX_EPOCH,
+            ends_at: None,
+        };
+        let notices: Vec<Notice> = (0..60).map(notice).collect();
+        let body = slack_body(&notices);
+        let blocks = body["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= 50, "{}", blocks.len());
+        assert!(blocks
+            .iter()
+            .all(|b| b["text"]["text"].as_str().unwrap().len() <= 3000));
+        assert!(blocks.last().unwrap()["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("and 15 more"));
+    }
 
     #[test]
     fn signature_matches_the_standard_webhooks_reference_vector() {

@@ -231,10 +231,10 @@ pub fn step(
         }
     }
     if !obs.known {
-        // Unknown is not resolved: keep what fired, except the watchdog's own sync alert, which
-        // this observation does know about.
+        // Unknown is not resolved: keep what fired. The sync alert too: only a successful sync
+        // clears it (after a restart the failure count starts again from zero).
         for (id, a) in &state.firing {
-            if !firing.contains_key(id) && !id.starts_with("sync/") {
+            if !firing.contains_key(id) {
                 firing.insert(id.clone(), a.clone());
             }
         }
@@ -252,8 +252,10 @@ pub fn step(
                 }
             },
         };
-        // Alertmanager tracks label sets: a changed set resolves the superseded one.
-        if let (WebhookFormat::Alertmanager, Some(t)) = (policy.format, told) {
+        // Alertmanager and receivers written for it track label sets (fingerprints): a changed
+        // set resolves the superseded one. Slack shows one message per change instead.
+        if let (WebhookFormat::Alertmanager | WebhookFormat::Json, Some(t)) = (policy.format, told)
+        {
             if t.labels != a.labels {
                 notices.push(resolved(&a.id, t, now));
             }
@@ -393,7 +395,8 @@ mod tests {
             &p
         )
         .is_empty());
-        // Escalation to critical, then to expired: the same alert, re-sent each time.
+        // Escalation to critical, then to expired: the same alert, re-sent each time, the
+        // superseded label set resolved in the same message.
         let crit = finding(
             FindingKind::CertificateExpiring,
             Severity::Critical,
@@ -404,9 +407,11 @@ mod tests {
                 &mut s,
                 &obs(T0 + time::Duration::minutes(10), true, vec![crit.clone()]),
                 &p
-            )
-            .len(),
-            1
+            ),
+            vec![
+                (Status::Resolved, "NgrokCertificateExpiring".into()),
+                (Status::Firing, "NgrokCertificateExpiring".into())
+            ]
         );
         let expired = finding(
             FindingKind::CertificateExpired,
@@ -422,7 +427,13 @@ mod tests {
             ),
             &p,
         );
-        assert_eq!(n, vec![(Status::Firing, "NgrokCertificateExpired".into())]);
+        assert_eq!(
+            n,
+            vec![
+                (Status::Resolved, "NgrokCertificateExpiring".into()),
+                (Status::Firing, "NgrokCertificateExpired".into())
+            ]
+        );
         assert_eq!(s.firing.len(), 1);
         assert_eq!(
             s.firing.values().next().unwrap().starts_at,
@@ -542,6 +553,34 @@ mod tests {
         assert_eq!(
             (n[1].status, n[1].labels["severity"].as_str()),
             (Status::Firing, "critical")
+        );
+    }
+
+    #[test]
+    fn only_a_successful_sync_resolves_the_sync_alert() {
+        let p = policy(WebhookFormat::Json);
+        let mut s = ReceiverState::default();
+        let sync = Finding {
+            domain: None,
+            ..finding(FindingKind::SyncFailed, Severity::Warning, "sync")
+        };
+        run(&mut s, &obs(T0, false, vec![sync]), &p);
+        // After a restart the failure count starts from zero: the next failed syncs carry no
+        // sync finding, and must not resolve the alert.
+        let n = run(
+            &mut s,
+            &obs(T0 + time::Duration::minutes(5), false, vec![]),
+            &p,
+        );
+        assert!(n.is_empty(), "{n:?}");
+        let n = run(
+            &mut s,
+            &obs(T0 + time::Duration::minutes(10), true, vec![]),
+            &p,
+        );
+        assert_eq!(
+            n,
+            vec![(Status::Resolved, "NgrokCertWatchdogSyncFailing".into())]
         );
     }
 
