@@ -23,6 +23,8 @@ pub struct Inventory {
     /// Lookups by id, built on first use: a 10,000-domain account would make linear searches
     /// quadratic. An inventory is not changed after it is built.
     index: OnceLock<Index>,
+    /// Each certificate's leaf fingerprint → its positions, computed once for every watch.
+    leaves: OnceLock<HashMap<String, Vec<usize>>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,6 +48,7 @@ impl Inventory {
             credentials,
             missing_certificates,
             index: OnceLock::new(),
+            leaves: OnceLock::new(),
         }
     }
 
@@ -68,6 +71,30 @@ impl Inventory {
         self.index()
             .certificate
             .get(id)
+            .map(|&i| &self.certificates[i])
+    }
+
+    /// The certificates whose leaf has this SHA-256 fingerprint (from their `certificate_pem`), so
+    /// a copy uploaded by hand is found as well as the watchdog's own.
+    pub fn with_leaf<'a>(
+        &'a self,
+        fingerprint: &str,
+    ) -> impl Iterator<Item = &'a TlsCertificate> + 'a {
+        let leaves = self.leaves.get_or_init(|| {
+            let mut leaves: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, c) in self.certificates.iter().enumerate() {
+                let pem = c.certificate_pem.as_deref().unwrap_or_default();
+                if let Some(fp) = crate::certs::leaf_fingerprint(pem.as_bytes()) {
+                    leaves.entry(fp).or_default().push(i);
+                }
+            }
+            leaves
+        });
+        leaves
+            .get(fingerprint)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
             .map(|&i| &self.certificates[i])
     }
 

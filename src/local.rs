@@ -179,9 +179,14 @@ pub fn validate(
 
 /// Whether a transient refusal has lasted long enough to report: `settle_timeout` after the
 /// files last changed.
-pub fn settled(files: &Files, settle_timeout: Duration, now: SystemTime) -> bool {
+pub fn settled(files: &Files, settle_timeout: Duration, now: OffsetDateTime) -> bool {
     match files.changed_at {
-        Some(changed) => now.duration_since(changed).unwrap_or_default() >= settle_timeout,
+        Some(changed) => {
+            SystemTime::from(now)
+                .duration_since(changed)
+                .unwrap_or_default()
+                >= settle_timeout
+        }
         None => true,
     }
 }

@@ -6,14 +6,13 @@
 //! account (computed from every listed certificate's PEM, so a copy uploaded by hand counts too),
 //! so a restart or a crash after an upload finds the upload instead of repeating it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::certs;
 use crate::config::WatchSettings;
 use crate::evaluate::{Finding, FindingKind, Severity};
 use crate::inventory::Inventory;
@@ -135,18 +134,9 @@ pub fn plan(
     inventory: &Inventory,
 ) -> Result<Plan, String> {
     let leaf = &local.chain.leaf;
-    let fingerprints: BTreeMap<&str, String> = inventory
-        .certificates
-        .iter()
-        .filter_map(|c| {
-            let fp = certs::leaf_fingerprint(c.certificate_pem.as_deref()?.as_bytes())?;
-            Some((c.id.as_str(), fp))
-        })
-        .collect();
-    let mut same_leaf: Vec<&str> = fingerprints
-        .iter()
-        .filter(|(_, fp)| **fp == leaf.fingerprint)
-        .map(|(id, _)| *id)
+    let mut same_leaf: Vec<&str> = inventory
+        .with_leaf(&leaf.fingerprint)
+        .map(|c| c.id.as_str())
         .collect();
     same_leaf.sort_unstable();
 
@@ -185,7 +175,7 @@ pub fn plan(
 
     let moves: Vec<Move> = eligible
         .iter()
-        .filter(|d| d.certificate_id().is_none() || d.certificate_id() != target_id.as_deref())
+        .filter(|d| target_id.is_none() || d.certificate_id() != target_id.as_deref())
         .map(|d| Move {
             domain_id: d.id.clone(),
             domain: d.domain.clone(),
@@ -479,8 +469,6 @@ pub async fn pass(
     let local = match crate::local::validate(watch, &files, now) {
         Ok(l) => l,
         Err(refusal) => {
-            let wall_now = std::time::SystemTime::UNIX_EPOCH
-                + Duration::from_secs(now.unix_timestamp().max(0) as u64);
             if refusal.early {
                 // Issued for later: uploaded once valid (the scheduled syncs re-check), and
                 // visible meanwhile without paging anyone.
@@ -491,8 +479,7 @@ pub async fn pass(
                     ..invalid(refusal.reason.clone())
                 });
                 report.waiting = Some(refusal.reason);
-            } else if refusal.transient
-                && !crate::local::settled(&files, watch.settle_timeout, wall_now)
+            } else if refusal.transient && !crate::local::settled(&files, watch.settle_timeout, now)
             {
                 tracing::info!(watch = %watch.name, "files not usable yet, waiting for them to settle: {}", refusal.reason);
                 report.up = true;

@@ -348,8 +348,8 @@ async fn a_restart_sends_nothing_new_and_loses_nothing_owed() {
     assert_eq!(rx.got().len(), 1);
     r.stop().await;
 
-    // Owed: a receiver that is down while the alert resolves; the process restarts; the
-    // resolve is still delivered.
+    // Owed: a receiver that is down when the alert first fires; the process restarts; the
+    // firing is still delivered.
     let (down_url, down) = Receiver {
         fail_first: Arc::new(Mutex::new(1000)),
         ..Default::default()

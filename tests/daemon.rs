@@ -352,7 +352,6 @@ async fn readyz_follows_stale_after() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("stale"), "{body}");
     assert_eq!(d.get("/healthz").await.0, 200, "alive while not ready");
-    sim.with_account(|_| ());
     // Clear the faults: the next sync succeeds and /readyz recovers.
     let http = http();
     http.delete(format!("{}/_sim/faults", sim.url()))

@@ -59,7 +59,7 @@ impl Alerting {
                 .findings
                 .iter()
                 .filter(|f| f.severity >= Severity::Warning)
-                .map(|f| (super::alert(f, obs.at).id, f.severity))
+                .map(|f| (super::alert_id(f), f.severity))
                 .collect();
             if obs.known {
                 *firing = now;

@@ -102,14 +102,19 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// The alert for a finding, first seen at `starts_at`.
-pub fn alert(finding: &Finding, starts_at: OffsetDateTime) -> Alert {
-    let family = family(finding.kind);
-    let id = format!(
-        "{family}/{}/{}",
+/// An alert's identity: `family/resource_id/domain`, the same whatever its severity.
+pub fn alert_id(finding: &Finding) -> String {
+    format!(
+        "{}/{}/{}",
+        family(finding.kind),
         finding.resource_id,
         finding.domain.as_deref().unwrap_or("")
-    );
+    )
+}
+
+/// The alert for a finding, first seen at `starts_at`.
+pub fn alert(finding: &Finding, starts_at: OffsetDateTime) -> Alert {
+    let id = alert_id(finding);
     let mut labels = BTreeMap::new();
     labels.insert("alertname".to_string(), alertname(finding.kind).to_string());
     labels.insert(
@@ -219,7 +224,7 @@ pub fn step(
         .iter()
         .filter(|f| f.severity >= policy.min_severity)
     {
-        let id = alert(f, now).id;
+        let id = alert_id(f);
         let starts_at = state.firing.get(&id).map_or(now, |a| a.starts_at);
         let a = alert(f, starts_at);
         // Two findings of one identity (rare): the more severe wins.

@@ -451,38 +451,16 @@ async fn respond(
 
 /// A 200 whose body breaks off after `prefix`: hyper aborts the connection.
 fn broken(prefix: Bytes) -> Response {
-    let stream = futures_stream(prefix);
+    let stream = futures_util::stream::iter([
+        Ok(prefix),
+        Err(std::io::Error::other("injected connection drop")),
+    ]);
     Response::builder()
         .status(200)
         .header("content-type", "application/json")
         .header("content-length", "100000")
         .body(Body::from_stream(stream))
         .unwrap_or_default()
-}
-
-fn futures_stream(
-    prefix: Bytes,
-) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> {
-    struct Broken(Option<Bytes>, bool);
-    impl futures_core::Stream for Broken {
-        type Item = Result<Bytes, std::io::Error>;
-        fn poll_next(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Self::Item>> {
-            if let Some(b) = self.0.take() {
-                return std::task::Poll::Ready(Some(Ok(b)));
-            }
-            if !self.1 {
-                self.1 = true;
-                return std::task::Poll::Ready(Some(Err(std::io::Error::other(
-                    "injected connection drop",
-                ))));
-            }
-            std::task::Poll::Ready(None)
-        }
-    }
-    Broken(Some(prefix).filter(|b| !b.is_empty()), false)
 }
 
 fn rate_limited(shared: &Shared) -> Option<u64> {

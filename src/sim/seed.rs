@@ -283,7 +283,7 @@ pub fn apply_bulk(bulk: &Bulk, account: &mut Account, now: OffsetDateTime) -> Re
         cert_ids.push(c.id);
     }
     for n in 0..bulk.domains {
-        let d = account
+        account
             .create_domain(
                 DomainFields {
                     domain: Some(format!("h{n}.{suffix}")),
@@ -293,7 +293,6 @@ pub fn apply_bulk(bulk: &Bulk, account: &mut Account, now: OffsetDateTime) -> Re
                 now,
             )
             .map_err(|e| e.msg)?;
-        let _ = d;
     }
     for n in 0..bulk.credentials {
         account
