@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use ngrok_cert_watchdog::evaluate::{evaluate, ExpiryPolicy};
-use ngrok_cert_watchdog::inventory::Inventory;
-use ngrok_cert_watchdog::metrics::{render_account, Metrics};
-use ngrok_cert_watchdog::ngrok::{ReservedDomain, TlsCertificate};
+use ngrok_cert_watchdog::core::evaluate::evaluate;
+use ngrok_cert_watchdog::model::ExpiryPolicy;
+use ngrok_cert_watchdog::outputs::metrics::{render_account, Metrics};
+use ngrok_cert_watchdog::sources::inventory::Inventory;
+use ngrok_cert_watchdog::sources::ngrok::{ReservedDomain, TlsCertificate};
 use time::OffsetDateTime;
 
 fn inventory(n: usize) -> Inventory {

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ngrok_cert_watchdog::certs::generate::{Generated, Signer, Spec};
 use ngrok_cert_watchdog::config::{self, Environment};
 use ngrok_cert_watchdog::daemon::{self, Notifier, RunContext, Supervision, Ticks};
+use ngrok_cert_watchdog::model::certs::generate::{Generated, Signer, Spec};
 use ngrok_cert_watchdog::sim::{seed, Sim};
 use time::OffsetDateTime;
 
@@ -20,7 +20,7 @@ struct Quiet;
 impl Notifier for Quiet {
     fn ready(&self) {}
     fn status(&self, _: &str) {}
-    fn watchdog(&self) {}
+    fn keepalive(&self) {}
     fn stopping(&self) {}
 }
 

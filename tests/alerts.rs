@@ -14,11 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Router;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use ngrok_cert_watchdog::alerts::delivery::{self, Alerting, DeliveryOptions};
-use ngrok_cert_watchdog::alerts::Observation;
 use ngrok_cert_watchdog::config::{WebhookFormat, WebhookSettings};
-use ngrok_cert_watchdog::evaluate::{Finding, FindingKind, Severity};
-use ngrok_cert_watchdog::metrics::Metrics;
+use ngrok_cert_watchdog::core::alerts::{Knowledge, Observation};
+use ngrok_cert_watchdog::model::{Finding, FindingKind, Severity};
+use ngrok_cert_watchdog::outputs::delivery::{self, Alerting, DeliveryOptions};
+use ngrok_cert_watchdog::outputs::metrics::Metrics;
 use secrecy::SecretString;
 use sha2::Sha256;
 use time::OffsetDateTime;
@@ -158,7 +158,11 @@ fn finding(kind: FindingKind, severity: Severity) -> Finding {
 fn obs(known: bool, findings: Vec<Finding>) -> Observation {
     Observation {
         at: OffsetDateTime::now_utc(),
-        known,
+        knowledge: if known {
+            Knowledge::Known
+        } else {
+            Knowledge::Unknown
+        },
         findings,
         sync_interval: Duration::from_secs(300),
     }
@@ -559,7 +563,11 @@ async fn a_real_alertmanager_keeps_the_alert_past_resolve_timeout_and_resolves_i
     );
     let sync = |known: bool, findings: Vec<Finding>| Observation {
         at: OffsetDateTime::now_utc(),
-        known,
+        knowledge: if known {
+            Knowledge::Known
+        } else {
+            Knowledge::Unknown
+        },
         findings,
         sync_interval: Duration::from_secs(1),
     };

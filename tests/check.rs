@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use ngrok_cert_watchdog::ngrok::{ErrorKind, RetryPolicy};
 use ngrok_cert_watchdog::sim::{Fault, FaultKind};
+use ngrok_cert_watchdog::sources::ngrok::{ErrorKind, RetryPolicy};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn paging_costs_exactly_one_request_per_hundred() {
@@ -110,9 +110,9 @@ async fn two_500s_then_success() {
 async fn an_upload_whose_outcome_is_unknown_is_never_repeated() {
     let sim = sim().await;
     let names = vec!["up.example.com".to_string()];
-    let g = ngrok_cert_watchdog::certs::generate::Signer::new("CA")
+    let g = ngrok_cert_watchdog::model::certs::generate::Signer::new("CA")
         .unwrap()
-        .generate(&ngrok_cert_watchdog::certs::generate::Spec {
+        .generate(&ngrok_cert_watchdog::model::certs::generate::Spec {
             common_name: &names[0],
             dns_names: &names,
             not_before: time::OffsetDateTime::now_utc() - time::Duration::days(1),
@@ -126,7 +126,7 @@ async fn an_upload_whose_outcome_is_unknown_is_never_repeated() {
         kind: FaultKind::Drop,
     });
     let err = client(&sim)
-        .create_tls_certificate(&ngrok_cert_watchdog::ngrok::TlsCertificateCreate {
+        .create_tls_certificate(&ngrok_cert_watchdog::sources::ngrok::TlsCertificateCreate {
             description: None,
             metadata: None,
             certificate_pem: g.chain_pem.clone(),
@@ -273,7 +273,7 @@ async fn check_reports_every_account_finding_kind_with_nagios_exit_2() {
     });
     assert_eq!(
         shop["not_after"],
-        ngrok_cert_watchdog::evaluate::format_time(expected)
+        ngrok_cert_watchdog::model::text::format_time(expected)
     );
     assert_eq!(shop["domains"], serde_json::json!(["shop.example.com"]));
     assert!(!stdout.contains("BEGIN CERTIFICATE"));

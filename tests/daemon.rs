@@ -58,7 +58,7 @@ impl Notifier for Recorder {
     fn status(&self, status: &str) {
         self.push(format!("STATUS={status}"))
     }
-    fn watchdog(&self) {
+    fn keepalive(&self) {
         self.push("WATCHDOG=1".into())
     }
     fn stopping(&self) {
@@ -561,7 +561,7 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certbot_renewal_on_disk_is_rotated_by_the_daemon_and_bad_files_do_not_stop_it() {
-    use ngrok_cert_watchdog::certs::generate::Signer;
+    use ngrok_cert_watchdog::model::certs::generate::Signer;
     let signer = Signer::new("R11").unwrap();
     let old = generate(&signer, &DOMAINS, -80, 10);
     let mut certbot = Certbot::new(&old);
@@ -655,7 +655,7 @@ async fn a_certbot_renewal_on_disk_is_rotated_by_the_daemon_and_bad_files_do_not
     assert!(
         findings
             .iter()
-            .any(|f| f.kind == ngrok_cert_watchdog::evaluate::FindingKind::WatchInvalid),
+            .any(|f| f.kind == ngrok_cert_watchdog::model::FindingKind::WatchInvalid),
         "{findings:?}"
     );
     let (status, m) = d.get("/metrics").await;
@@ -670,7 +670,7 @@ async fn a_certbot_renewal_on_disk_is_rotated_by_the_daemon_and_bad_files_do_not
 
 #[tokio::test(flavor = "multi_thread")]
 async fn polling_notices_files_replaced_in_place() {
-    use ngrok_cert_watchdog::certs::generate::Signer;
+    use ngrok_cert_watchdog::model::certs::generate::Signer;
     let signer = Signer::new("R11").unwrap();
     let old = generate(&signer, &DOMAINS[..1], -80, 10);
     let dir = tempfile::tempdir().unwrap();

@@ -8,12 +8,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use ngrok_cert_watchdog::certs::generate::{Generated, Signer};
+use ngrok_cert_watchdog::actions::lock::WatchLock;
+use ngrok_cert_watchdog::actions::rotation::PassOptions;
 use ngrok_cert_watchdog::config::WatchSettings;
-use ngrok_cert_watchdog::evaluate::FindingKind;
-use ngrok_cert_watchdog::inventory;
-use ngrok_cert_watchdog::rotation::{self, PassOptions, Target};
+use ngrok_cert_watchdog::core::rotation::{self, Target};
+use ngrok_cert_watchdog::model::certs::generate::{Generated, Signer};
+use ngrok_cert_watchdog::model::FindingKind;
 use ngrok_cert_watchdog::sim::{Fault, FaultKind, Sim};
+use ngrok_cert_watchdog::sources::inventory;
 use time::OffsetDateTime;
 
 /// An account whose two watched domains (and one unwatched) are on `old`.
@@ -43,7 +45,14 @@ async fn pass(sim: &Sim, watch: &WatchSettings) -> rotation::WatchReport {
     let inv = inventory::sync(&client, OffsetDateTime::now_utc())
         .await
         .unwrap();
-    rotation::pass(&client, watch, &inv, options(), OffsetDateTime::now_utc()).await
+    ngrok_cert_watchdog::actions::rotation::pass(
+        &client,
+        watch,
+        &inv,
+        options(),
+        OffsetDateTime::now_utc(),
+    )
+    .await
 }
 
 /// The certificate id each watched domain is on.
@@ -76,12 +85,12 @@ async fn certbot_renewal_moves_every_domain_uploads_once_and_restarts_change_not
 
     // The files are what the account has: nothing to do.
     let first = pass(&sim, &watch).await;
-    assert!(first.plan.as_ref().unwrap().is_noop(), "{:?}", first.plan);
+    assert!(first.plan().unwrap().is_noop(), "{:?}", first.plan());
     assert_eq!(uploads(&sim), 0);
 
     certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
     let report = pass(&sim, &watch).await;
-    let outcome = report.outcome.clone().unwrap();
+    let outcome = report.outcome().cloned().unwrap();
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
     assert!(outcome.uploaded);
     let new_id = outcome.target.clone().unwrap();
@@ -89,7 +98,7 @@ async fn certbot_renewal_moves_every_domain_uploads_once_and_restarts_change_not
     assert_eq!(outcome.deleted, vec![old_id.clone()]);
     assert!(sim.with_account(|a| !a.certificates.contains_key(&old_id)));
     assert_eq!(uploads(&sim), 1);
-    assert_eq!(report.result(), Some("success"));
+    assert_eq!(report.result().as_str(), Some("success"));
     // The upload carries the fingerprint and the marker.
     let metadata = sim.with_account(|a| a.certificates[&new_id].metadata.clone());
     let parsed = rotation::UploadMetadata::parse(Some(&metadata)).unwrap();
@@ -98,8 +107,8 @@ async fn certbot_renewal_moves_every_domain_uploads_once_and_restarts_change_not
     // A restart: the next pass (a fresh inventory) uploads nothing and moves nothing.
     for _ in 0..2 {
         let again = pass(&sim, &watch).await;
-        assert!(again.plan.unwrap().is_noop());
-        assert!(again.outcome.is_none());
+        assert!(again.plan().unwrap().is_noop());
+        assert!(again.outcome().is_none());
     }
     assert_eq!(uploads(&sim), 1);
 }
@@ -123,7 +132,7 @@ async fn a_crash_between_upload_and_patch_converges_without_a_second_upload() {
         },
     });
     let report = pass(&sim, &certbot.watch()).await;
-    assert_eq!(report.result(), Some("failure"));
+    assert_eq!(report.result().as_str(), Some("failure"));
     assert!(report
         .findings
         .iter()
@@ -144,9 +153,9 @@ async fn a_crash_between_upload_and_patch_converges_without_a_second_upload() {
         .await
         .unwrap();
     let report = pass(&sim, &certbot.watch()).await;
-    let plan = report.plan.unwrap();
+    let plan = report.plan().unwrap();
     assert!(matches!(plan.target, Target::Existing(_)), "{plan:?}");
-    assert!(report.outcome.unwrap().failures.is_empty());
+    assert!(report.outcome().cloned().unwrap().failures.is_empty());
     assert_eq!(uploads(&sim), 1, "no second upload");
     let new_ids = on(&sim);
     assert!(new_ids[0].is_some() && new_ids[0] != Some(old_id.clone()) && new_ids[0] == new_ids[1]);
@@ -188,7 +197,7 @@ async fn patch_failures_and_429s_converge_in_one_pass() {
         },
     });
     let report = pass(&sim, &certbot.watch()).await;
-    let outcome = report.outcome.unwrap();
+    let outcome = report.outcome().cloned().unwrap();
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
     assert_eq!(outcome.moved.len(), 2);
     assert_eq!(
@@ -236,7 +245,7 @@ async fn the_replaced_certificate_goes_only_when_nothing_uses_it() {
         },
     });
     let report = pass(&sim, &certbot.watch()).await;
-    let outcome = report.outcome.unwrap();
+    let outcome = report.outcome().cloned().unwrap();
     assert_eq!(outcome.moved, vec!["app.example.com"]);
     assert!(outcome.deleted.is_empty());
     assert!(
@@ -251,7 +260,7 @@ async fn the_replaced_certificate_goes_only_when_nothing_uses_it() {
         .await
         .unwrap();
     let report = pass(&sim, &certbot.watch()).await;
-    let outcome = report.outcome.unwrap();
+    let outcome = report.outcome().cloned().unwrap();
     assert_eq!(outcome.moved, vec!["api.example.com"]);
     assert!(outcome.deleted.is_empty(), "{:?}", outcome.deleted);
     assert!(sim.with_account(|a| a.certificates.contains_key(&old_id)));
@@ -273,7 +282,7 @@ async fn racing_hosts_converge_to_one_copy() {
     let client = client(&sim);
     for _ in 0..2 {
         client
-            .create_tls_certificate(&ngrok_cert_watchdog::ngrok::TlsCertificateCreate {
+            .create_tls_certificate(&ngrok_cert_watchdog::sources::ngrok::TlsCertificateCreate {
                 description: None,
                 metadata: Some(
                     r#"{"uploaded_by":"ngrok-cert-watchdog","watch":"app","sha256":"x"}"#.into(),
@@ -286,7 +295,7 @@ async fn racing_hosts_converge_to_one_copy() {
     }
     sim.clear_requests();
     let report = pass(&sim, &certbot.watch()).await;
-    assert!(report.outcome.unwrap().failures.is_empty());
+    assert!(report.outcome().cloned().unwrap().failures.is_empty());
     assert_eq!(uploads(&sim), 0, "reused, not uploaded again");
     // The other copy is fresh: the other host may still be moving domains onto it. Kept.
     assert_eq!(
@@ -301,7 +310,7 @@ async fn racing_hosts_converge_to_one_copy() {
         }
     });
     let report = pass(&sim, &certbot.watch()).await;
-    assert_eq!(report.outcome.unwrap().deleted.len(), 1);
+    assert_eq!(report.outcome().cloned().unwrap().deleted.len(), 1);
     assert_eq!(
         sim.with_account(|a| a.certificates.len()),
         1,
@@ -415,15 +424,15 @@ async fn hostile_files_upload_nothing() {
         let report = pass(&sim, &watch).await;
         // A certificate issued for later is a wait, not an error: uploaded once valid.
         let early = name == "not yet valid";
-        assert_eq!(report.up, early, "{name}: watch_up");
-        assert_eq!(report.waiting.is_some(), early, "{name}: waiting");
+        assert_eq!(report.up(), early, "{name}: watch_up");
+        assert_eq!(report.waiting().is_some(), early, "{name}: waiting");
         let finding = report
             .findings
             .iter()
             .find(|f| f.kind == FindingKind::WatchInvalid)
             .unwrap_or_else(|| panic!("{name}: no watch_invalid finding: {:?}", report.findings));
         assert_eq!(
-            finding.severity == ngrok_cert_watchdog::evaluate::Severity::Info,
+            finding.severity == ngrok_cert_watchdog::model::Severity::Info,
             early,
             "{name}: only an early certificate is mere information"
         );
@@ -464,7 +473,7 @@ async fn a_key_mismatch_waits_for_the_settle_timeout() {
         "reported before it settled: {:?}",
         report.findings
     );
-    assert!(report.up);
+    assert!(report.up());
     assert_eq!(uploads(&sim), 0);
     let settled = WatchSettings {
         settle_timeout: Duration::ZERO,
@@ -529,7 +538,10 @@ async fn a_rollback_missing_and_managed_domains_are_findings() {
         "{messages:?}"
     );
     // app.example.com (no certificate before) is rotated all the same.
-    assert_eq!(report.outcome.unwrap().moved, vec!["app.example.com"]);
+    assert_eq!(
+        report.outcome().cloned().unwrap().moved,
+        vec!["app.example.com"]
+    );
     let managed_cert = sim.with_account(|a| {
         a.domains
             .values()
@@ -607,16 +619,12 @@ async fn rotate_command_dry_run_changes_nothing_then_rotates() {
 #[test]
 fn the_lock_keeps_two_rotations_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let held = rotation::WatchLock::try_acquire(dir.path(), "app").unwrap();
+    let held = WatchLock::try_acquire(dir.path(), "app").unwrap();
     assert!(held.is_some());
-    assert!(rotation::WatchLock::try_acquire(dir.path(), "app")
-        .unwrap()
-        .is_none());
-    assert!(rotation::WatchLock::try_acquire(dir.path(), "other")
+    assert!(WatchLock::try_acquire(dir.path(), "app").unwrap().is_none());
+    assert!(WatchLock::try_acquire(dir.path(), "other")
         .unwrap()
         .is_some());
     drop(held);
-    assert!(rotation::WatchLock::try_acquire(dir.path(), "app")
-        .unwrap()
-        .is_some());
+    assert!(WatchLock::try_acquire(dir.path(), "app").unwrap().is_some());
 }

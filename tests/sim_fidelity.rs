@@ -223,9 +223,9 @@ async fn bad_input_is_refused_with_400() {
         assert!(err["msg"].as_str().is_some_and(|m| !m.is_empty()));
     }
     // A key that does not match the certificate.
-    let signer = ngrok_cert_watchdog::certs::generate::Signer::new("CA").unwrap();
+    let signer = ngrok_cert_watchdog::model::certs::generate::Signer::new("CA").unwrap();
     let names = vec!["k.example.com".to_string()];
-    let spec = ngrok_cert_watchdog::certs::generate::Spec {
+    let spec = ngrok_cert_watchdog::model::certs::generate::Spec {
         common_name: &names[0],
         dns_names: &names,
         not_before: time::OffsetDateTime::now_utc(),

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use ngrok_cert_watchdog::certs::generate::{Signer, Spec};
+use ngrok_cert_watchdog::model::certs::generate::{Signer, Spec};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_python_client_works_against_the_simulator() {

@@ -1,7 +1,7 @@
 //! The simulated account: certificates, reserved domains and credentials in memory, the
 //! operations of the reference on them, and their JSON as the reference documents it.
 //!
-//! Deliberately independent of the client's wire types (`crate::ngrok::types`): a misspelt field
+//! Deliberately independent of the client's wire types (`crate::sources::ngrok::types`): a misspelt field
 //! on one side is then caught by the other and by the official client test.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::certs;
+use crate::model::certs;
 
 /// The longest `description` the reference allows, in bytes.
 pub const MAX_DESCRIPTION: usize = 255;

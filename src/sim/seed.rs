@@ -12,7 +12,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::account::{Account, DomainFields, Job, NewCertificate, Policy, Ref, Status};
-use crate::certs::generate::{Signer, Spec};
+use crate::model::certs::generate::{Signer, Spec};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -104,7 +104,7 @@ pub fn load(path: &Path) -> Result<Seed, SeedError> {
         file: path.display().to_string(),
         msg,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(crate::config::io_reason(&e)))?;
+    let text = std::fs::read_to_string(path).map_err(|e| err(crate::model::text::io_reason(&e)))?;
     let mut seed: Seed = toml::from_str(&text).map_err(|e| err(one_line(&e)))?;
     let base = path.parent().unwrap_or(Path::new("."));
     for c in &mut seed.certificates {
@@ -153,7 +153,7 @@ pub fn apply(
             (Some(cf), Some(kf)) => {
                 let read = |p: &PathBuf| {
                     std::fs::read_to_string(p)
-                        .map_err(|e| err(format!("{}: {}", p.display(), crate::config::io_reason(&e))))
+                        .map_err(|e| err(format!("{}: {}", p.display(), crate::model::text::io_reason(&e))))
                 };
                 (read(cf)?, read(kf)?)
             }

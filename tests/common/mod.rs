@@ -5,13 +5,13 @@
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
-use ngrok_cert_watchdog::certs::generate::{Generated, Signer, Spec};
 use ngrok_cert_watchdog::config::WatchSettings;
+use ngrok_cert_watchdog::model::certs::generate::{Generated, Signer, Spec};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ngrok_cert_watchdog::ngrok::{Client, ClientOptions, RetryPolicy};
 use ngrok_cert_watchdog::sim::{seed, Sim};
+use ngrok_cert_watchdog::sources::ngrok::{Client, ClientOptions, RetryPolicy};
 use secrecy::SecretString;
 
 pub const KEY: &str = "sim-test-key-0123456789";

@@ -6,9 +6,6 @@
 //! "resolved". Delivery (queues, retries, signing, durable state) lives in [`delivery`]; payloads
 //! in [`format`].
 
-pub mod delivery;
-pub mod format;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,7 +14,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::config::WebhookFormat;
-use crate::evaluate::{Finding, FindingKind, Severity};
+use crate::model::{Finding, FindingKind, Severity};
 
 /// The condition family of a finding kind: the part of an alert's identity besides the resource.
 pub fn family(kind: FindingKind) -> &'static str {
@@ -141,7 +138,7 @@ pub fn alert(finding: &Finding, starts_at: OffsetDateTime) -> Alert {
     annotations.insert("description".to_string(), finding.message.clone());
     annotations.insert("action".to_string(), advice(finding.kind).to_string());
     if let Some(t) = finding.not_after {
-        annotations.insert("not_after".to_string(), crate::evaluate::format_time(t));
+        annotations.insert("not_after".to_string(), crate::model::text::format_time(t));
     }
     Alert {
         id,
@@ -152,12 +149,36 @@ pub fn alert(finding: &Finding, starts_at: OffsetDateTime) -> Alert {
     }
 }
 
+/// Whether a sync saw the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Knowledge {
+    /// The sync listed the account: what it does not show has cleared.
+    Known,
+    /// The sync failed: the account's state is unknown, so nothing about it resolves.
+    Unknown,
+}
+
+/// What fires after an observation: what it shows and, when the account was not seen, whatever
+/// fired before as well — unknown is not resolved. The one copy of that rule: each receiver's
+/// lifecycle ([`step`]) and the daemon's `alerts_firing` ([`crate::core::pass`]) use it.
+pub fn carry_over<V: Clone>(
+    before: &BTreeMap<String, V>,
+    mut shown: BTreeMap<String, V>,
+    knowledge: Knowledge,
+) -> BTreeMap<String, V> {
+    if knowledge == Knowledge::Unknown {
+        for (id, v) in before {
+            shown.entry(id.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    shown
+}
+
 /// What a sync observed.
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub at: OffsetDateTime,
-    /// False when the sync failed: the account's state is unknown, so nothing about it resolves.
-    pub known: bool,
+    pub knowledge: Knowledge,
     /// Every finding (unfiltered); on a failed sync only the watchdog's own (sync, watch).
     pub findings: Vec<Finding>,
     /// The interval between scheduled syncs (for Alertmanager's `endsAt`).
@@ -235,15 +256,9 @@ pub fn step(
             }
         }
     }
-    if !obs.known {
-        // Unknown is not resolved: keep what fired. The sync alert too: only a successful sync
-        // clears it (after a restart the failure count starts again from zero).
-        for (id, a) in &state.firing {
-            if !firing.contains_key(id) {
-                firing.insert(id.clone(), a.clone());
-            }
-        }
-    }
+    // Unknown is not resolved: keep what fired. The sync alert too: only a successful sync
+    // clears it (after a restart the failure count starts again from zero).
+    let firing = carry_over(&state.firing, firing, obs.knowledge);
     let mut notices = Vec::new();
     let ends_in = obs.sync_interval * 3;
     for a in firing.values() {
@@ -355,7 +370,11 @@ mod tests {
     fn obs(at: OffsetDateTime, known: bool, findings: Vec<Finding>) -> Observation {
         Observation {
             at,
-            known,
+            knowledge: if known {
+                Knowledge::Known
+            } else {
+                Knowledge::Unknown
+            },
             findings,
             sync_interval: Duration::from_secs(300),
         }

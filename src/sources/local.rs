@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
-use crate::certs::{self, CertError, Chain};
-use crate::config::{self, WatchSettings};
+use crate::config::WatchSettings;
+use crate::model::certs::{self, CertError, Chain};
+use crate::model::text::{format_time, io_reason};
 
 /// A validated pair, ready to upload.
 pub struct LocalPair {
@@ -33,26 +34,32 @@ impl std::fmt::Debug for LocalPair {
 pub struct Refusal {
     /// One line, naming the file where it is about one.
     pub reason: String,
+    pub kind: RefusalKind,
+}
+
+/// How long a refusal can last, which decides whether it is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The files are wrong until someone changes them.
+    Permanent,
     /// The pair may be caught half-way through a renewal (certbot swaps one file at a time):
-    /// wait for the next change before reporting it.
-    pub transient: bool,
+    /// reported only once the files have been still for `settle_timeout`.
+    Transient,
     /// A good pair that is not valid yet: wait until it is (never an error).
-    pub early: bool,
+    Early,
 }
 
 impl Refusal {
     fn permanent(reason: String) -> Self {
         Self {
             reason,
-            transient: false,
-            early: false,
+            kind: RefusalKind::Permanent,
         }
     }
     fn transient(reason: String) -> Self {
         Self {
             reason,
-            transient: true,
-            early: false,
+            kind: RefusalKind::Transient,
         }
     }
 }
@@ -63,18 +70,14 @@ pub struct Files {
     pub private_key: Result<Vec<u8>, String>,
     /// The newest modification time of the two (symlinks followed).
     pub changed_at: Option<SystemTime>,
-    /// A file was missing: maybe caught between unlink and symlink of a swap.
-    pub missing: bool,
 }
 
 /// Reads both files, following symlinks. Never fails: what cannot be read is in the result.
 pub fn read(watch: &WatchSettings) -> Files {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| format!("{}: {}", p.display(), config::io_reason(&e)))
-    };
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {}", p.display(), io_reason(&e)));
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     Files {
-        missing: !watch.certificate.exists() || !watch.private_key.exists(),
         certificate: read(&watch.certificate),
         private_key: read(&watch.private_key),
         changed_at: [mtime(&watch.certificate), mtime(&watch.private_key)]
@@ -129,16 +132,15 @@ pub fn validate(
         return Err(Refusal {
             reason: format!(
                 "{cert_file}: not valid before {}",
-                crate::evaluate::format_time(leaf.not_before)
+                format_time(leaf.not_before)
             ),
-            transient: true,
-            early: true,
+            kind: RefusalKind::Early,
         });
     }
     if leaf.not_after <= now {
         return Err(Refusal::permanent(format!(
             "{cert_file}: expired {}",
-            crate::evaluate::format_time(leaf.not_after)
+            format_time(leaf.not_after)
         )));
     }
     let names: Vec<&str> = leaf

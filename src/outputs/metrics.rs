@@ -15,10 +15,9 @@ use prometheus::{
 };
 use time::OffsetDateTime;
 
-use crate::evaluate::{ExpiryPolicy, Finding, Severity};
-use crate::inventory::Inventory;
-use crate::ngrok::RequestObserver;
-use crate::report::certificate_source;
+use crate::model::{ExpiryPolicy, Finding, Severity};
+use crate::sources::inventory::Inventory;
+use crate::sources::ngrok::RequestObserver;
 
 /// The metrics of one daemon.
 pub struct Metrics {
@@ -232,16 +231,16 @@ impl Metrics {
     }
 
     /// One watch's pass: whether its files are usable, their expiry, and a rotation's result.
-    pub fn record_watch(&self, report: &crate::rotation::WatchReport) {
+    pub fn record_watch(&self, report: &crate::core::rotation::WatchReport) {
         self.watch_up
             .with_label_values(&[report.watch.as_str()])
-            .set(i64::from(report.up));
-        if let Some(t) = report.not_after {
+            .set(i64::from(report.up()));
+        if let Some(t) = report.not_after() {
             self.watch_not_after
                 .with_label_values(&[report.watch.as_str()])
                 .set(unix(t));
         }
-        if let Some(result) = report.result() {
+        if let Some(result) = report.result().as_str() {
             self.rotations_total
                 .with_label_values(&[report.watch.as_str(), result])
                 .inc();
@@ -340,7 +339,7 @@ pub fn render_account(inventory: &Inventory) -> String {
         &["restricted"],
     );
 
-    for c in &inventory.certificates {
+    for c in inventory.certificates() {
         let managed = if c.is_managed() { "true" } else { "false" };
         let cn = c.subject_common_name.as_deref().unwrap_or("");
         let labels = [c.id.as_str(), cn, managed];
@@ -349,14 +348,14 @@ pub fn render_account(inventory: &Inventory) -> String {
             .with_label_values(&labels)
             .set(unix(c.not_before));
     }
-    for d in &inventory.domains {
+    for d in inventory.domains() {
         let certificate_id = d.certificate_id().unwrap_or("");
         domain_info
             .with_label_values(&[
                 d.domain.as_str(),
                 d.id.as_str(),
                 certificate_id,
-                certificate_source(d, inventory),
+                inventory.certificate_source(d),
             ])
             .set(1);
         if let Some(c) = d.certificate_id().and_then(|id| inventory.certificate(id)) {
@@ -380,14 +379,14 @@ pub fn render_account(inventory: &Inventory) -> String {
         }
     }
     let restricted = inventory
-        .credentials
+        .credentials()
         .iter()
         .filter(|c| c.is_restricted())
         .count() as i64;
     credentials.with_label_values(&["true"]).set(restricted);
     credentials
         .with_label_values(&["false"])
-        .set(inventory.credentials.len() as i64 - restricted);
+        .set(inventory.credentials().len() as i64 - restricted);
 
     TextEncoder::new()
         .encode_to_string(&registry.gather())

@@ -16,6 +16,8 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::model::url::is_loopback_url;
 use url::Url;
 
 use super::budget::TokenBucket;
@@ -78,16 +80,6 @@ struct Inner {
     budget: TokenBucket,
     retry: RetryPolicy,
     observer: Option<Arc<dyn RequestObserver>>,
-}
-
-/// Whether a URL may carry the API key in clear text: only to this machine.
-pub fn is_loopback_url(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// One transient failure: what to report if it is the last, and how long the server asked to wait.

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-use super::{fingerprint, Notice, Status};
-use crate::evaluate::format_time;
+use crate::core::alerts::{fingerprint, Notice, Status};
+use crate::model::text::format_time;
 
 /// Go's zero time: what Alertmanager sends as `endsAt` of a firing alert without an end.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -169,7 +169,7 @@ mod tests {
         let notice = |i: usize| Notice {
             id: format!("expiry/cert_{i}/"),
             status: Status::Firing,
-            severity: crate::evaluate::Severity::Warning,
+            severity: crate::model::Severity::Warning,
             labels: [("severity".to_string(), "warning".to_string())].into(),
             annotations: [("description".to_string(), "é".repeat(3000))].into(),
             starts_at: OffsetDateTime::UNIX_EPOCH,

@@ -1,130 +1,23 @@
 //! Pure evaluation: (Inventory, ExpiryPolicy, now) → findings. No clock, no I/O.
 
-use std::time::Duration;
-
-use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::inventory::Inventory;
-use crate::ngrok::{ProvisioningJob, ReservedDomain, TlsCertificate};
-
-/// Thresholds from `[expiry]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExpiryPolicy {
-    pub warning: Duration,
-    pub critical: Duration,
-    pub renewal_grace: Duration,
-}
-
-impl Default for ExpiryPolicy {
-    fn default() -> Self {
-        Self {
-            warning: Duration::from_secs(30 * 86_400),
-            critical: Duration::from_secs(7 * 86_400),
-            renewal_grace: Duration::from_secs(86_400),
-        }
-    }
-}
-
-/// Ordered: `Info < Warning < Critical`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// The finding kinds of INTERFACE.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingKind {
-    CertificateExpired,
-    CertificateExpiring,
-    CertificateUnattached,
-    ProvisioningFailed,
-    ProvisioningStuck,
-    RenewalOverdue,
-    CertificateMissing,
-    DomainWithoutCertificate,
-    CredentialUnrestricted,
-    WatchInvalid,
-    RotationFailed,
-    SyncFailed,
-}
-
-impl FindingKind {
-    pub const ALL: [FindingKind; 12] = [
-        FindingKind::CertificateExpired,
-        FindingKind::CertificateExpiring,
-        FindingKind::CertificateUnattached,
-        FindingKind::ProvisioningFailed,
-        FindingKind::ProvisioningStuck,
-        FindingKind::RenewalOverdue,
-        FindingKind::CertificateMissing,
-        FindingKind::DomainWithoutCertificate,
-        FindingKind::CredentialUnrestricted,
-        FindingKind::WatchInvalid,
-        FindingKind::RotationFailed,
-        FindingKind::SyncFailed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FindingKind::CertificateExpired => "certificate_expired",
-            FindingKind::CertificateExpiring => "certificate_expiring",
-            FindingKind::CertificateUnattached => "certificate_unattached",
-            FindingKind::ProvisioningFailed => "provisioning_failed",
-            FindingKind::ProvisioningStuck => "provisioning_stuck",
-            FindingKind::RenewalOverdue => "renewal_overdue",
-            FindingKind::CertificateMissing => "certificate_missing",
-            FindingKind::DomainWithoutCertificate => "domain_without_certificate",
-            FindingKind::CredentialUnrestricted => "credential_unrestricted",
-            FindingKind::WatchInvalid => "watch_invalid",
-            FindingKind::RotationFailed => "rotation_failed",
-            FindingKind::SyncFailed => "sync_failed",
-        }
-    }
-}
-
-/// One thing worth telling a person about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub severity: Severity,
-    pub kind: FindingKind,
-    /// The ngrok id the finding is about (`cert_…`, `rd_…`, `cr_…`) or a watch name.
-    pub resource_id: String,
-    /// The domain name where there is one.
-    pub domain: Option<String>,
-    pub message: String,
-    /// The certificate's expiry, for expiry findings.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub not_after: Option<OffsetDateTime>,
-}
+use crate::model::text::{format_time, human, signed};
+use crate::model::{ExpiryPolicy, Finding, FindingKind, Severity};
+use crate::sources::inventory::Inventory;
+use crate::sources::ngrok::{ProvisioningJob, ReservedDomain, TlsCertificate};
 
 /// Everything wrong with the account at `now`. Sorted by severity (critical first), then expiry
 /// (soonest first), then resource id.
 pub fn evaluate(inventory: &Inventory, policy: &ExpiryPolicy, now: OffsetDateTime) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for certificate in &inventory.certificates {
+    for certificate in inventory.certificates() {
         findings.extend(certificate_finding(inventory, certificate, policy, now));
     }
-    for domain in &inventory.domains {
+    for domain in inventory.domains() {
         domain_findings(inventory, domain, policy, now, &mut findings);
     }
-    for credential in &inventory.credentials {
+    for credential in inventory.credentials() {
         if !credential.is_restricted() {
             let rule = if credential.acl.is_empty() {
                 "an empty ACL"
@@ -257,7 +150,7 @@ fn domain_findings(
     };
     let name = &domain.domain;
     if let Some(id) = domain.certificate_id() {
-        if inventory.missing_certificates.contains(id) {
+        if inventory.is_missing(id) {
             push(
                 Severity::Critical,
                 FindingKind::CertificateMissing,
@@ -384,39 +277,12 @@ fn described(description: Option<&str>) -> String {
     }
 }
 
-fn signed(d: Duration) -> time::Duration {
-    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
-}
-
-/// RFC 3339, to the second.
-pub fn format_time(t: OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
-
-/// "3 days", "5 hours", "12 minutes": the largest whole unit, for messages.
-pub fn human(d: time::Duration) -> String {
-    let secs = d.whole_seconds().unsigned_abs();
-    // Rounded to the nearest unit: 2 days 23 hours reads "3 days", not "2 days".
-    let round = |unit: u64| (secs + unit / 2) / unit;
-    let (n, unit) = if secs >= 2 * 86_400 - 1_800 {
-        (round(86_400), "days")
-    } else if secs >= 2 * 3_600 - 30 {
-        (round(3_600), "hours")
-    } else if secs >= 120 {
-        (round(60), "minutes")
-    } else {
-        (secs, "seconds")
-    };
-    format!("{n} {unit}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ngrok::{CertPolicy, CertStatus, Ref, TunnelCredential};
+    use crate::sources::ngrok::{CertPolicy, CertStatus, Ref, TunnelCredential};
     use std::collections::BTreeSet;
+    use std::time::Duration;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
@@ -690,25 +556,26 @@ mod tests {
 
     #[test]
     fn missing_certificates_bare_domains_and_open_credentials() {
-        let mut inv = inventory(
+        let mut plain = domain("rd_ngrok", "x.ngrok.app", None);
+        plain.cname_target = None; // an ngrok subdomain: ngrok's own certificate serves it
+        let cred = |id: &str, acl: &[&str]| -> TunnelCredential {
+            serde_json::from_value(serde_json::json!({"id": id, "acl": acl})).unwrap()
+        };
+        let inv = Inventory::new(
+            NOW,
             vec![],
             vec![
                 domain("rd_gone", "gone.example.com", Some("cert_gone")),
                 domain("rd_bare", "bare.example.com", None),
+                plain,
             ],
+            vec![
+                cred("cr_open", &[]),
+                cred("cr_star", &["*"]),
+                cred("cr_ok", &["bind:a.example.com"]),
+            ],
+            BTreeSet::from(["cert_gone".to_string()]),
         );
-        let mut plain = domain("rd_ngrok", "x.ngrok.app", None);
-        plain.cname_target = None; // an ngrok subdomain: ngrok's own certificate serves it
-        inv.domains.push(plain);
-        inv.missing_certificates.insert("cert_gone".into());
-        let cred = |id: &str, acl: &[&str]| -> TunnelCredential {
-            serde_json::from_value(serde_json::json!({"id": id, "acl": acl})).unwrap()
-        };
-        inv.credentials = vec![
-            cred("cr_open", &[]),
-            cred("cr_star", &["*"]),
-            cred("cr_ok", &["bind:a.example.com"]),
-        ];
         let findings = evaluate(&inv, &ExpiryPolicy::default(), NOW);
         assert_eq!(
             kinds(&findings),

@@ -12,14 +12,18 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::certs::generate::{Signer, Spec};
 use crate::config::{self, Environment};
 use crate::daemon::{self, RunContext, Supervision, Ticks};
-use crate::evaluate::format_time;
+use crate::model::certs::generate::{Signer, Spec};
+use crate::model::text::format_time;
+use crate::model::text::io_reason;
+use crate::outputs::report::{findings_text, Summary};
 use crate::sim::{seed, RateLimit, Sim, SimOptions};
 
+use super::Exit;
+
 /// The seeded account (also usable with `simulate --seed config/demo-seed.toml`).
-pub const DEMO_SEED: &str = include_str!("../config/demo-seed.toml");
+pub const DEMO_SEED: &str = include_str!("../../config/demo-seed.toml");
 const DEMO_KEY: &str = "demo-api-key";
 
 /// Why the demo could not start.
@@ -31,8 +35,23 @@ pub enum DemoError {
     Setup(String),
 }
 
+/// `demo [--metrics-listen ADDR]`: runs until SIGINT/SIGTERM; 0 then, 71 when an address cannot be
+/// bound, 70 when the demo cannot be set up.
+pub async fn demo(metrics_listen: Option<SocketAddr>) -> Exit {
+    match run_demo(metrics_listen, super::signals::shutdown_signal()).await {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("ngrok-cert-watchdog: demo: {e}");
+            match e {
+                DemoError::Bind { .. } => Exit::OsError,
+                DemoError::Setup(_) => Exit::Software,
+            }
+        }
+    }
+}
+
 /// Runs the demo until `shutdown` resolves.
-pub async fn demo(
+pub async fn run_demo(
     metrics_listen: Option<SocketAddr>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DemoError> {
@@ -62,7 +81,7 @@ pub async fn demo(
     let listener = match metrics_listen {
         Some(addr) => TcpListener::bind(addr).await.map_err(|e| DemoError::Bind {
             addr: addr.to_string(),
-            reason: config::io_reason(&e),
+            reason: io_reason(&e),
         })?,
         None => match TcpListener::bind(config::DEFAULT_METRICS_LISTEN).await {
             Ok(l) => l,
@@ -156,17 +175,10 @@ delete_replaced = true
                     println!(
                         "First sync at {}: {}",
                         format_time(outcome.finished_at),
-                        daemon::summary(inventory, findings)
+                        Summary::of(inventory, findings).line()
                     );
                     println!();
-                    for f in findings.iter() {
-                        println!(
-                            "  {:<8} {:<26} {}",
-                            f.severity.as_str().to_uppercase(),
-                            f.kind.as_str(),
-                            f.message
-                        );
-                    }
+                    print!("{}", findings_text(findings));
                     println!();
                     println!("Look at:");
                     println!("  http://{metrics_addr}/metrics   Prometheus metrics (the account's series and the watchdog's own)");
@@ -202,8 +214,7 @@ fn tempfile_dir() -> std::io::Result<tempfile::TempDir> {
 /// A certificate for app.example.com on disk, renewed relative to the one in the account.
 fn write_watched_pair(dir: &Path) -> Result<(), String> {
     let app = dir.join("app");
-    std::fs::create_dir_all(&app)
-        .map_err(|e| format!("{}: {}", app.display(), config::io_reason(&e)))?;
+    std::fs::create_dir_all(&app).map_err(|e| format!("{}: {}", app.display(), io_reason(&e)))?;
     let names = vec!["app.example.com".to_string()];
     let now = time::OffsetDateTime::now_utc();
     let generated = Signer::new("Watchdog Demo CA")
@@ -222,7 +233,7 @@ fn write_watched_pair(dir: &Path) -> Result<(), String> {
     ] {
         let path = app.join(name);
         std::fs::write(&path, text)
-            .map_err(|e| format!("{}: {}", path.display(), config::io_reason(&e)))?;
+            .map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
     }
     Ok(())
 }

@@ -14,8 +14,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use crate::evaluate::{ExpiryPolicy, Severity};
-use crate::ngrok::is_loopback_url;
+use crate::model::text::io_reason;
+use crate::model::url::{is_loopback_url, redacted_url};
+use crate::model::{ExpiryPolicy, Severity};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ngrok-cert-watchdog/config.toml";
 pub const DEFAULT_API_URL: &str = "https://api.ngrok.com";
@@ -199,6 +200,26 @@ pub struct WebhookSettings {
     pub repeat_interval: Duration,
 }
 
+/// By value, secrets included (a reload must notice a changed token), without ever formatting them.
+impl PartialEq for WebhookSettings {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        let secret = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_string());
+        let headers = |h: &[(String, SecretString)]| -> Vec<(String, String)> {
+            h.iter()
+                .map(|(k, v)| (k.clone(), v.expose_secret().to_string()))
+                .collect()
+        };
+        self.name == other.name
+            && self.url == other.url
+            && self.format == other.format
+            && secret(&self.secret) == secret(&other.secret)
+            && headers(&self.headers) == headers(&other.headers)
+            && self.min_severity == other.min_severity
+            && self.repeat_interval == other.repeat_interval
+    }
+}
+
 impl fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookSettings")
@@ -213,14 +234,6 @@ impl fmt::Debug for WebhookSettings {
             .field("min_severity", &self.min_severity)
             .field("repeat_interval", &self.repeat_interval)
             .finish()
-    }
-}
-
-/// Scheme and host only: paths and queries of webhook URLs can hold tokens.
-pub fn redacted_url(url: &Url) -> String {
-    match url.port() {
-        Some(port) => format!("{}://{}:{port}", url.scheme(), url.host_str().unwrap_or("")),
-        None => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
     }
 }
 
@@ -854,20 +867,6 @@ fn valid_name(n: &str) -> bool {
 }
 
 /// An I/O error without the path (the caller names it) and without Rust's `(os error N)` noise.
-pub fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => {
-            let text = e.to_string();
-            match text.find(" (os error") {
-                Some(i) => text[..i].to_string(),
-                None => text,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 //! Logs name a webhook by its name and the scheme and host of its URL only: URLs hold tokens.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
@@ -15,10 +15,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{delivered, format, step, Observation, Policy, ReceiverState};
-use crate::config::{redacted_url, WebhookFormat, WebhookSettings};
-use crate::evaluate::Severity;
-use crate::metrics::Metrics;
+use crate::config::{WebhookFormat, WebhookSettings};
+use crate::core::alerts::{delivered, step, Observation, Policy, ReceiverState};
+use crate::model::url::redacted_url;
+use crate::outputs::alert_format as format;
+use crate::outputs::metrics::Metrics;
 
 /// How hard a worker tries.
 #[derive(Debug, Clone, Copy)]
@@ -43,34 +44,14 @@ impl Default for DeliveryOptions {
     }
 }
 
-/// The alerting side of the daemon: hand it each sync's observation.
+/// The alerting side of the daemon: hand it each pass's observation.
 pub struct Alerting {
     senders: Vec<watch::Sender<Option<Arc<Observation>>>>,
-    metrics: Arc<Metrics>,
-    firing: Mutex<std::collections::BTreeMap<String, Severity>>,
 }
 
 impl Alerting {
-    /// Queues `obs` for every webhook (replacing one not yet picked up) and updates
-    /// `alerts_firing`.
+    /// Queues `obs` for every webhook, replacing one not yet picked up.
     pub fn observe(&self, obs: Observation) {
-        if let Ok(mut firing) = self.firing.lock() {
-            let now: std::collections::BTreeMap<String, Severity> = obs
-                .findings
-                .iter()
-                .filter(|f| f.severity >= Severity::Warning)
-                .map(|f| (super::alert_id(f), f.severity))
-                .collect();
-            if obs.known {
-                *firing = now;
-            } else {
-                firing.extend(now);
-            }
-            for severity in [Severity::Warning, Severity::Critical] {
-                let n = firing.values().filter(|s| **s == severity).count();
-                self.metrics.set_alerts_firing(severity, n as i64);
-            }
-        }
         let obs = Arc::new(obs);
         for s in &self.senders {
             s.send_replace(Some(Arc::clone(&obs)));
@@ -116,11 +97,7 @@ pub fn start(
         let shutdown = shutdown.clone();
         tracker.spawn(async move { worker.run(rx, shutdown).await });
     }
-    Alerting {
-        senders,
-        metrics,
-        firing: Mutex::new(Default::default()),
-    }
+    Alerting { senders }
 }
 
 struct Worker {
@@ -182,7 +159,7 @@ impl Worker {
     /// long ago could already be past and would resolve the alert there).
     async fn send(
         &self,
-        notices: &[super::Notice],
+        notices: &[crate::core::alerts::Notice],
         newer: &watch::Receiver<Option<Arc<Observation>>>,
     ) -> bool {
         let w = &self.webhook;
@@ -208,12 +185,13 @@ impl Worker {
                     tracing::info!(webhook = %w.name, url = %redacted_url(&w.url), alerts = notices.len(), attempt, "webhook delivered");
                     return true;
                 }
-                Err(Failure { reason, permanent }) => {
+                Err(Failure::Permanent(reason)) => {
                     self.metrics.record_delivery(&w.name, "failure");
-                    if permanent {
-                        tracing::error!(webhook = %w.name, url = %redacted_url(&w.url), attempt, "webhook refused the message ({reason}); not retrying it, it is owed again at the next sync");
-                        return false;
-                    }
+                    tracing::error!(webhook = %w.name, url = %redacted_url(&w.url), attempt, "webhook refused the message ({reason}); not retrying it, it is owed again at the next sync");
+                    return false;
+                }
+                Err(Failure::Transient(reason)) => {
+                    self.metrics.record_delivery(&w.name, "failure");
                     tracing::warn!(webhook = %w.name, url = %redacted_url(&w.url), attempt, "webhook delivery failed: {reason}");
                 }
             }
@@ -254,22 +232,20 @@ impl Worker {
                 }
             }
         }
-        let transient = |reason: String| Failure {
-            reason,
-            permanent: false,
-        };
         match request.send().await {
             Ok(res) if res.status().is_success() => Ok(()),
             Ok(res) => {
                 let status = res.status().as_u16();
-                Err(Failure {
-                    reason: format!("HTTP {status}"),
-                    // A client error other than a timeout or rate limit will not change on retry.
-                    permanent: (400..500).contains(&status) && status != 408 && status != 429,
-                })
+                let reason = format!("HTTP {status}");
+                // A client error other than a timeout or rate limit will not change on retry.
+                if (400..500).contains(&status) && status != 408 && status != 429 {
+                    Err(Failure::Permanent(reason))
+                } else {
+                    Err(Failure::Transient(reason))
+                }
             }
             // Without the URL: it can hold a token.
-            Err(e) => Err(transient(if e.is_timeout() {
+            Err(e) => Err(Failure::Transient(if e.is_timeout() {
                 "timed out".to_string()
             } else if e.is_connect() {
                 "cannot connect".to_string()
@@ -281,9 +257,11 @@ impl Worker {
 }
 
 /// Why an attempt failed, and whether trying again can help.
-struct Failure {
-    reason: String,
-    permanent: bool,
+enum Failure {
+    /// The receiver refused the message: the same message will be refused again.
+    Permanent(String),
+    /// Timed out, could not connect, 5xx, 408, 429: worth another try.
+    Transient(String),
 }
 
 /// The receiver state from `path`, and whether the file was corrupt; a missing file is a fresh
@@ -299,7 +277,7 @@ pub fn load_state(path: &Path) -> (ReceiverState, bool) {
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (ReceiverState::default(), false),
         Err(e) => {
-            tracing::warn!(file = %path.display(), "cannot read the alert state ({}); starting afresh", crate::config::io_reason(&e));
+            tracing::warn!(file = %path.display(), "cannot read the alert state ({}); starting afresh", crate::model::text::io_reason(&e));
             (ReceiverState::default(), true)
         }
     }

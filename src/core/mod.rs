@@ -1,0 +1,7 @@
+//! The pure core: findings from the inventory, the pass's rules over its memory, the alert
+//! lifecycle, the rotation plan. No I/O, no clock: `now` is a parameter.
+
+pub mod alerts;
+pub mod evaluate;
+pub mod pass;
+pub mod rotation;

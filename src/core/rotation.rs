@@ -1,0 +1,372 @@
+//! Rotation as a reconcile: desired = every watched domain on the certificate whose leaf is on
+//! disk; actual = the account. [`plan`] is pure (what to upload, move, delete); [`execute`] applies
+//! a plan step by step and never leaves a domain without a certificate.
+//!
+//! Idempotent by construction: the leaf's SHA-256 fingerprint identifies the certificate in the
+//! account (computed from every listed certificate's PEM, so a copy uploaded by hand counts too),
+//! so a restart or a crash after an upload finds the upload instead of repeating it.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::config::WatchSettings;
+use crate::model::{Finding, FindingKind, Severity};
+use crate::sources::inventory::Inventory;
+use crate::sources::local::LocalPair;
+
+/// Written into the metadata of every certificate the watchdog uploads.
+pub const UPLOADED_BY: &str = "ngrok-cert-watchdog";
+
+/// The metadata of an uploaded certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadMetadata {
+    pub uploaded_by: String,
+    pub watch: String,
+    pub sha256: String,
+}
+
+impl UploadMetadata {
+    pub fn parse(metadata: Option<&str>) -> Option<Self> {
+        serde_json::from_str::<Self>(metadata?)
+            .ok()
+            .filter(|m| m.uploaded_by == UPLOADED_BY)
+    }
+}
+
+/// Where the watched domains should end up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A certificate with the same leaf is already in the account.
+    Existing(String),
+    /// The pair must be uploaded first.
+    Upload,
+    /// No watched domain can take it (all missing or managed): nothing to upload.
+    Nothing,
+}
+
+/// One domain to move onto the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub domain_id: String,
+    pub domain: String,
+    pub from: Option<String>,
+}
+
+/// What one pass would do for one watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub watch: String,
+    pub fingerprint: String,
+    pub target: Target,
+    pub moves: Vec<Move>,
+    /// Deleted only once every watched domain is confirmed on the target, and only if still
+    /// unreferenced then.
+    pub deletes: Vec<String>,
+    /// Watched domains that cannot be rotated (missing, managed): reported, not fatal.
+    pub problems: Vec<Finding>,
+}
+
+impl Plan {
+    pub fn is_noop(&self) -> bool {
+        self.target != Target::Upload && self.moves.is_empty() && self.deletes.is_empty()
+    }
+
+    /// One line per step, for `rotate --dry-run` and the log.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        match &self.target {
+            Target::Upload => lines.push(format!(
+                "upload the certificate on disk (sha256 {})",
+                &self.fingerprint[..16]
+            )),
+            Target::Existing(id) => {
+                lines.push(format!("use {id}, already in the account (same leaf)"))
+            }
+            Target::Nothing => {}
+        }
+        for m in &self.moves {
+            lines.push(format!(
+                "move {} from {} to the new certificate",
+                m.domain,
+                m.from.as_deref().unwrap_or("no certificate")
+            ));
+        }
+        for id in &self.deletes {
+            lines.push(format!("delete {id} once every domain has moved"));
+        }
+        for p in &self.problems {
+            lines.push(format!("skip: {}", p.message));
+        }
+        if self.is_noop() && self.problems.is_empty() {
+            lines.push("nothing to do: every domain is on the certificate on disk".into());
+        }
+        lines
+    }
+}
+
+fn watch_finding(
+    watch: &str,
+    domain: &str,
+    severity: Severity,
+    kind: FindingKind,
+    message: String,
+) -> Finding {
+    Finding {
+        severity,
+        kind,
+        resource_id: watch.to_string(),
+        domain: Some(domain.to_string()),
+        message,
+        not_after: None,
+    }
+}
+
+/// The plan for `watch`, whose validated pair is `local`, against `inventory`. `Err` is a refusal
+/// of the whole watch (a rollback), as one line.
+pub fn plan(
+    watch: &WatchSettings,
+    local: &LocalPair,
+    inventory: &Inventory,
+) -> Result<Plan, String> {
+    let leaf = &local.chain.leaf;
+    let mut same_leaf: Vec<&str> = inventory
+        .with_leaf(&leaf.fingerprint)
+        .map(|c| c.id.as_str())
+        .collect();
+    same_leaf.sort_unstable();
+
+    // The watched domains as the account has them.
+    let mut eligible = Vec::new();
+    let mut problems = Vec::new();
+    for name in &watch.domains {
+        match inventory.domain_named(name) {
+            None => problems.push(watch_finding(
+                &watch.name,
+                name,
+                Severity::Warning,
+                FindingKind::WatchInvalid,
+                format!("watch {}: {name} is not a reserved domain of the account; reserve it or remove it from the watch", watch.name),
+            )),
+            Some(d) if d.is_managed() && !watch.take_over_managed => problems.push(watch_finding(
+                &watch.name,
+                name,
+                Severity::Warning,
+                FindingKind::WatchInvalid,
+                format!(
+                    "watch {}: {name} uses ngrok-managed certificates; left alone (set take_over_managed = true to replace them with the files on disk)",
+                    watch.name
+                ),
+            )),
+            Some(d) => eligible.push(d),
+        }
+    }
+
+    // Prefer a copy a watched domain already uses, then the oldest.
+    let target_id = same_leaf
+        .iter()
+        .find(|id| eligible.iter().any(|d| d.certificate_id() == Some(**id)))
+        .or(same_leaf.first())
+        .map(|id| id.to_string());
+
+    let moves: Vec<Move> = eligible
+        .iter()
+        .filter(|d| target_id.is_none() || d.certificate_id() != target_id.as_deref())
+        .map(|d| Move {
+            domain_id: d.id.clone(),
+            domain: d.domain.clone(),
+            from: d.certificate_id().map(str::to_string),
+        })
+        .collect();
+
+    // No rollbacks: the new leaf must be issued no earlier than what the domains have now.
+    // (ngrok renews managed certificates on its own schedule: taking those over is opted into.)
+    for m in &moves {
+        if let Some(current) = m.from.as_deref().and_then(|id| inventory.certificate(id)) {
+            if !current.is_managed() && current.not_before > leaf.not_before {
+                return Err(format!(
+                    "{}: issued {}, earlier than the certificate {} has ({}, issued {}); refusing to roll back",
+                    watch.certificate.display(),
+                    crate::model::text::format_time(leaf.not_before),
+                    m.domain,
+                    current.id,
+                    crate::model::text::format_time(current.not_before)
+                ));
+            }
+        }
+    }
+
+    // After the moves, which certificates does any domain still reference?
+    let moved: BTreeSet<&str> = moves.iter().map(|m| m.domain_id.as_str()).collect();
+    let referenced: BTreeSet<&str> = inventory
+        .domains()
+        .iter()
+        .filter(|d| !moved.contains(d.id.as_str()))
+        .filter_map(|d| d.certificate_id())
+        .collect();
+    let deletable = |id: &str| {
+        Some(id) != target_id.as_deref()
+            && !referenced.contains(id)
+            && inventory.certificate(id).is_some_and(|c| !c.is_managed())
+    };
+    let mut deletes = BTreeSet::new();
+    // Extra copies of the same leaf that the watchdog uploaded (two hosts racing), once they
+    // are old enough that no other host can still be moving domains onto them.
+    for id in &same_leaf {
+        let settled_copy = inventory.certificate(id).is_some_and(|c| {
+            UploadMetadata::parse(c.metadata.as_deref()).is_some()
+                && c.created_at
+                    .is_none_or(|t| inventory.fetched_at() - t >= RACE_GRACE)
+        });
+        if settled_copy && deletable(id) {
+            deletes.insert(id.to_string());
+        }
+    }
+    // Replaced certificates only once every watched domain can be on the new one.
+    if watch.delete_replaced && problems.is_empty() {
+        // What the moves replace, and earlier uploads of this watch left behind.
+        for id in moves.iter().filter_map(|m| m.from.as_deref()) {
+            if deletable(id) {
+                deletes.insert(id.to_string());
+            }
+        }
+        for c in inventory.certificates() {
+            // Copies of the current leaf are left to the grace rule above.
+            let this_watch = UploadMetadata::parse(c.metadata.as_deref())
+                .is_some_and(|m| m.watch == watch.name)
+                && !same_leaf.contains(&c.id.as_str());
+            if this_watch && deletable(&c.id) {
+                deletes.insert(c.id.clone());
+            }
+        }
+    }
+    // Nothing to move and no copy in the account: no upload either (it would only be orphaned).
+    let target = match target_id {
+        Some(id) => Target::Existing(id),
+        None if moves.is_empty() => Target::Nothing,
+        None => Target::Upload,
+    };
+    Ok(Plan {
+        watch: watch.name.clone(),
+        fingerprint: leaf.fingerprint.clone(),
+        target,
+        moves,
+        deletes: deletes.into_iter().collect(),
+        problems,
+    })
+}
+
+/// How old an extra copy of the same leaf must be before it is deleted: another host racing
+/// with the same files may still be moving domains onto it.
+pub const RACE_GRACE: time::Duration = time::Duration::minutes(10);
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub target: Option<String>,
+    pub uploaded: bool,
+    pub moved: Vec<String>,
+    pub deleted: Vec<String>,
+    /// Why the pass stopped short, one line each; empty on success.
+    pub failures: Vec<String>,
+}
+
+impl Outcome {
+    pub fn acted(&self) -> bool {
+        self.uploaded || !self.moved.is_empty() || !self.deleted.is_empty()
+    }
+}
+
+/// The result of one pass over one watch, for the daemon, `rotate`, metrics and findings.
+#[derive(Debug, Clone)]
+pub struct WatchReport {
+    pub watch: String,
+    pub state: WatchState,
+    pub findings: Vec<Finding>,
+}
+
+/// Where one watch's pass ended.
+#[derive(Debug, Clone)]
+pub enum WatchState {
+    /// The files are not a usable pair, or the plan was refused; `findings` says why.
+    Invalid {
+        /// The leaf's expiry, when the pair itself was valid (a refused plan).
+        not_after: Option<OffsetDateTime>,
+    },
+    /// Not usable yet but may be soon (half-way through a swap, issued for later).
+    Waiting { reason: String },
+    /// A plan was made, and carried out unless it was a dry run or had nothing to do.
+    Planned {
+        not_after: OffsetDateTime,
+        plan: Plan,
+        outcome: Option<Outcome>,
+    },
+}
+
+/// What a pass did to the account, for `rotations_total{result}` and the failure streak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationResult {
+    /// Nothing was tried: nothing to do, a dry run, or files not usable.
+    Idle,
+    /// Acted, and every step went through.
+    Success,
+    /// Tried and stopped short.
+    Failure,
+}
+
+impl RotationResult {
+    /// The metric label; `None` for a pass that tried nothing.
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            RotationResult::Idle => None,
+            RotationResult::Success => Some("success"),
+            RotationResult::Failure => Some("failure"),
+        }
+    }
+}
+
+impl WatchReport {
+    /// `watch_up`: the files are a valid pair (or only transiently not).
+    pub fn up(&self) -> bool {
+        !matches!(self.state, WatchState::Invalid { .. })
+    }
+
+    /// The expiry of the leaf on disk, once it was read.
+    pub fn not_after(&self) -> Option<OffsetDateTime> {
+        match &self.state {
+            WatchState::Invalid { not_after } => *not_after,
+            WatchState::Waiting { .. } => None,
+            WatchState::Planned { not_after, .. } => Some(*not_after),
+        }
+    }
+
+    pub fn plan(&self) -> Option<&Plan> {
+        match &self.state {
+            WatchState::Planned { plan, .. } => Some(plan),
+            _ => None,
+        }
+    }
+
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.state {
+            WatchState::Planned { outcome, .. } => outcome.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn waiting(&self) -> Option<&str> {
+        match &self.state {
+            WatchState::Waiting { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    pub fn result(&self) -> RotationResult {
+        match self.outcome() {
+            Some(o) if !o.failures.is_empty() => RotationResult::Failure,
+            Some(o) if o.acted() => RotationResult::Success,
+            _ => RotationResult::Idle,
+        }
+    }
+}

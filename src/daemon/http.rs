@@ -1,0 +1,68 @@
+//! The daemon's HTTP endpoints on `metrics.listen`: `/metrics`, `/healthz`, `/readyz`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use time::OffsetDateTime;
+
+use super::Shared;
+
+/// The routes, over the daemon's shared state.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(serve_readyz))
+        .with_state(shared)
+}
+
+async fn serve_metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+}
+
+async fn serve_readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let stale_after = shared.active().settings.schedule.stale_after;
+    readiness(
+        shared.last_success(),
+        stale_after,
+        OffsetDateTime::now_utc(),
+    )
+}
+
+/// 200 while the last successful sync is younger than `stale_after`, else 503 with the reason.
+fn readiness(
+    last_success: Option<OffsetDateTime>,
+    stale_after: Duration,
+    now: OffsetDateTime,
+) -> (StatusCode, String) {
+    match last_success {
+        Some(at) if (now - at).unsigned_abs() <= stale_after => {
+            (StatusCode::OK, "ready\n".to_string())
+        }
+        Some(at) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "stale: the last successful sync was {} ago (schedule.stale_after is {})\n",
+                humantime::format_duration(Duration::from_secs(
+                    (now - at).whole_seconds().max(0) as u64
+                )),
+                humantime::format_duration(stale_after)
+            ),
+        ),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no successful sync yet\n".to_string(),
+        ),
+    }
+}

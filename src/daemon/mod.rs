@@ -1,0 +1,357 @@
+//! The daemon (`run`): triggers start idempotent sync passes; a supervisor tells systemd the
+//! loop is alive only while it is.
+//!
+//! Triggers (the cron schedule, startup, SIGHUP, file events) carry no work: they wake the sync
+//! loop, which runs one pass at a time — a slow sync delays the next, never overlaps it, and
+//! triggers that arrive meanwhile coalesce into one more pass. The supervisor knows when the
+//! next tick is due and whether a running sync is making progress (any API response is
+//! progress, a failed sync too); only while both hold does it send the keep-alive, so a
+//! scheduler that stops firing or a sync that hangs ends in a restart by systemd.
+//!
+//! - [`triggers`]: the cron schedule and a test's manual ticks
+//! - [`sync`]: the sync loop and one pass
+//! - [`supervisor`]: liveness and the keep-alive
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`
+//! - [`reload`]: SIGHUP
+//! - [`file_events`]: changes to `[[watch]]` files start a pass
+//! - [`notify`]: READY, STATUS, keep-alive, STOPPING to the service manager
+
+pub mod file_events;
+pub mod http;
+pub mod notify;
+pub mod reload;
+pub mod supervisor;
+pub mod sync;
+pub mod triggers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+// `latest`: a channel that keeps only the newest value (tokio calls it `watch`).
+use tokio::sync::watch as latest;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Environment, Settings};
+use crate::core::alerts::Observation;
+use crate::core::pass::PassMemory;
+use crate::model::url::redacted_url;
+use crate::model::Finding;
+use crate::outputs::delivery::{self, Alerting, DeliveryOptions};
+use crate::outputs::metrics::Metrics;
+use crate::sources::inventory::Inventory;
+use crate::sources::ngrok::{self, Client, RequestObserver};
+
+pub use notify::{Notifier, SystemdNotifier};
+pub use supervisor::Supervision;
+pub use sync::SyncResult;
+pub use triggers::Ticks;
+
+use supervisor::Progress;
+
+/// Everything `run` needs; built by the CLI, the demo, or a test.
+pub struct RunContext {
+    /// Re-read on reload; `None` when the settings were built in code (the demo).
+    pub config_path: Option<PathBuf>,
+    pub env: Environment,
+    pub settings: Settings,
+    /// Bound by the caller, so READY=1 follows a successful bind and tests can use port 0.
+    pub listener: TcpListener,
+    pub ticks: Ticks,
+    /// One message per reload request (SIGHUP).
+    pub reload: mpsc::Receiver<()>,
+    pub notifier: Arc<dyn Notifier>,
+    pub supervision: Supervision,
+}
+
+/// The outcome of the last sync, for the demo and tests.
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    pub finished_at: OffsetDateTime,
+    pub result: SyncResult,
+}
+
+/// The settings in force and the client built from them; swapped whole on reload.
+struct Active {
+    settings: Arc<Settings>,
+    client: Client,
+}
+
+/// State shared by the sync loop, the supervisor, the HTTP handlers and the reload task. The
+/// pass's own memory is not here: the sync loop owns it.
+pub struct Shared {
+    metrics: Arc<Metrics>,
+    active: RwLock<Arc<Active>>,
+    last_success: Mutex<Option<OffsetDateTime>>,
+    progress: Arc<Progress>,
+    expected_tick: Mutex<Option<DateTime<Utc>>>,
+    outcomes: latest::Sender<Option<Arc<SyncOutcome>>>,
+    alerting: Alerting,
+}
+
+impl Shared {
+    fn active(&self) -> Arc<Active> {
+        match self.active.read() {
+            Ok(a) => Arc::clone(&a),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn set_active(&self, active: Active) {
+        if let Ok(mut a) = self.active.write() {
+            *a = Arc::new(active);
+        }
+    }
+
+    fn expected_tick(&self) -> Option<DateTime<Utc>> {
+        self.expected_tick.lock().ok().and_then(|e| *e)
+    }
+
+    fn set_expected_tick(&self, next: Option<DateTime<Utc>>) {
+        if let Ok(mut e) = self.expected_tick.lock() {
+            *e = next;
+        }
+    }
+
+    fn last_success(&self) -> Option<OffsetDateTime> {
+        self.last_success.lock().ok().and_then(|l| *l)
+    }
+
+    /// A successful sync: the account's metrics and the time `/readyz` goes by.
+    fn record_success(
+        &self,
+        inventory: &Inventory,
+        findings: &[Finding],
+        duration: Duration,
+        finished_at: OffsetDateTime,
+    ) {
+        self.metrics
+            .record_sync_success(inventory, findings, duration, OffsetDateTime::now_utc());
+        if let Ok(mut last) = self.last_success.lock() {
+            *last = Some(finished_at);
+        }
+    }
+
+    /// Hands a pass's observation to the webhooks and updates `alerts_firing`.
+    fn alert(&self, memory: &PassMemory, observation: Observation) {
+        for (severity, n) in sync::firing_counts(memory) {
+            self.metrics.set_alerts_firing(severity, n as i64);
+        }
+        self.alerting.observe(observation);
+    }
+
+    fn publish(&self, outcome: SyncOutcome) {
+        self.outcomes.send_replace(Some(Arc::new(outcome)));
+    }
+
+    /// Outcomes of syncs as they finish.
+    pub fn subscribe(&self) -> latest::Receiver<Option<Arc<SyncOutcome>>> {
+        self.outcomes.subscribe()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+/// Counts API requests in the metrics and records them as progress.
+struct Observer {
+    metrics: Arc<Metrics>,
+    progress: Arc<Progress>,
+}
+
+impl RequestObserver for Observer {
+    fn observe(&self, method: &str, resource: &str, code: &str) {
+        self.progress.touch();
+        self.metrics.observe(method, resource, code);
+    }
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start the scheduler: {0}")]
+    Scheduler(String),
+    #[error("cannot serve metrics on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+}
+
+/// Runs until `shutdown` is cancelled, then drains within a deadline and returns.
+pub async fn run(ctx: RunContext, shutdown: CancellationToken) -> Result<(), RunError> {
+    let (_shared, running) = start(ctx, shutdown.clone()).await?;
+    running.wait_and_drain(shutdown).await;
+    Ok(())
+}
+
+/// A running daemon: its tasks to drain.
+pub struct Running {
+    tracker: TaskTracker,
+    scheduler: triggers::Scheduler,
+    pub local_addr: SocketAddr,
+    notifier: Arc<dyn Notifier>,
+}
+
+impl Running {
+    /// Waits for shutdown, then stops everything within 4 s (systemd's stop timeout is longer).
+    pub async fn wait_and_drain(self, shutdown: CancellationToken) {
+        shutdown.cancelled().await;
+        self.notifier.stopping();
+        tracing::info!("stopping");
+        let scheduler = self.scheduler.lock().await.take();
+        if let Some(mut s) = scheduler {
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;
+        }
+        self.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(4), self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some tasks did not stop within 4 s; exiting anyway");
+        }
+    }
+}
+
+/// Starts every task; returns once the listener serves and READY=1 was sent.
+pub async fn start(
+    ctx: RunContext,
+    shutdown: CancellationToken,
+) -> Result<(Arc<Shared>, Running), RunError> {
+    let RunContext {
+        config_path,
+        env,
+        settings,
+        listener,
+        ticks,
+        reload,
+        notifier,
+        supervision,
+    } = ctx;
+    let tracker = TaskTracker::new();
+    let (shared, observer) = build_shared(settings, &tracker, &shutdown)?;
+    let settings = shared.active().settings.clone();
+    let wake = Arc::new(Notify::new());
+    let local_addr = listener.local_addr().map_err(|e| RunError::Listen {
+        addr: settings.metrics.listen.to_string(),
+        reason: e.to_string(),
+    })?;
+    spawn_http(listener, Arc::clone(&shared), &tracker, &shutdown);
+    let (scheduler, tick_tx) = triggers::spawn(ticks, &shared, &wake, &tracker, &shutdown).await?;
+    let sync_loop = sync::run_loop(
+        Arc::clone(&shared),
+        Arc::clone(&wake),
+        Arc::clone(&notifier),
+        shutdown.clone(),
+    );
+    tracker.spawn(sync_loop);
+    {
+        let (shared, shutdown, notifier) =
+            (Arc::clone(&shared), shutdown.clone(), Arc::clone(&notifier));
+        tracker.spawn(async move {
+            supervisor::supervise(&shared, supervision, notifier.as_ref(), shutdown).await;
+        });
+    }
+    let reloader = reload::Reloader {
+        config_path,
+        env,
+        observer,
+        scheduler: Arc::clone(&scheduler),
+        tick_tx,
+    };
+    tracker.spawn(reloader.run(
+        reload,
+        Arc::clone(&shared),
+        Arc::clone(&wake),
+        shutdown.clone(),
+    ));
+    file_events::spawn(
+        &settings.watches,
+        Arc::clone(&wake),
+        shutdown.clone(),
+        &tracker,
+    );
+
+    notifier.ready();
+    tracing::info!(
+        metrics = %format!("http://{local_addr}/metrics"),
+        api = %redacted_url(&settings.api.url),
+        schedule = %settings.schedule.sync,
+        "ngrok-cert-watchdog running"
+    );
+    // The first sync, right away.
+    wake.notify_one();
+    let running = Running {
+        tracker,
+        scheduler,
+        local_addr,
+        notifier,
+    };
+    Ok((shared, running))
+}
+
+/// The shared state for `settings`: metrics, the API client reporting to them, the webhook
+/// workers. Returns the client's observer too, for clients built on reload.
+fn build_shared(
+    settings: Settings,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<(Arc<Shared>, Arc<dyn RequestObserver>), RunError> {
+    let metrics = Arc::new(Metrics::new(&settings.expiry));
+    metrics.set_stale_after(settings.schedule.stale_after);
+    let progress = Arc::new(Progress::new());
+    let observer: Arc<dyn RequestObserver> = Arc::new(Observer {
+        metrics: Arc::clone(&metrics),
+        progress: Arc::clone(&progress),
+    });
+    let client = ngrok::client_for(&settings.api, Some(Arc::clone(&observer))).map_err(|e| {
+        RunError::Listen {
+            addr: settings.api.url.to_string(),
+            reason: e.to_string(),
+        }
+    })?;
+    let alerting = delivery::start(
+        &settings.webhooks,
+        &settings.state_dir,
+        Arc::clone(&metrics),
+        DeliveryOptions::default(),
+        tracker,
+        shutdown.clone(),
+    );
+    let expected_tick = triggers::next_tick(&settings, Utc::now());
+    let settings = Arc::new(settings);
+    let (outcomes, _) = latest::channel(None);
+    let shared = Arc::new(Shared {
+        metrics,
+        active: RwLock::new(Arc::new(Active { settings, client })),
+        last_success: Mutex::new(None),
+        progress,
+        expected_tick: Mutex::new(expected_tick),
+        outcomes,
+        alerting,
+    });
+    Ok((shared, observer))
+}
+
+/// Serves the HTTP endpoints until shutdown.
+fn spawn_http(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    let app = http::router(shared);
+    let shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+}

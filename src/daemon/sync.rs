@@ -1,0 +1,226 @@
+//! The sync loop: one pass at a time, woken by any trigger. A pass locks the watches, lists the
+//! account, rotates, evaluates, and hands what it saw to [`crate::core::pass::conclude`]; the
+//! loop owns the [`PassMemory`] that carries from one pass to the next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::lock::WatchLock;
+use crate::actions::rotation::{self, PassOptions};
+use crate::config::Settings;
+use crate::core::evaluate::evaluate;
+use crate::core::pass::{conclude, PassMemory, PassPolicy, Seen, WatchSeen};
+use crate::core::rotation::{RotationResult, WatchReport};
+use crate::model::{Finding, FindingKind, Severity};
+use crate::outputs::report::Summary;
+use crate::sources::inventory::{self, Inventory};
+use crate::sources::ngrok::ApiError;
+
+use super::notify::Notifier;
+use super::{Active, Shared, SyncOutcome};
+
+/// Runs passes until shutdown: each wake-up starts one pass once the previous has finished, so
+/// triggers that arrive meanwhile coalesce into one more pass.
+pub async fn run_loop(
+    shared: Arc<Shared>,
+    wake: Arc<Notify>,
+    notifier: Arc<dyn Notifier>,
+    shutdown: CancellationToken,
+) {
+    let mut memory = PassMemory::default();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = wake.notified() => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            (status, next) = pass(&shared, &memory) => {
+                memory = next;
+                notifier.status(&status);
+            }
+        }
+    }
+}
+
+/// One pass; returns the one-line STATUS= summary and the memory for the next pass.
+async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory) {
+    let active = shared.active();
+    let settings = &active.settings;
+    shared.progress.set_running(true);
+    let started = Instant::now();
+    // The rotation locks before the listing: a `rotate` running now finishes first, and this
+    // pass then plans from an account that shows its work.
+    let locks = lock_watches(settings).await;
+    let now = OffsetDateTime::now_utc();
+    let result = inventory::sync(&active.client, now).await;
+    let listed_in = started.elapsed();
+    shared.progress.touch();
+    let finished_at = OffsetDateTime::now_utc();
+    let policy = PassPolicy::new(settings.schedule.interval);
+    // Rotation below is part of the pass: the supervisor watches it for progress too.
+    let (status, memory, result) = match result {
+        Ok(inventory) => {
+            let (inventory, account, watches) =
+                rotate_and_evaluate(shared, &active, &locks, inventory, now).await;
+            let seen = Seen::Synced { account, watches };
+            let conclusion = conclude(memory, seen, &policy, now);
+            let findings = conclusion.observation.findings.clone();
+            shared.record_success(&inventory, &findings, started.elapsed(), finished_at);
+            shared.alert(&conclusion.memory, conclusion.observation);
+            let status = Summary::of(&inventory, &findings).line();
+            tracing::info!(duration_ms = listed_in.as_millis() as u64, "sync: {status}");
+            let result = Ok((Arc::new(inventory), Arc::new(findings)));
+            (status, conclusion.memory, result)
+        }
+        Err(e) => {
+            shared.metrics.record_sync_failure(listed_in);
+            tracing::warn!(kind = e.kind().as_str(), "sync failed: {e}");
+            let seen = Seen::Failed {
+                kind: e.kind().as_str(),
+            };
+            let conclusion = conclude(memory, seen, &policy, now);
+            shared.alert(&conclusion.memory, conclusion.observation);
+            let status = format!("last sync failed: {}", e.kind().as_str());
+            (status, conclusion.memory, Err(e))
+        }
+    };
+    shared.progress.set_running(false);
+    shared.publish(SyncOutcome {
+        finished_at,
+        result,
+    });
+    (status, memory)
+}
+
+/// Rotates every locked watch against `inventory`, re-lists the account when a rotation changed
+/// it, and evaluates. Returns the inventory to report (without PEMs), the account's findings and
+/// what each watch saw.
+async fn rotate_and_evaluate(
+    shared: &Shared,
+    active: &Active,
+    locks: &[Option<WatchLock>],
+    mut inventory: Inventory,
+    now: OffsetDateTime,
+) -> (Inventory, Vec<Finding>, Vec<WatchSeen>) {
+    let reports = rotate_all(active, locks, &inventory, now).await;
+    if reports
+        .iter()
+        .any(|r| r.outcome().is_some_and(|o| o.acted()))
+    {
+        // The account changed under this sync: report what it is now.
+        match inventory::sync(&active.client, OffsetDateTime::now_utc()).await {
+            Ok(fresh) => inventory = fresh,
+            Err(e) => tracing::warn!("re-reading the account after a rotation failed: {e}"),
+        }
+    }
+    let account = evaluate(&inventory, &active.settings.expiry, now);
+    let mut watches = Vec::new();
+    for (watch, lock) in active.settings.watches.iter().zip(locks) {
+        if lock.is_none() {
+            let watch = watch.name.clone();
+            watches.push(WatchSeen::Skipped { watch });
+        }
+    }
+    for report in reports {
+        shared.metrics.record_watch(&report);
+        watches.push(WatchSeen::Ran {
+            result: report.result(),
+            watch: report.watch,
+            findings: report.findings,
+        });
+    }
+    // Kept until the next sync without the PEMs, which only this pass's rotation and evaluation
+    // needed.
+    inventory.drop_pems();
+    (inventory, account, watches)
+}
+
+/// The rotation lock of every watch, waiting a little for a running `rotate`; `None` for a
+/// watch whose lock another process keeps.
+async fn lock_watches(settings: &Settings) -> Vec<Option<WatchLock>> {
+    let mut locks = Vec::new();
+    for watch in &settings.watches {
+        let lock =
+            WatchLock::acquire_within(&settings.state_dir, &watch.name, Duration::from_secs(10))
+                .await;
+        locks.push(match lock {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                tracing::info!(watch = %watch.name, "another process holds the rotation lock; next pass");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(watch = %watch.name, "cannot take the rotation lock: {e}");
+                None
+            }
+        });
+    }
+    locks
+}
+
+/// One rotation pass per watch whose lock is held; logs each rotation once with its outcome.
+async fn rotate_all(
+    active: &Active,
+    locks: &[Option<WatchLock>],
+    inventory: &Inventory,
+    now: OffsetDateTime,
+) -> Vec<WatchReport> {
+    let mut reports = Vec::new();
+    for (watch, lock) in active.settings.watches.iter().zip(locks) {
+        if lock.is_none() {
+            continue;
+        }
+        let options = PassOptions {
+            dry_run: false,
+            backoff: Duration::from_secs(2),
+        };
+        let report = rotation::pass(&active.client, watch, inventory, options, now).await;
+        log_rotation(&report);
+        reports.push(report);
+    }
+    reports
+}
+
+fn log_rotation(report: &WatchReport) {
+    let watch = &report.watch;
+    match (report.result(), report.outcome()) {
+        (RotationResult::Success, Some(o)) => tracing::info!(
+            watch = %watch,
+            certificate = o.target.as_deref().unwrap_or(""),
+            uploaded = o.uploaded,
+            moved = o.moved.len(),
+            deleted = o.deleted.len(),
+            "rotation done"
+        ),
+        (RotationResult::Failure, Some(o)) => tracing::warn!(
+            watch = %watch,
+            "rotation incomplete, the domains keep their certificate: {}",
+            o.failures.join("; ")
+        ),
+        _ => {}
+    }
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::WatchInvalid)
+    {
+        tracing::warn!(watch = %watch, "{}", f.message);
+    }
+}
+
+/// Counts for the alerts that fire, by severity.
+pub(super) fn firing_counts(memory: &PassMemory) -> [(Severity, usize); 2] {
+    [
+        (Severity::Warning, memory.firing(Severity::Warning)),
+        (Severity::Critical, memory.firing(Severity::Critical)),
+    ]
+}
+
+/// What a pass leaves for subscribers: the inventory and findings, or why the listing failed.
+pub type SyncResult = Result<(Arc<Inventory>, Arc<Vec<Finding>>), ApiError>;

@@ -1,0 +1,181 @@
+//! One sync of the account: every certificate, reserved domain and tunnel credential, as plain values.
+//!
+//! The only I/O here is through [`crate::sources::ngrok::Client`]; what the values mean is decided in
+//! [`crate::core::evaluate`].
+
+use std::collections::{BTreeSet, HashMap};
+
+use time::OffsetDateTime;
+
+use crate::sources::ngrok::{
+    ApiError, Client, ErrorKind, ReservedDomain, TlsCertificate, TunnelCredential,
+};
+
+/// The account as one sync saw it. Built once; its indexes are built with it, so lookups by id
+/// and by leaf fingerprint stay consistent with the lists (which cannot change afterwards).
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    fetched_at: OffsetDateTime,
+    certificates: Vec<TlsCertificate>,
+    domains: Vec<ReservedDomain>,
+    credentials: Vec<TunnelCredential>,
+    missing_certificates: BTreeSet<String>,
+    /// Certificate id → position: a 10,000-domain account would make linear searches quadratic.
+    by_id: HashMap<String, usize>,
+    /// Certificate id → positions of the domains that reference it.
+    users: HashMap<String, Vec<usize>>,
+    /// Each certificate's leaf fingerprint → its positions, computed once for every watch.
+    leaves: HashMap<String, Vec<usize>>,
+}
+
+impl Inventory {
+    /// `missing_certificates`: ids that a domain references but that a GET confirmed are gone.
+    pub fn new(
+        fetched_at: OffsetDateTime,
+        certificates: Vec<TlsCertificate>,
+        domains: Vec<ReservedDomain>,
+        credentials: Vec<TunnelCredential>,
+        missing_certificates: BTreeSet<String>,
+    ) -> Self {
+        let mut by_id = HashMap::new();
+        let mut leaves: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, c) in certificates.iter().enumerate() {
+            by_id.entry(c.id.clone()).or_insert(i);
+            let pem = c.certificate_pem.as_deref().unwrap_or_default();
+            if let Some(fp) = crate::model::certs::leaf_fingerprint(pem.as_bytes()) {
+                leaves.entry(fp).or_default().push(i);
+            }
+        }
+        let mut users: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, d) in domains.iter().enumerate() {
+            if let Some(id) = d.certificate_id() {
+                users.entry(id.to_string()).or_default().push(i);
+            }
+        }
+        Self {
+            fetched_at,
+            certificates,
+            domains,
+            credentials,
+            missing_certificates,
+            by_id,
+            users,
+            leaves,
+        }
+    }
+
+    /// When the sync started.
+    pub fn fetched_at(&self) -> OffsetDateTime {
+        self.fetched_at
+    }
+
+    pub fn certificates(&self) -> &[TlsCertificate] {
+        &self.certificates
+    }
+
+    pub fn domains(&self) -> &[ReservedDomain] {
+        &self.domains
+    }
+
+    pub fn credentials(&self) -> &[TunnelCredential] {
+        &self.credentials
+    }
+
+    /// Whether a domain references this certificate id although a GET confirmed it is gone.
+    pub fn is_missing(&self, certificate_id: &str) -> bool {
+        self.missing_certificates.contains(certificate_id)
+    }
+
+    /// Drops every certificate's PEM (~15 MB at 10,000 certificates) once rotation and
+    /// evaluation are done with them; the fingerprints stay indexed.
+    pub fn drop_pems(&mut self) {
+        for c in &mut self.certificates {
+            c.certificate_pem = None;
+        }
+    }
+
+    pub fn certificate(&self, id: &str) -> Option<&TlsCertificate> {
+        self.by_id.get(id).map(|&i| &self.certificates[i])
+    }
+
+    /// The certificates whose leaf has this SHA-256 fingerprint (from their `certificate_pem`), so
+    /// a copy uploaded by hand is found as well as the watchdog's own.
+    pub fn with_leaf<'a>(
+        &'a self,
+        fingerprint: &str,
+    ) -> impl Iterator<Item = &'a TlsCertificate> + 'a {
+        self.leaves
+            .get(fingerprint)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|&i| &self.certificates[i])
+    }
+
+    /// The domains that reference the certificate `id`.
+    pub fn domains_using<'a>(&'a self, id: &str) -> impl Iterator<Item = &'a ReservedDomain> + 'a {
+        self.users
+            .get(id)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|&i| &self.domains[i])
+    }
+
+    /// The reserved domain with this name (case-insensitive).
+    pub fn domain_named(&self, name: &str) -> Option<&ReservedDomain> {
+        self.domains
+            .iter()
+            .find(|d| d.domain.eq_ignore_ascii_case(name))
+    }
+
+    /// `uploaded`, `managed` or `none`: where a domain's certificate comes from.
+    pub fn certificate_source(&self, domain: &ReservedDomain) -> &'static str {
+        match domain.certificate_id() {
+            None => "none",
+            Some(id) => {
+                let issued_by_ngrok = self.certificate(id).is_some_and(|c| c.is_managed());
+                if issued_by_ngrok || domain.is_managed() {
+                    "managed"
+                } else {
+                    "uploaded"
+                }
+            }
+        }
+    }
+}
+
+/// One sync: the three lists (concurrently, sharing the client's budget), then a GET for each
+/// certificate a domain references that the list did not show, to tell a deleted certificate
+/// (404 → `missing_certificates`) from one created after the list was read.
+pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, ApiError> {
+    let (mut certificates, domains, credentials) = tokio::try_join!(
+        client.list_tls_certificates(),
+        client.list_reserved_domains(),
+        client.list_credentials(),
+    )?;
+    let listed: BTreeSet<String> = certificates.iter().map(|c| c.id.clone()).collect();
+    let unlisted: BTreeSet<String> = domains
+        .iter()
+        .filter_map(|d| d.certificate_id())
+        .filter(|id| !listed.contains(*id))
+        .map(str::to_string)
+        .collect();
+    let mut missing_certificates = BTreeSet::new();
+    for id in unlisted {
+        match client.get_tls_certificate(&id).await {
+            Ok(certificate) => certificates.push(certificate),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                missing_certificates.insert(id);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Inventory::new(
+        now,
+        certificates,
+        domains,
+        credentials,
+        missing_certificates,
+    ))
+}

@@ -1,0 +1,34 @@
+//! The ngrok API client: transport (auth, version header, budget, retries), paging, wire types.
+
+mod budget;
+mod client;
+mod error;
+mod types;
+
+use std::sync::Arc;
+
+pub use budget::TokenBucket;
+pub use client::{Client, ClientOptions, RequestObserver, RetryPolicy, PAGE_LIMIT};
+pub use error::{ApiError, ErrorKind};
+pub use types::*;
+
+use crate::config::ApiSettings;
+
+/// The one way the commands and the daemon build a client for the configured account;
+/// `observer` (the daemon's metrics and liveness) is told of every attempt.
+pub fn client_for(
+    api: &ApiSettings,
+    observer: Option<Arc<dyn RequestObserver>>,
+) -> Result<Client, ApiError> {
+    let options = ClientOptions {
+        base_url: api.url.clone(),
+        api_key: api.key.clone(),
+        requests_per_minute: api.requests_per_minute,
+        timeout: api.timeout,
+        retry: RetryPolicy::default(),
+    };
+    match observer {
+        Some(observer) => Client::with_observer(options, observer),
+        None => Client::new(options),
+    }
+}
