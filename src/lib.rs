@@ -17,6 +17,8 @@
 //! - [`model`]: plain value types shared by all: severity, findings, expiry policy, certificates
 //! - [`sim`]: the ngrok API simulator (imported only by `cmd`, for `simulate` and `demo`)
 
+#![warn(clippy::too_many_lines)]
+
 pub mod actions;
 pub mod cmd;
 pub mod config;

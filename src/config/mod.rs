@@ -3,7 +3,13 @@
 //! Every problem is reported, one per line, naming the file, the key and what is wrong; nothing
 //! here prints a secret (the API key is read into a [`SecretString`] and never formatted).
 
-use std::collections::{BTreeMap, HashMap};
+mod api;
+mod problems;
+mod raw;
+mod sections;
+mod watch;
+mod webhook;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -11,12 +17,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::Deserialize;
 use url::Url;
 
 use crate::model::text::io_reason;
-use crate::model::url::{is_loopback_url, redacted_url};
+use crate::model::url::redacted_url;
 use crate::model::{ExpiryPolicy, Severity};
+
+pub use sections::parse_cron;
+
+use problems::Problems;
+use raw::RawConfig;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ngrok-cert-watchdog/config.toml";
 pub const DEFAULT_API_URL: &str = "https://api.ngrok.com";
@@ -40,93 +50,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-// ---------------------------------------------------------------- raw: the file as written
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    api: RawApi,
-    #[serde(default)]
-    schedule: RawSchedule,
-    #[serde(default)]
-    expiry: RawExpiry,
-    #[serde(default)]
-    metrics: RawMetrics,
-    #[serde(default)]
-    state: RawState,
-    #[serde(default)]
-    watch: Vec<RawWatch>,
-    #[serde(default)]
-    webhook: Vec<RawWebhook>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApi {
-    url: Option<String>,
-    key_file: Option<PathBuf>,
-    requests_per_minute: Option<i64>,
-    timeout: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSchedule {
-    sync: Option<String>,
-    stale_after: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExpiry {
-    warning: Option<String>,
-    critical: Option<String>,
-    renewal_grace: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMetrics {
-    listen: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawState {
-    dir: Option<PathBuf>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWatch {
-    name: Option<String>,
-    certificate: Option<PathBuf>,
-    private_key: Option<PathBuf>,
-    #[serde(default)]
-    domains: Vec<String>,
-    delete_replaced: Option<bool>,
-    take_over_managed: Option<bool>,
-    debounce: Option<String>,
-    settle_timeout: Option<String>,
-    poll_interval: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWebhook {
-    name: Option<String>,
-    url: Option<String>,
-    format: Option<String>,
-    secret_file: Option<PathBuf>,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    min_severity: Option<String>,
-    repeat_interval: Option<String>,
-}
-
-// ---------------------------------------------------------------- validated settings
 
 /// The validated configuration. Its types rule out the bad states the file could express.
 #[derive(Debug, Clone)]
@@ -279,6 +202,35 @@ pub fn parse(text: &str, path: &Path, env: &Environment) -> Result<Settings, Con
     validate(raw, path, env)
 }
 
+/// Each section validates itself; every problem of the file is collected before failing.
+fn validate(raw: RawConfig, path: &Path, env: &Environment) -> Result<Settings, ConfigError> {
+    let mut p = Problems {
+        file: path.display().to_string(),
+        list: Vec::new(),
+    };
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let api = raw.api.validate(base_dir, env, &mut p);
+    let schedule = raw.schedule.validate(&mut p);
+    let expiry = raw.expiry.validate(&mut p);
+    let metrics = raw.metrics.validate(&mut p);
+    let state_dir = raw.state.validate(env);
+    let watches = watch::validate_watches(raw.watch, base_dir, &mut p);
+    let webhooks = webhook::validate_webhooks(raw.webhook, base_dir, &mut p);
+    if !p.list.is_empty() {
+        return Err(ConfigError { problems: p.list });
+    }
+    Ok(Settings {
+        source: path.to_path_buf(),
+        api,
+        schedule,
+        expiry,
+        metrics,
+        state_dir,
+        watches,
+        webhooks,
+    })
+}
+
 fn toml_problem(file: &str, text: &str, e: &toml::de::Error) -> String {
     // Our own line: toml's Display quotes the offending source line, which could be a header value.
     let message = e.message().trim().replace('\n', " ");
@@ -301,572 +253,6 @@ fn toml_problem(file: &str, text: &str, e: &toml::de::Error) -> String {
     }
 }
 
-struct Problems {
-    file: String,
-    list: Vec<String>,
-}
-
-impl Problems {
-    fn push(&mut self, key: &str, what: impl fmt::Display) {
-        self.list.push(format!("{}: {key}: {what}", self.file));
-    }
-
-    fn duration(&mut self, key: &str, value: Option<&str>, default: &str) -> Duration {
-        let text = value.unwrap_or(default);
-        match humantime::parse_duration(text) {
-            Ok(d) if d.is_zero() => {
-                self.push(key, format!("\"{text}\" must be longer than zero"));
-                humantime::parse_duration(default).unwrap_or(Duration::from_secs(1))
-            }
-            Ok(d) => d,
-            Err(e) => {
-                self.push(
-                    key,
-                    format!(
-                        "\"{text}\" is not a duration ({e}); write e.g. \"90s\", \"15m\", \"7d\""
-                    ),
-                );
-                humantime::parse_duration(default).unwrap_or(Duration::from_secs(1))
-            }
-        }
-    }
-}
-
-fn validate(raw: RawConfig, path: &Path, env: &Environment) -> Result<Settings, ConfigError> {
-    let mut p = Problems {
-        file: path.display().to_string(),
-        list: Vec::new(),
-    };
-    let base_dir = path.parent().unwrap_or(Path::new("."));
-
-    // [api]
-    let url_text = raw.api.url.as_deref().unwrap_or(DEFAULT_API_URL);
-    let url = match Url::parse(url_text) {
-        Ok(u) if u.scheme() == "https" && u.host().is_some() => u,
-        Ok(u) if u.scheme() == "http" && is_loopback_url(&u) => u,
-        Ok(u) if u.scheme() == "http" => {
-            p.push(
-                "api.url",
-                format!(
-                    "plain http to {} would send the API key in clear text; use https (http is accepted only for a loopback address)",
-                    u.host_str().unwrap_or("")
-                ),
-            );
-            u
-        }
-        Ok(u) => {
-            p.push("api.url", format!("scheme \"{}\" is not https", u.scheme()));
-            u
-        }
-        Err(e) => {
-            p.push("api.url", format!("\"{url_text}\" is not a URL ({e})"));
-            Url::parse(DEFAULT_API_URL).expect("the default URL parses")
-        }
-    };
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
-        p.push("api.url", "must not carry credentials or a query");
-    }
-    let (key, key_source) = match read_api_key(raw.api.key_file.as_deref(), base_dir, env) {
-        Ok(found) => found,
-        Err((key, why)) => {
-            p.push(key, why);
-            (SecretString::from(String::new()), String::new())
-        }
-    };
-    let requests_per_minute = match raw.api.requests_per_minute {
-        None => NonZeroU32::new(60).expect("60 is not zero"),
-        Some(n) if (1..=100_000).contains(&n) => {
-            NonZeroU32::new(n as u32).expect("checked to be at least one")
-        }
-        Some(n) => {
-            p.push(
-                "api.requests_per_minute",
-                format!("{n} is out of range: give a whole number from 1 (the account allows 120 per 60 s, shared with other tools)"),
-            );
-            NonZeroU32::new(60).expect("60 is not zero")
-        }
-    };
-    let timeout = p.duration("api.timeout", raw.api.timeout.as_deref(), "10s");
-    if timeout > Duration::from_secs(300) {
-        p.push("api.timeout", "must be at most 5m");
-    }
-
-    // [schedule]
-    let sync = raw
-        .schedule
-        .sync
-        .clone()
-        .unwrap_or_else(|| DEFAULT_SYNC.to_string());
-    let (cron, interval) = match parse_cron(&sync) {
-        Ok(found) => found,
-        Err(why) => {
-            p.push("schedule.sync", why);
-            parse_cron(DEFAULT_SYNC).expect("the default schedule parses")
-        }
-    };
-    let stale_after = match raw.schedule.stale_after.as_deref() {
-        Some(text) => p.duration("schedule.stale_after", Some(text), "15m"),
-        None => interval.saturating_mul(3),
-    };
-
-    // [expiry]
-    let expiry = ExpiryPolicy {
-        warning: p.duration("expiry.warning", raw.expiry.warning.as_deref(), "30d"),
-        critical: p.duration("expiry.critical", raw.expiry.critical.as_deref(), "7d"),
-        renewal_grace: p.duration(
-            "expiry.renewal_grace",
-            raw.expiry.renewal_grace.as_deref(),
-            "24h",
-        ),
-    };
-    if expiry.critical > expiry.warning {
-        p.push(
-            "expiry.critical",
-            format!(
-                "{} is longer than expiry.warning ({}): critical must come no earlier than warning",
-                humantime::format_duration(expiry.critical),
-                humantime::format_duration(expiry.warning)
-            ),
-        );
-    }
-
-    // [metrics]
-    let listen_text = raw
-        .metrics
-        .listen
-        .as_deref()
-        .unwrap_or(DEFAULT_METRICS_LISTEN);
-    let listen = match listen_text.parse::<SocketAddr>() {
-        Ok(a) => a,
-        Err(_) => {
-            p.push(
-                "metrics.listen",
-                format!("\"{listen_text}\" is not an address:port such as \"127.0.0.1:10742\""),
-            );
-            DEFAULT_METRICS_LISTEN.parse().expect("the default parses")
-        }
-    };
-
-    // [state]
-    let state_dir = match (raw.state.dir, &env.state_directory) {
-        (Some(dir), _) => dir,
-        (None, Some(dir)) => dir.clone(),
-        (None, None) => PathBuf::from(DEFAULT_STATE_DIR),
-    };
-
-    let watches = validate_watches(raw.watch, base_dir, &mut p);
-    let webhooks = validate_webhooks(raw.webhook, base_dir, &mut p);
-
-    if !p.list.is_empty() {
-        return Err(ConfigError { problems: p.list });
-    }
-    Ok(Settings {
-        source: path.to_path_buf(),
-        api: ApiSettings {
-            url,
-            key,
-            key_source,
-            requests_per_minute,
-            timeout,
-        },
-        schedule: ScheduleSettings {
-            sync,
-            cron,
-            interval,
-            stale_after,
-        },
-        expiry,
-        metrics: MetricsSettings { listen },
-        state_dir,
-        watches,
-        webhooks,
-    })
-}
-
-/// The API key: `api.key_file`, else `NGROK_API_KEY`, else `$CREDENTIALS_DIRECTORY/ngrok-api-key`.
-fn read_api_key(
-    key_file: Option<&Path>,
-    base_dir: &Path,
-    env: &Environment,
-) -> Result<(SecretString, String), (&'static str, String)> {
-    let from_file = |path: &Path, key: &'static str| {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            (
-                key,
-                format!(
-                    "cannot read the API key from {}: {}",
-                    path.display(),
-                    io_reason(&e)
-                ),
-            )
-        })?;
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err((key, format!("the API key file {} is empty", path.display())));
-        }
-        if !valid_key(trimmed) {
-            return Err((
-                key,
-                format!(
-                    "the API key file {} holds more than one token (whitespace or control characters inside)",
-                    path.display()
-                ),
-            ));
-        }
-        Ok((
-            SecretString::from(trimmed.to_string()),
-            path.display().to_string(),
-        ))
-    };
-    if let Some(path) = key_file {
-        return from_file(&resolve(base_dir, path), "api.key_file");
-    }
-    if let Some(key) = &env.ngrok_api_key {
-        let trimmed = key.trim();
-        if !valid_key(trimmed) {
-            return Err((
-                "api.key_file",
-                "NGROK_API_KEY holds whitespace or control characters inside the key".to_string(),
-            ));
-        }
-        return Ok((
-            SecretString::from(trimmed.to_string()),
-            "the NGROK_API_KEY environment variable".to_string(),
-        ));
-    }
-    if let Some(dir) = &env.credentials_directory {
-        return from_file(&dir.join(CREDENTIAL_NAME), "api.key_file");
-    }
-    Err((
-        "api.key_file",
-        "no API key: set api.key_file, or the NGROK_API_KEY environment variable, or provide the systemd credential ngrok-api-key (LoadCredential=)".to_string(),
-    ))
-}
-
-fn valid_key(key: &str) -> bool {
-    !key.is_empty() && key.chars().all(|c| c.is_ascii_graphic())
-}
-
-/// Relative paths in the file are relative to the file.
-fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }
-}
-
-/// A cron expression with a seconds field (as tokio-cron-scheduler parses it) and its interval.
-pub fn parse_cron(text: &str) -> Result<(croner::Cron, Duration), String> {
-    let cron = croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(text)
-        .map_err(|e| {
-            format!("\"{text}\" is not a cron expression with a seconds field ({e}); e.g. \"0 */5 * * * *\" for every five minutes")
-        })?;
-    // The longest gap over the next occurrences: stale_after and Alertmanager's endsAt must
-    // outlast the longest wait between two syncs ("0 0,5 * * * *" waits 55 minutes once an hour).
-    let never = |e: croner::errors::CronError| format!("\"{text}\" never fires ({e})");
-    let mut at = cron
-        .find_next_occurrence(&chrono::Utc::now(), false)
-        .map_err(never)?;
-    let mut longest: Option<Duration> = None;
-    for _ in 0..256 {
-        let next = cron.find_next_occurrence(&at, false).map_err(never)?;
-        let gap = (next - at).to_std().unwrap_or(Duration::ZERO);
-        if !gap.is_zero() {
-            longest = Some(longest.map_or(gap, |s| s.max(gap)));
-        }
-        at = next;
-    }
-    let interval = longest.ok_or_else(|| format!("\"{text}\" never fires twice"))?;
-    Ok((cron, interval))
-}
-
-fn validate_watches(raw: Vec<RawWatch>, base_dir: &Path, p: &mut Problems) -> Vec<WatchSettings> {
-    let mut names = HashMap::new();
-    let mut owners: HashMap<String, String> = HashMap::new();
-    let mut out = Vec::new();
-    for (i, w) in raw.into_iter().enumerate() {
-        let label = match &w.name {
-            Some(n) => format!("watch \"{n}\""),
-            None => format!("watch[{i}]"),
-        };
-        let name = match w.name.as_deref().map(str::trim) {
-            Some(n) if valid_name(n) => n.to_string(),
-            Some(n) => {
-                p.push(
-                    &format!("{label}.name"),
-                    format!("\"{n}\" must be 1–64 letters, digits, '-', '_' or '.'"),
-                );
-                continue;
-            }
-            None => {
-                p.push(
-                    &format!("{label}.name"),
-                    "missing: every [[watch]] needs a name",
-                );
-                continue;
-            }
-        };
-        if names.insert(name.clone(), i).is_some() {
-            p.push(&format!("{label}.name"), "appears in two [[watch]] entries");
-        }
-        let certificate = match &w.certificate {
-            Some(c) => resolve(base_dir, c),
-            None => {
-                p.push(
-                    &format!("{label}.certificate"),
-                    "missing: the path of the certificate chain (leaf first)",
-                );
-                PathBuf::new()
-            }
-        };
-        let private_key = match &w.private_key {
-            Some(k) => resolve(base_dir, k),
-            None => {
-                p.push(
-                    &format!("{label}.private_key"),
-                    "missing: the path of the private key",
-                );
-                PathBuf::new()
-            }
-        };
-        if w.domains.is_empty() {
-            p.push(
-                &format!("{label}.domains"),
-                "empty: name the reserved domains this certificate serves",
-            );
-        }
-        let mut domains = Vec::new();
-        for d in &w.domains {
-            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
-            if d.is_empty() || d.contains(char::is_whitespace) || d.contains('/') {
-                p.push(
-                    &format!("{label}.domains"),
-                    format!("\"{d}\" is not a domain name"),
-                );
-                continue;
-            }
-            if let Some(other) = owners.insert(d.clone(), name.clone()) {
-                if other == name {
-                    p.push(
-                        &format!("{label}.domains"),
-                        format!("\"{d}\" is listed twice"),
-                    );
-                } else {
-                    p.push(
-                        &format!("{label}.domains"),
-                        format!("\"{d}\" is also in watch \"{other}\": a domain may be in one watch only"),
-                    );
-                }
-                continue;
-            }
-            domains.push(d);
-        }
-        let debounce = p.duration(&format!("{label}.debounce"), w.debounce.as_deref(), "2s");
-        let settle_timeout = p.duration(
-            &format!("{label}.settle_timeout"),
-            w.settle_timeout.as_deref(),
-            "60s",
-        );
-        let poll_interval = w
-            .poll_interval
-            .as_deref()
-            .map(|t| p.duration(&format!("{label}.poll_interval"), Some(t), "30s"));
-        out.push(WatchSettings {
-            name,
-            certificate,
-            private_key,
-            domains,
-            delete_replaced: w.delete_replaced.unwrap_or(false),
-            take_over_managed: w.take_over_managed.unwrap_or(false),
-            debounce,
-            settle_timeout,
-            poll_interval,
-        });
-    }
-    out
-}
-
-fn validate_webhooks(
-    raw: Vec<RawWebhook>,
-    base_dir: &Path,
-    p: &mut Problems,
-) -> Vec<WebhookSettings> {
-    let mut names = HashMap::new();
-    let mut out = Vec::new();
-    for (i, w) in raw.into_iter().enumerate() {
-        let label = match &w.name {
-            Some(n) => format!("webhook \"{n}\""),
-            None => format!("webhook[{i}]"),
-        };
-        let name = match w.name.as_deref().map(str::trim) {
-            Some(n) if valid_name(n) => n.to_string(),
-            Some(n) => {
-                p.push(
-                    &format!("{label}.name"),
-                    format!("\"{n}\" must be 1–64 letters, digits, '-', '_' or '.'"),
-                );
-                continue;
-            }
-            None => {
-                p.push(
-                    &format!("{label}.name"),
-                    "missing: every [[webhook]] needs a name",
-                );
-                continue;
-            }
-        };
-        if names.insert(name.clone(), i).is_some() {
-            p.push(
-                &format!("{label}.name"),
-                "appears in two [[webhook]] entries",
-            );
-        }
-        let url = match w.url.as_deref().map(Url::parse) {
-            Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
-            Some(Ok(u)) => {
-                p.push(
-                    &format!("{label}.url"),
-                    format!("{} is not an http(s) URL", redacted_url(&u)),
-                );
-                continue;
-            }
-            // The URL may hold a token: say what is wrong without repeating it.
-            Some(Err(e)) => {
-                p.push(&format!("{label}.url"), format!("not a URL ({e})"));
-                continue;
-            }
-            None => {
-                p.push(&format!("{label}.url"), "missing");
-                continue;
-            }
-        };
-        let format = match w.format.as_deref().unwrap_or("json") {
-            "json" => WebhookFormat::Json,
-            "slack" => WebhookFormat::Slack,
-            "alertmanager" => WebhookFormat::Alertmanager,
-            other => {
-                p.push(
-                    &format!("{label}.format"),
-                    format!("\"{other}\" is not one of json, slack, alertmanager"),
-                );
-                WebhookFormat::Json
-            }
-        };
-        let secret = match &w.secret_file {
-            None => None,
-            Some(_) if format != WebhookFormat::Json => {
-                p.push(
-                    &format!("{label}.secret_file"),
-                    "signing applies to format = \"json\" only",
-                );
-                None
-            }
-            Some(path) => {
-                let path = resolve(base_dir, path);
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => {
-                        let text = text.trim();
-                        let valid = text.strip_prefix("whsec_").is_some_and(|b64| {
-                            use base64::Engine;
-                            base64::engine::general_purpose::STANDARD
-                                .decode(b64)
-                                .is_ok_and(|key| !key.is_empty())
-                        });
-                        if !valid {
-                            p.push(
-                                &format!("{label}.secret_file"),
-                                format!("{} must hold whsec_ followed by base64", path.display()),
-                            );
-                        }
-                        Some(SecretString::from(text.to_string()))
-                    }
-                    Err(e) => {
-                        p.push(
-                            &format!("{label}.secret_file"),
-                            format!("cannot read {}: {}", path.display(), io_reason(&e)),
-                        );
-                        None
-                    }
-                }
-            }
-        };
-        let mut headers = Vec::new();
-        for (k, v) in w.headers {
-            let name_ok = !k.is_empty()
-                && k.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
-            if !name_ok {
-                p.push(
-                    &format!("{label}.headers"),
-                    format!("\"{k}\" is not a header name"),
-                );
-            } else if RESERVED_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
-                p.push(
-                    &format!("{label}.headers"),
-                    format!("\"{k}\" is set by the watchdog itself"),
-                );
-            } else if !v.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
-                p.push(
-                    &format!("{label}.headers.{k}"),
-                    "the value must be printable ASCII",
-                );
-            } else {
-                headers.push((k, SecretString::from(v)));
-            }
-        }
-        let min_severity = match w.min_severity.as_deref().unwrap_or("warning") {
-            "info" => Severity::Info,
-            "warning" => Severity::Warning,
-            "critical" => Severity::Critical,
-            other => {
-                p.push(
-                    &format!("{label}.min_severity"),
-                    format!("\"{other}\" is not one of info, warning, critical"),
-                );
-                Severity::Warning
-            }
-        };
-        let repeat_interval = p.duration(
-            &format!("{label}.repeat_interval"),
-            w.repeat_interval.as_deref(),
-            "4h",
-        );
-        out.push(WebhookSettings {
-            name,
-            url,
-            format,
-            secret,
-            headers,
-            min_severity,
-            repeat_interval,
-        });
-    }
-    out
-}
-
-/// Headers the watchdog sets on webhook requests; a second copy would break receivers.
-const RESERVED_HEADERS: [&str; 6] = [
-    "content-type",
-    "content-length",
-    "host",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-];
-
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
-
-/// An I/O error without the path (the caller names it) and without Rust's `(os error N)` noise.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,7 @@ pub fn human(d: time::Duration) -> String {
     format!("{n} {unit}")
 }
 
+/// An I/O error without the path (the caller names it) and without Rust's `(os error N)` noise.
 pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
