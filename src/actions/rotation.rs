@@ -227,7 +227,7 @@ pub async fn pass(
     }
     let state = WatchState::Planned {
         not_after,
-        plan,
+        plan: Box::new(plan),
         outcome,
     };
     report(state, findings)

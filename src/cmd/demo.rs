@@ -77,64 +77,18 @@ pub async fn run_demo(
     let dir = tempfile_dir().map_err(|e| DemoError::Setup(format!("temporary directory: {e}")))?;
     write_watched_pair(dir.path()).map_err(DemoError::Setup)?;
 
-    // Our own metrics address: the requested one, else the default, else any free port.
-    let listener = match metrics_listen {
-        Some(addr) => TcpListener::bind(addr).await.map_err(|e| DemoError::Bind {
-            addr: addr.to_string(),
-            reason: io_reason(&e),
-        })?,
-        None => match TcpListener::bind(config::DEFAULT_METRICS_LISTEN).await {
-            Ok(l) => l,
-            Err(_) => TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| DemoError::Bind {
-                    addr: "127.0.0.1:0".into(),
-                    reason: e.to_string(),
-                })?,
-        },
-    };
+    let listener = bind_metrics(metrics_listen).await?;
     let metrics_addr = listener
         .local_addr()
         .map_err(|e| DemoError::Setup(e.to_string()))?;
-    let config_text = format!(
-        r#"[api]
-url = "{url}"
-requests_per_minute = 60
-
-[schedule]
-sync = "*/15 * * * * *"
-stale_after = "1m"
-
-[metrics]
-listen = "{metrics_addr}"
-
-[state]
-dir = "{state}"
-
-[[watch]]
-name = "app"
-certificate = "{cert}"
-private_key = "{key}"
-domains = ["app.example.com"]
-delete_replaced = true
-"#,
-        url = sim.url(),
-        state = dir.path().join("state").display(),
-        cert = dir.path().join("app/fullchain.pem").display(),
-        key = dir.path().join("app/privkey.pem").display(),
-    );
-    let env = Environment {
-        ngrok_api_key: Some(DEMO_KEY.to_string()),
-        credentials_directory: None,
-        state_directory: None,
-    };
-    let settings = config::parse(&config_text, Path::new("(demo)"), &env)
-        .map_err(|e| DemoError::Setup(e.to_string()))?;
-
+    let settings = demo_settings(&sim.url(), metrics_addr, dir.path())?;
+    let env = demo_env();
     println!("ngrok-cert-watchdog demo — everything runs in this process, on loopback, with no ngrok account.");
     println!();
+    let (certificates, domains, credentials) =
+        sim.with_account(|a| (a.certificates.len(), a.domains.len(), a.credentials.len()));
     println!(
-        "  simulated ngrok API   {}  (a seeded account: 8 certificates, 12 domains, 2 credentials)",
+        "  simulated ngrok API   {}  (a seeded account: {certificates} certificates, {domains} domains, {credentials} credentials)",
         sim.url()
     );
     println!(
@@ -162,38 +116,7 @@ delete_replaced = true
     .await
     .map_err(|e| DemoError::Setup(e.to_string()))?;
 
-    let mut outcomes = shared.subscribe();
-    let printer = async {
-        let mut printed = false;
-        while outcomes.changed().await.is_ok() {
-            let Some(outcome) = outcomes.borrow_and_update().clone() else {
-                continue;
-            };
-            match &outcome.result {
-                Ok((inventory, findings)) if !printed => {
-                    printed = true;
-                    println!(
-                        "First sync at {}: {}",
-                        format_time(outcome.finished_at),
-                        Summary::of(inventory, findings).line()
-                    );
-                    println!();
-                    print!("{}", findings_text(findings));
-                    println!();
-                    println!("Look at:");
-                    println!("  http://{metrics_addr}/metrics   Prometheus metrics (the account's series and the watchdog's own)");
-                    println!("  http://{metrics_addr}/readyz    200 while the last successful sync is recent");
-                    println!("  http://{metrics_addr}/healthz   200 while the process runs");
-                    println!();
-                    println!("Also try, in another terminal:");
-                    println!("  curl -s http://{metrics_addr}/metrics | grep ngrok_reserved_domain_provisioning_failed");
-                    println!("Press Ctrl-C to stop.");
-                }
-                Ok(_) => {}
-                Err(e) => println!("sync failed: {e}"),
-            }
-        }
-    };
+    let printer = print_outcomes(shared.subscribe(), metrics_addr);
     tokio::select! {
         _ = shutdown => {}
         _ = printer => {}
@@ -203,6 +126,107 @@ delete_replaced = true
     sim.stop().await;
     println!("demo stopped.");
     Ok(())
+}
+
+/// Our own metrics address: the requested one, else the default, else any free port.
+async fn bind_metrics(metrics_listen: Option<SocketAddr>) -> Result<TcpListener, DemoError> {
+    let listener = match metrics_listen {
+        Some(addr) => TcpListener::bind(addr).await.map_err(|e| DemoError::Bind {
+            addr: addr.to_string(),
+            reason: io_reason(&e),
+        })?,
+        None => match TcpListener::bind(config::DEFAULT_METRICS_LISTEN).await {
+            Ok(l) => l,
+            Err(_) => TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| DemoError::Bind {
+                    addr: "127.0.0.1:0".into(),
+                    reason: e.to_string(),
+                })?,
+        },
+    };
+    Ok(listener)
+}
+
+fn demo_env() -> Environment {
+    Environment {
+        ngrok_api_key: Some(DEMO_KEY.to_string()),
+        credentials_directory: None,
+        state_directory: None,
+    }
+}
+
+/// The daemon's settings: the simulator's account, a fast schedule, the watched pair in `dir`.
+fn demo_settings(
+    sim_url: &str,
+    metrics_addr: SocketAddr,
+    dir: &Path,
+) -> Result<config::Settings, DemoError> {
+    let config_text = format!(
+        r#"[api]
+url = "{url}"
+requests_per_minute = 60
+
+[schedule]
+sync = "*/15 * * * * *"
+stale_after = "1m"
+
+[metrics]
+listen = "{metrics_addr}"
+
+[state]
+dir = "{state}"
+
+[[watch]]
+name = "app"
+certificate = "{cert}"
+private_key = "{key}"
+domains = ["app.example.com"]
+delete_replaced = true
+"#,
+        url = sim_url,
+        state = dir.join("state").display(),
+        cert = dir.join("app/fullchain.pem").display(),
+        key = dir.join("app/privkey.pem").display(),
+    );
+    config::parse(&config_text, Path::new("(demo)"), &demo_env())
+        .map_err(|e| DemoError::Setup(e.to_string()))
+}
+
+/// Prints the first sync's findings and where to look, then failed syncs, until the daemon stops.
+async fn print_outcomes(
+    mut outcomes: tokio::sync::watch::Receiver<Option<Arc<daemon::SyncOutcome>>>,
+    metrics_addr: SocketAddr,
+) {
+    let mut printed = false;
+    while outcomes.changed().await.is_ok() {
+        let Some(outcome) = outcomes.borrow_and_update().clone() else {
+            continue;
+        };
+        match &outcome.result {
+            Ok((inventory, findings)) if !printed => {
+                printed = true;
+                println!(
+                    "First sync at {}: {}",
+                    format_time(outcome.finished_at),
+                    Summary::of(inventory, findings).line()
+                );
+                println!();
+                print!("{}", findings_text(findings));
+                println!();
+                println!("Look at:");
+                println!("  http://{metrics_addr}/metrics   Prometheus metrics (the account's series and the watchdog's own)");
+                println!("  http://{metrics_addr}/readyz    200 while the last successful sync is recent");
+                println!("  http://{metrics_addr}/healthz   200 while the process runs");
+                println!();
+                println!("Also try, in another terminal:");
+                println!("  curl -s http://{metrics_addr}/metrics | grep ngrok_reserved_domain_provisioning_failed");
+                println!("Press Ctrl-C to stop.");
+            }
+            Ok(_) => {}
+            Err(e) => println!("sync failed: {e}"),
+        }
+    }
 }
 
 fn tempfile_dir() -> std::io::Result<tempfile::TempDir> {

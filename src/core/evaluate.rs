@@ -138,117 +138,125 @@ fn domain_findings(
     findings: &mut Vec<Finding>,
 ) {
     let grace = signed(policy.renewal_grace);
-    let mut push = |severity, kind, message: String, not_after| {
-        findings.push(Finding {
-            severity,
-            kind,
-            resource_id: domain.id.clone(),
-            domain: Some(domain.domain.clone()),
-            message,
-            not_after,
-        })
-    };
     let name = &domain.domain;
+    let finding = |severity, kind, message: String, not_after| Finding {
+        severity,
+        kind,
+        resource_id: domain.id.clone(),
+        domain: Some(name.clone()),
+        message,
+        not_after,
+    };
     if let Some(id) = domain.certificate_id() {
         if inventory.is_missing(id) {
-            push(
+            findings.push(finding(
                 Severity::Critical,
                 FindingKind::CertificateMissing,
                 format!("domain {name} points at certificate {id}, which no longer exists; attach a valid certificate"),
                 None,
-            );
+            ));
         }
     }
     if domain.is_managed() {
-        let job = domain.provisioning_job();
-        match job.and_then(|j| j.error_code.as_deref()) {
-            Some("DNS_ERROR") => {
-                let target = if domain.domain.starts_with("*.") {
-                    match &domain.acme_challenge_cname_target {
-                        Some(t) => format!(
-                            "create a CNAME record _acme-challenge.{} → {t}",
-                            domain.domain.trim_start_matches("*.")
-                        ),
-                        None => {
-                            "create the _acme-challenge CNAME record ngrok shows for it".to_string()
-                        }
-                    }
-                } else {
-                    match &domain.cname_target {
-                        Some(t) => format!("create a CNAME record {name} → {t}"),
-                        None => "point its DNS at the CNAME target ngrok shows for it".to_string(),
-                    }
-                };
-                push(
-                    Severity::Critical,
-                    FindingKind::ProvisioningFailed,
-                    format!(
-                        "ngrok cannot issue a certificate for {name}: DNS_ERROR{}; this does not fix itself: {target}",
-                        job_msg(job)
-                    ),
-                    None,
-                );
-            }
-            Some(code) => {
-                let retry = match job.and_then(|j| j.retries_at) {
-                    Some(at) => format!("ngrok retries at {}", format_time(at)),
-                    None => "ngrok retries by itself".to_string(),
-                };
-                let kind = if code == "INTERNAL_ERROR" {
-                    "temporary"
-                } else {
-                    "unrecognised error"
-                };
-                push(
-                    Severity::Warning,
-                    FindingKind::ProvisioningFailed,
-                    format!("certificate provisioning for {name} failed with {code}{} ({kind}); {retry}", job_msg(job)),
-                    None,
-                );
-            }
-            None => {
-                if let Some(started) = job.and_then(|j| j.started_at) {
-                    if domain.certificate.is_none() && now - started > grace {
-                        push(
-                            Severity::Warning,
-                            FindingKind::ProvisioningStuck,
-                            format!(
-                                "domain {name} has no certificate and ngrok's provisioning job has run since {} ({}); check its DNS and the ngrok dashboard",
-                                format_time(started),
-                                human(now - started)
-                            ),
-                            None,
-                        );
-                    }
-                }
-            }
+        if let Some((severity, kind, message)) = provisioning(domain, now, grace) {
+            findings.push(finding(severity, kind, message, None));
         }
-        if let Some(renews_at) = domain.renews_at() {
-            if now - renews_at > grace {
-                push(
-                    Severity::Warning,
-                    FindingKind::RenewalOverdue,
-                    format!(
-                        "ngrok should have renewed the certificate of {name} at {} ({} ago); check its certificate management status",
-                        format_time(renews_at),
-                        human(now - renews_at)
-                    ),
-                    domain
-                        .certificate_id()
-                        .and_then(|id| inventory.certificate(id))
-                        .map(|c| c.not_after),
-                );
-            }
+        if let Some(renews_at) = domain.renews_at().filter(|at| now - *at > grace) {
+            let not_after = domain
+                .certificate_id()
+                .and_then(|id| inventory.certificate(id))
+                .map(|c| c.not_after);
+            findings.push(finding(
+                Severity::Warning,
+                FindingKind::RenewalOverdue,
+                format!(
+                    "ngrok should have renewed the certificate of {name} at {} ({} ago); check its certificate management status",
+                    format_time(renews_at),
+                    human(now - renews_at)
+                ),
+                not_after,
+            ));
         }
     } else if domain.certificate.is_none() && domain.cname_target.is_some() {
-        push(
+        findings.push(finding(
             Severity::Warning,
             FindingKind::DomainWithoutCertificate,
             format!(
                 "custom domain {name} has neither a certificate nor a certificate management policy: HTTPS to it fails; attach a certificate or enable managed certificates"
             ),
             None,
-        );
+        ));
+    }
+}
+
+/// What a managed domain's provisioning job says: DNS_ERROR (critical, permanent), another error
+/// (warning, ngrok retries), or a job without a certificate running past the grace.
+fn provisioning(
+    domain: &ReservedDomain,
+    now: OffsetDateTime,
+    grace: time::Duration,
+) -> Option<(Severity, FindingKind, String)> {
+    let name = &domain.domain;
+    let job = domain.provisioning_job();
+    match job.and_then(|j| j.error_code.as_deref()) {
+        Some("DNS_ERROR") => Some((
+            Severity::Critical,
+            FindingKind::ProvisioningFailed,
+            format!(
+                "ngrok cannot issue a certificate for {name}: DNS_ERROR{}; this does not fix itself: {}",
+                job_msg(job),
+                dns_fix(domain)
+            ),
+        )),
+        Some(code) => {
+            let retry = match job.and_then(|j| j.retries_at) {
+                Some(at) => format!("ngrok retries at {}", format_time(at)),
+                None => "ngrok retries by itself".to_string(),
+            };
+            let kind = if code == "INTERNAL_ERROR" {
+                "temporary"
+            } else {
+                "unrecognised error"
+            };
+            Some((
+                Severity::Warning,
+                FindingKind::ProvisioningFailed,
+                format!("certificate provisioning for {name} failed with {code}{} ({kind}); {retry}", job_msg(job)),
+            ))
+        }
+        None => {
+            let started = job.and_then(|j| j.started_at)?;
+            (domain.certificate.is_none() && now - started > grace).then(|| {
+                (
+                    Severity::Warning,
+                    FindingKind::ProvisioningStuck,
+                    format!(
+                        "domain {name} has no certificate and ngrok's provisioning job has run since {} ({}); check its DNS and the ngrok dashboard",
+                        format_time(started),
+                        human(now - started)
+                    ),
+                )
+            })
+        }
+    }
+}
+
+/// The DNS record that lets ngrok issue a certificate for the domain.
+fn dns_fix(domain: &ReservedDomain) -> String {
+    let name = &domain.domain;
+    if name.starts_with("*.") {
+        match &domain.acme_challenge_cname_target {
+            Some(t) => format!(
+                "create a CNAME record _acme-challenge.{} → {t}",
+                name.trim_start_matches("*.")
+            ),
+            None => "create the _acme-challenge CNAME record ngrok shows for it".to_string(),
+        }
+    } else {
+        match &domain.cname_target {
+            Some(t) => format!("create a CNAME record {name} → {t}"),
+            None => "point its DNS at the CNAME target ngrok shows for it".to_string(),
+        }
     }
 }
 

@@ -13,7 +13,9 @@ use time::OffsetDateTime;
 
 use crate::config::WatchSettings;
 use crate::model::{Finding, FindingKind, Severity};
+use crate::model::text::format_time;
 use crate::sources::inventory::Inventory;
+use crate::sources::ngrok::ReservedDomain;
 use crate::sources::local::LocalPair;
 
 /// Written into the metadata of every certificate the watchdog uploads.
@@ -136,32 +138,7 @@ pub fn plan(
         .map(|c| c.id.as_str())
         .collect();
     same_leaf.sort_unstable();
-
-    // The watched domains as the account has them.
-    let mut eligible = Vec::new();
-    let mut problems = Vec::new();
-    for name in &watch.domains {
-        match inventory.domain_named(name) {
-            None => problems.push(watch_finding(
-                &watch.name,
-                name,
-                Severity::Warning,
-                FindingKind::WatchInvalid,
-                format!("watch {}: {name} is not a reserved domain of the account; reserve it or remove it from the watch", watch.name),
-            )),
-            Some(d) if d.is_managed() && !watch.take_over_managed => problems.push(watch_finding(
-                &watch.name,
-                name,
-                Severity::Warning,
-                FindingKind::WatchInvalid,
-                format!(
-                    "watch {}: {name} uses ngrok-managed certificates; left alone (set take_over_managed = true to replace them with the files on disk)",
-                    watch.name
-                ),
-            )),
-            Some(d) => eligible.push(d),
-        }
-    }
+    let (eligible, problems) = watched_domains(watch, inventory);
 
     // Prefer a copy a watched domain already uses, then the oldest.
     let target_id = same_leaf
@@ -179,68 +156,15 @@ pub fn plan(
             from: d.certificate_id().map(str::to_string),
         })
         .collect();
-
-    // No rollbacks: the new leaf must be issued no earlier than what the domains have now.
-    // (ngrok renews managed certificates on its own schedule: taking those over is opted into.)
-    for m in &moves {
-        if let Some(current) = m.from.as_deref().and_then(|id| inventory.certificate(id)) {
-            if !current.is_managed() && current.not_before > leaf.not_before {
-                return Err(format!(
-                    "{}: issued {}, earlier than the certificate {} has ({}, issued {}); refusing to roll back",
-                    watch.certificate.display(),
-                    crate::model::text::format_time(leaf.not_before),
-                    m.domain,
-                    current.id,
-                    crate::model::text::format_time(current.not_before)
-                ));
-            }
-        }
-    }
-
-    // After the moves, which certificates does any domain still reference?
-    let moved: BTreeSet<&str> = moves.iter().map(|m| m.domain_id.as_str()).collect();
-    let referenced: BTreeSet<&str> = inventory
-        .domains()
-        .iter()
-        .filter(|d| !moved.contains(d.id.as_str()))
-        .filter_map(|d| d.certificate_id())
-        .collect();
-    let deletable = |id: &str| {
-        Some(id) != target_id.as_deref()
-            && !referenced.contains(id)
-            && inventory.certificate(id).is_some_and(|c| !c.is_managed())
+    refuse_rollback(watch, local, &moves, inventory)?;
+    let replaced = Replaced {
+        watch,
+        inventory,
+        target: target_id.as_deref(),
+        same_leaf: &same_leaf,
+        moves: &moves,
     };
-    let mut deletes = BTreeSet::new();
-    // Extra copies of the same leaf that the watchdog uploaded (two hosts racing), once they
-    // are old enough that no other host can still be moving domains onto them.
-    for id in &same_leaf {
-        let settled_copy = inventory.certificate(id).is_some_and(|c| {
-            UploadMetadata::parse(c.metadata.as_deref()).is_some()
-                && c.created_at
-                    .is_none_or(|t| inventory.fetched_at() - t >= RACE_GRACE)
-        });
-        if settled_copy && deletable(id) {
-            deletes.insert(id.to_string());
-        }
-    }
-    // Replaced certificates only once every watched domain can be on the new one.
-    if watch.delete_replaced && problems.is_empty() {
-        // What the moves replace, and earlier uploads of this watch left behind.
-        for id in moves.iter().filter_map(|m| m.from.as_deref()) {
-            if deletable(id) {
-                deletes.insert(id.to_string());
-            }
-        }
-        for c in inventory.certificates() {
-            // Copies of the current leaf are left to the grace rule above.
-            let this_watch = UploadMetadata::parse(c.metadata.as_deref())
-                .is_some_and(|m| m.watch == watch.name)
-                && !same_leaf.contains(&c.id.as_str());
-            if this_watch && deletable(&c.id) {
-                deletes.insert(c.id.clone());
-            }
-        }
-    }
+    let deletes = replaced.deletable(problems.is_empty());
     // Nothing to move and no copy in the account: no upload either (it would only be orphaned).
     let target = match target_id {
         Some(id) => Target::Existing(id),
@@ -252,9 +176,128 @@ pub fn plan(
         fingerprint: leaf.fingerprint.clone(),
         target,
         moves,
-        deletes: deletes.into_iter().collect(),
+        deletes,
         problems,
     })
+}
+
+/// The watched domains that can be rotated, and a finding for each that cannot (not reserved,
+/// or on ngrok-managed certificates without `take_over_managed`).
+fn watched_domains<'a>(
+    watch: &WatchSettings,
+    inventory: &'a Inventory,
+) -> (Vec<&'a ReservedDomain>, Vec<Finding>) {
+    let mut eligible = Vec::new();
+    let mut problems = Vec::new();
+    for name in &watch.domains {
+        let problem = match inventory.domain_named(name) {
+            None => format!("watch {}: {name} is not a reserved domain of the account; reserve it or remove it from the watch", watch.name),
+            Some(d) if d.is_managed() && !watch.take_over_managed => format!(
+                "watch {}: {name} uses ngrok-managed certificates; left alone (set take_over_managed = true to replace them with the files on disk)",
+                watch.name
+            ),
+            Some(d) => {
+                eligible.push(d);
+                continue;
+            }
+        };
+        problems.push(watch_finding(
+            &watch.name,
+            name,
+            Severity::Warning,
+            FindingKind::WatchInvalid,
+            problem,
+        ));
+    }
+    (eligible, problems)
+}
+
+/// No rollbacks: the new leaf must be issued no earlier than what the domains have now. (ngrok
+/// renews managed certificates on its own schedule: taking those over is opted into.)
+fn refuse_rollback(
+    watch: &WatchSettings,
+    local: &LocalPair,
+    moves: &[Move],
+    inventory: &Inventory,
+) -> Result<(), String> {
+    let leaf = &local.chain.leaf;
+    for m in moves {
+        let Some(current) = m.from.as_deref().and_then(|id| inventory.certificate(id)) else {
+            continue;
+        };
+        if !current.is_managed() && current.not_before > leaf.not_before {
+            return Err(format!(
+                "{}: issued {}, earlier than the certificate {} has ({}, issued {}); refusing to roll back",
+                watch.certificate.display(),
+                format_time(leaf.not_before),
+                m.domain,
+                current.id,
+                format_time(current.not_before)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a plan may delete once its moves are done.
+struct Replaced<'a> {
+    watch: &'a WatchSettings,
+    inventory: &'a Inventory,
+    target: Option<&'a str>,
+    same_leaf: &'a [&'a str],
+    moves: &'a [Move],
+}
+
+impl Replaced<'_> {
+    /// Extra copies of the leaf the watchdog uploaded (once past the race grace) and, with
+    /// `delete_replaced` and every watched domain rotatable, what the moves replace and earlier
+    /// uploads of this watch left behind — never a managed certificate or one still referenced.
+    fn deletable(&self, all_rotatable: bool) -> Vec<String> {
+        let inventory = self.inventory;
+        // After the moves, which certificates does any domain still reference?
+        let moved: BTreeSet<&str> = self.moves.iter().map(|m| m.domain_id.as_str()).collect();
+        let referenced: BTreeSet<&str> = inventory
+            .domains()
+            .iter()
+            .filter(|d| !moved.contains(d.id.as_str()))
+            .filter_map(|d| d.certificate_id())
+            .collect();
+        let deletable = |id: &str| {
+            Some(id) != self.target
+                && !referenced.contains(id)
+                && inventory.certificate(id).is_some_and(|c| !c.is_managed())
+        };
+        let mut deletes = BTreeSet::new();
+        // Extra copies of the same leaf (two hosts racing), once old enough that no other host
+        // can still be moving domains onto them.
+        for id in self.same_leaf {
+            let settled_copy = inventory.certificate(id).is_some_and(|c| {
+                UploadMetadata::parse(c.metadata.as_deref()).is_some()
+                    && c.created_at
+                        .is_none_or(|t| inventory.fetched_at() - t >= RACE_GRACE)
+            });
+            if settled_copy && deletable(id) {
+                deletes.insert(id.to_string());
+            }
+        }
+        if self.watch.delete_replaced && all_rotatable {
+            for id in self.moves.iter().filter_map(|m| m.from.as_deref()) {
+                if deletable(id) {
+                    deletes.insert(id.to_string());
+                }
+            }
+            for c in inventory.certificates() {
+                // Copies of the current leaf are left to the grace rule above.
+                let this_watch = UploadMetadata::parse(c.metadata.as_deref())
+                    .is_some_and(|m| m.watch == self.watch.name)
+                    && !self.same_leaf.contains(&c.id.as_str());
+                if this_watch && deletable(&c.id) {
+                    deletes.insert(c.id.clone());
+                }
+            }
+        }
+        deletes.into_iter().collect()
+    }
 }
 
 /// How old an extra copy of the same leaf must be before it is deleted: another host racing
@@ -299,7 +342,7 @@ pub enum WatchState {
     /// A plan was made, and carried out unless it was a dry run or had nothing to do.
     Planned {
         not_after: OffsetDateTime,
-        plan: Plan,
+        plan: Box<Plan>,
         outcome: Option<Outcome>,
     },
 }
