@@ -399,6 +399,7 @@ mod tests {
             .collect()
     }
 
+    #[allow(clippy::too_many_lines, reason = "one lifecycle told step by step")]
     #[test]
     fn fires_escalates_repeats_and_resolves_once() {
         let p = policy(WebhookFormat::Json);

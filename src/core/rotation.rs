@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::config::WatchSettings;
-use crate::model::{Finding, FindingKind, Severity};
 use crate::model::text::format_time;
+use crate::model::{Finding, FindingKind, Severity};
 use crate::sources::inventory::Inventory;
-use crate::sources::ngrok::ReservedDomain;
 use crate::sources::local::LocalPair;
+use crate::sources::ngrok::ReservedDomain;
 
 /// Written into the metadata of every certificate the watchdog uploads.
 pub const UPLOADED_BY: &str = "ngrok-cert-watchdog";

@@ -8,13 +8,14 @@
 //! progress, a failed sync too); only while both hold does it send the keep-alive, so a
 //! scheduler that stops firing or a sync that hangs ends in a restart by systemd.
 //!
-//! - [`triggers`]: the cron schedule and a test's manual ticks
-//! - [`sync`]: the sync loop and one pass
-//! - [`supervisor`]: liveness and the keep-alive
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz`
-//! - [`reload`]: SIGHUP
-//! - [`file_events`]: changes to `[[watch]]` files start a pass
-//! - [`notify`]: READY, STATUS, keep-alive, STOPPING to the service manager
+//! Its parts:
+//! - [`triggers`] — the cron schedule and a test's manual ticks
+//! - [`sync`] — the sync loop and one pass
+//! - [`supervisor`] — liveness and the keep-alive
+//! - [`http`] — `/metrics`, `/healthz`, `/readyz`
+//! - [`reload`] — SIGHUP
+//! - [`file_events`] — changes to `[[watch]]` files start a pass
+//! - [`notify`] — READY, STATUS, keep-alive, STOPPING to the service manager
 
 pub mod file_events;
 pub mod http;

@@ -220,6 +220,45 @@ fn leaf_info(cert: &X509Certificate<'_>, der: &[u8]) -> LeafInfo {
             }
         }
     }
+    let (key_usages, extended_key_usages) = usages(cert);
+    let private_key_type = match cert
+        .public_key()
+        .algorithm
+        .algorithm
+        .to_id_string()
+        .as_str()
+    {
+        "1.2.840.113549.1.1.1" => "rsa",
+        "1.2.840.10045.2.1" => "ecdsa",
+        "1.3.101.112" => "ed25519",
+        _ => "unknown",
+    };
+    let time = |t: &x509_parser::time::ASN1Time| {
+        OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    };
+    LeafInfo {
+        subject_common_name: first(&mut subject.iter_common_name()),
+        subject_organization: first(&mut subject.iter_organization()),
+        subject_organizational_unit: first(&mut subject.iter_organizational_unit()),
+        subject_locality: first(&mut subject.iter_locality()),
+        subject_province: first(&mut subject.iter_state_or_province()),
+        subject_country: first(&mut subject.iter_country()),
+        issuer_common_name: first(&mut cert.issuer().iter_common_name()),
+        dns_names,
+        ips,
+        not_before: time(&cert.validity().not_before),
+        not_after: time(&cert.validity().not_after),
+        serial_number: hex::encode(cert.raw_serial()),
+        private_key_type: private_key_type.to_string(),
+        key_usages,
+        extended_key_usages,
+        self_issued: cert.issuer().as_raw() == cert.subject().as_raw(),
+        fingerprint: fingerprint(der),
+    }
+}
+
+/// The key usages and extended key usages, with the names the ngrok API uses.
+fn usages(cert: &X509Certificate<'_>) -> (Vec<String>, Vec<String>) {
     let mut key_usages = Vec::new();
     if let Ok(Some(ku)) = cert.key_usage() {
         let ku = ku.value;
@@ -256,40 +295,7 @@ fn leaf_info(cert: &X509Certificate<'_>, der: &[u8]) -> LeafInfo {
             }
         }
     }
-    let private_key_type = match cert
-        .public_key()
-        .algorithm
-        .algorithm
-        .to_id_string()
-        .as_str()
-    {
-        "1.2.840.113549.1.1.1" => "rsa",
-        "1.2.840.10045.2.1" => "ecdsa",
-        "1.3.101.112" => "ed25519",
-        _ => "unknown",
-    };
-    let time = |t: &x509_parser::time::ASN1Time| {
-        OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    };
-    LeafInfo {
-        subject_common_name: first(&mut subject.iter_common_name()),
-        subject_organization: first(&mut subject.iter_organization()),
-        subject_organizational_unit: first(&mut subject.iter_organizational_unit()),
-        subject_locality: first(&mut subject.iter_locality()),
-        subject_province: first(&mut subject.iter_state_or_province()),
-        subject_country: first(&mut subject.iter_country()),
-        issuer_common_name: first(&mut cert.issuer().iter_common_name()),
-        dns_names,
-        ips,
-        not_before: time(&cert.validity().not_before),
-        not_after: time(&cert.validity().not_after),
-        serial_number: hex::encode(cert.raw_serial()),
-        private_key_type: private_key_type.to_string(),
-        key_usages,
-        extended_key_usages,
-        self_issued: cert.issuer().as_raw() == cert.subject().as_raw(),
-        fingerprint: fingerprint(der),
-    }
+    (key_usages, extended_key_usages)
 }
 
 fn ip_from_bytes(bytes: &[u8]) -> Option<String> {

@@ -72,6 +72,10 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
 }
 
 impl Metrics {
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one definition per metric: a table, not logic"
+    )]
     pub fn new(policy: &ExpiryPolicy) -> Self {
         let registry = Registry::new();
         let build_info = int_gauge_vec(
@@ -293,6 +297,10 @@ fn unix(t: OffsetDateTime) -> f64 {
 }
 
 /// The account's series, from one inventory, in the text format.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the account series: their definitions, then one loop per resource"
+)]
 pub fn render_account(inventory: &Inventory) -> String {
     let registry = Registry::new();
     let cert_labels = ["certificate_id", "subject_common_name", "managed"];

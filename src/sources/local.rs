@@ -143,6 +143,19 @@ pub fn validate(
             format_time(leaf.not_after)
         )));
     }
+    covers(watch, leaf)?;
+    let chain_pem = certs::to_pem(&chain.certificates);
+    let key_pem = SecretString::from(String::from_utf8_lossy(key_bytes).into_owned());
+    Ok(LocalPair {
+        chain,
+        chain_pem,
+        key_pem,
+    })
+}
+
+/// The leaf's DNS names (its CN only when it has none) must cover every watched domain.
+fn covers(watch: &WatchSettings, leaf: &certs::LeafInfo) -> Result<(), Refusal> {
+    let cert_file = watch.certificate.display();
     let names: Vec<&str> = leaf
         .dns_names
         .iter()
@@ -170,13 +183,7 @@ pub fn validate(
             }
         )));
     }
-    let chain_pem = certs::to_pem(&chain.certificates);
-    let key_pem = SecretString::from(String::from_utf8_lossy(key_bytes).into_owned());
-    Ok(LocalPair {
-        chain,
-        chain_pem,
-        key_pem,
-    })
+    Ok(())
 }
 
 /// Whether a transient refusal has lasted long enough to report: `settle_timeout` after the

@@ -24,6 +24,23 @@ use super::budget::TokenBucket;
 use super::error::{ApiError, ErrorKind};
 use super::types::*;
 
+/// A request that got no (whole) answer: retried when repeating it is safe, else an unknown
+/// outcome that is never repeated (an upload could be made twice).
+fn broken_off(error: ApiError, safe_to_repeat: bool) -> Attempt {
+    if safe_to_repeat {
+        Attempt::Retry(Transient {
+            error,
+            retry_after: None,
+        })
+    } else {
+        Attempt::Fail(ApiError {
+            kind: ErrorKind::OutcomeUnknown,
+            msg: format!("{} — outcome unknown, not retried", error.msg),
+            ..error
+        })
+    }
+}
+
 /// The documented maximum page size; lists always ask for it, so N items cost ceil(N/100) requests.
 pub const PAGE_LIMIT: u32 = 100;
 
@@ -473,18 +490,7 @@ impl Client {
                     ),
                 );
                 // A refused connection was not processed; anything later may have been.
-                return if refused || idempotent {
-                    Attempt::Retry(Transient {
-                        error,
-                        retry_after: None,
-                    })
-                } else {
-                    Attempt::Fail(ApiError {
-                        kind: ErrorKind::OutcomeUnknown,
-                        msg: format!("{} — outcome unknown, not retried", error.msg),
-                        ..error
-                    })
-                };
+                return broken_off(error, refused || idempotent);
             }
         };
         let status = response.status().as_u16();
@@ -498,18 +504,7 @@ impl Client {
                     operation,
                     format!("the response broke off: {}", error_chain(&e)),
                 );
-                return if idempotent {
-                    Attempt::Retry(Transient {
-                        error,
-                        retry_after: None,
-                    })
-                } else {
-                    Attempt::Fail(ApiError {
-                        kind: ErrorKind::OutcomeUnknown,
-                        msg: format!("{} — outcome unknown, not retried", error.msg),
-                        ..error
-                    })
-                };
+                return broken_off(error, idempotent);
             }
         };
         self.observe(method, &resource, &status.to_string());

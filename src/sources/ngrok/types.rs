@@ -403,6 +403,10 @@ mod tests {
         assert_eq!(d.created_at, Some(datetime!(2024-02-16 19:35:10 UTC)));
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one assertion block per documented example"
+    )]
     #[test]
     fn every_documented_example_parses_with_its_values() {
         let mut seen = Vec::new();
