@@ -413,3 +413,206 @@ impl WatchReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::certs::generate::{Signer, Spec};
+    use crate::sources::local::{validate, Files, RefusalKind};
+    use crate::sources::ngrok::{CertPolicy, Ref, TlsCertificate};
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+    use std::time::Duration;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+
+    fn watch(domains: &[&str]) -> WatchSettings {
+        WatchSettings {
+            name: "app".into(),
+            certificate: PathBuf::from("/certs/fullchain.pem"),
+            private_key: PathBuf::from("/certs/privkey.pem"),
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            delete_replaced: true,
+            take_over_managed: false,
+            debounce: Duration::from_secs(2),
+            settle_timeout: Duration::from_secs(60),
+            poll_interval: None,
+        }
+    }
+
+    /// A chain and key for `names`, issued at `issued`, as files read just now.
+    fn files(names: &[&str], issued: OffsetDateTime) -> (Files, String) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let g = Signer::new("Test CA")
+            .and_then(|s| {
+                s.generate(&Spec {
+                    common_name: &names[0],
+                    dns_names: &names,
+                    not_before: issued,
+                    not_after: issued + time::Duration::days(90),
+                })
+            })
+            .unwrap();
+        let files = Files {
+            certificate: Ok(g.chain_pem.clone().into_bytes()),
+            private_key: Ok(g.key_pem.into_bytes()),
+            changed_at: None,
+        };
+        (files, g.chain_pem)
+    }
+
+    fn cert(id: &str, pem: Option<&str>, not_before: OffsetDateTime) -> TlsCertificate {
+        let mut c: TlsCertificate = serde_json::from_value(serde_json::json!({
+            "id": id,
+            "not_before": crate::model::text::format_time(not_before),
+            "not_after": "2027-06-01T00:00:00Z",
+        }))
+        .unwrap();
+        c.certificate_pem = pem.map(str::to_string);
+        c
+    }
+
+    fn domain(id: &str, name: &str, certificate: Option<&str>) -> ReservedDomain {
+        let mut d: ReservedDomain =
+            serde_json::from_value(serde_json::json!({"id": id, "domain": name})).unwrap();
+        d.certificate = certificate.map(|c| Ref {
+            id: c.into(),
+            uri: None,
+        });
+        d
+    }
+
+    fn inventory(certificates: Vec<TlsCertificate>, domains: Vec<ReservedDomain>) -> Inventory {
+        Inventory::new(NOW, certificates, domains, Vec::new(), BTreeSet::new())
+    }
+
+    #[test]
+    fn a_renewed_pair_is_uploaded_once_moved_and_the_old_one_deleted() {
+        let w = watch(&["app.example.com", "api.example.com"]);
+        let (files, _) = files(
+            &["app.example.com", "api.example.com"],
+            NOW - time::Duration::hours(1),
+        );
+        let local = validate(&w, &files, NOW).unwrap();
+        let inv = inventory(
+            vec![cert("cert_old", None, NOW - time::Duration::days(60))],
+            vec![
+                domain("rd_1", "app.example.com", Some("cert_old")),
+                domain("rd_2", "api.example.com", Some("cert_old")),
+            ],
+        );
+        let p = plan(&w, &local, &inv).unwrap();
+        assert_eq!(p.target, Target::Upload);
+        let moved: Vec<&str> = p.moves.iter().map(|m| m.domain.as_str()).collect();
+        assert_eq!(moved, ["app.example.com", "api.example.com"]);
+        assert_eq!(p.deletes, ["cert_old"]);
+        assert!(p.problems.is_empty());
+    }
+
+    #[test]
+    fn the_leaf_already_in_the_account_is_reused_and_nothing_to_do_is_a_noop() {
+        let w = watch(&["app.example.com"]);
+        let (files, chain) = files(&["app.example.com"], NOW - time::Duration::hours(1));
+        let local = validate(&w, &files, NOW).unwrap();
+        let inv = inventory(
+            vec![cert(
+                "cert_new",
+                Some(&chain),
+                NOW - time::Duration::hours(1),
+            )],
+            vec![domain("rd_1", "app.example.com", Some("cert_new"))],
+        );
+        let p = plan(&w, &local, &inv).unwrap();
+        assert_eq!(p.target, Target::Existing("cert_new".into()));
+        assert!(p.is_noop(), "{p:?}");
+    }
+
+    #[test]
+    fn an_older_pair_is_a_refused_rollback() {
+        let w = watch(&["app.example.com"]);
+        let (files, _) = files(&["app.example.com"], NOW - time::Duration::days(30));
+        let local = validate(&w, &files, NOW).unwrap();
+        let inv = inventory(
+            vec![cert("cert_newer", None, NOW - time::Duration::days(1))],
+            vec![domain("rd_1", "app.example.com", Some("cert_newer"))],
+        );
+        let err = plan(&w, &local, &inv).unwrap_err();
+        assert!(err.contains("refusing to roll back"), "{err}");
+    }
+
+    #[test]
+    fn managed_and_unknown_domains_are_problems_and_block_deletion() {
+        let w = watch(&["app.example.com", "managed.example.com", "gone.example.com"]);
+        let (files, _) = files(
+            &["app.example.com", "managed.example.com", "gone.example.com"],
+            NOW - time::Duration::hours(1),
+        );
+        let local = validate(&w, &files, NOW).unwrap();
+        let mut managed = domain("rd_2", "managed.example.com", Some("cert_le"));
+        managed.certificate_management_policy = Some(CertPolicy {
+            authority: Some("letsencrypt".into()),
+            private_key_type: Some("ecdsa".into()),
+        });
+        let inv = inventory(
+            vec![cert("cert_old", None, NOW - time::Duration::days(60))],
+            vec![domain("rd_1", "app.example.com", Some("cert_old")), managed],
+        );
+        let p = plan(&w, &local, &inv).unwrap();
+        assert_eq!(p.moves.len(), 1);
+        assert_eq!(p.problems.len(), 2);
+        assert!(p
+            .problems
+            .iter()
+            .all(|f| f.kind == FindingKind::WatchInvalid));
+        // Not every watched domain can move: the replaced certificate stays.
+        assert!(p.deletes.is_empty());
+    }
+
+    #[test]
+    fn local_validation_refuses_what_must_not_be_uploaded() {
+        let w = watch(&["app.example.com"]);
+        let (good, _) = files(&["app.example.com"], NOW - time::Duration::hours(1));
+        assert!(validate(&w, &good, NOW).is_ok());
+        // A name the certificate does not cover.
+        let (other, _) = files(&["other.example.com"], NOW - time::Duration::hours(1));
+        let refusal = validate(&w, &other, NOW).unwrap_err();
+        assert_eq!(refusal.kind, RefusalKind::Permanent);
+        assert!(
+            refusal.reason.contains("does not cover app.example.com"),
+            "{refusal:?}"
+        );
+        // Issued for later: a wait, not an error.
+        let (later, _) = files(&["app.example.com"], NOW + time::Duration::hours(1));
+        assert_eq!(
+            validate(&w, &later, NOW).unwrap_err().kind,
+            RefusalKind::Early
+        );
+        // The new certificate beside the old key (half-way through a certbot swap).
+        let (new, _) = files(&["app.example.com"], NOW - time::Duration::hours(1));
+        let swapped = Files {
+            certificate: new.certificate,
+            private_key: good.private_key,
+            changed_at: None,
+        };
+        assert_eq!(
+            validate(&w, &swapped, NOW).unwrap_err().kind,
+            RefusalKind::Transient
+        );
+        // Expired.
+        let (old, _) = files(&["app.example.com"], NOW - time::Duration::days(100));
+        let refusal = validate(&w, &old, NOW).unwrap_err();
+        assert!(refusal.reason.contains("expired"), "{refusal:?}");
+        // A key where the certificate should be.
+        let (pair, _) = files(&["app.example.com"], NOW - time::Duration::hours(1));
+        let mixed = Files {
+            certificate: pair.private_key.clone(),
+            private_key: pair.private_key,
+            changed_at: None,
+        };
+        assert_eq!(
+            validate(&w, &mixed, NOW).unwrap_err().kind,
+            RefusalKind::Permanent
+        );
+    }
+}

@@ -1,5 +1,5 @@
-//! File events for the `[[watch]]` entries: the parent directories are watched (not the files: a
-//! watch on a symlink misses certbot's swap, and rename-on-save can drop events), events are
+//! File events for the `[[watch]]` entries: the parent directories are followed (not the files: a
+//! notify watch on a symlink misses certbot's swap, and rename-on-save can drop events), events are
 //! debounced, and each burst only wakes the sync loop — the pass itself re-reads everything.
 //!
 //! A missed event only delays a rotation: every scheduled sync re-checks the files too.
@@ -52,16 +52,16 @@ pub fn changes_content(kind: &notify::EventKind) -> bool {
     }
 }
 
-/// Starts watching; events wake `wake` after `debounce` of quiet. Returns false when nothing
-/// could be watched (the scheduled syncs still re-check the files).
+/// Starts following file events; a burst wakes `wake` after `debounce` of quiet. Where nothing
+/// can be followed, the scheduled syncs still re-check the files.
 pub fn spawn(
     watches: &[WatchSettings],
     wake: Arc<Notify>,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
-) -> bool {
+) {
     if watches.is_empty() {
-        return false;
+        return;
     }
     let debounce = watches
         .iter()
@@ -90,21 +90,21 @@ pub fn spawn(
     let mut watcher = match watcher {
         Ok(w) => w,
         Err(e) => {
-            tracing::warn!("cannot watch certificate files ({e}); relying on the scheduled syncs");
-            return false;
+            tracing::warn!("cannot follow file events ({e}); relying on the scheduled syncs");
+            return;
         }
     };
-    let mut watching = 0;
+    let mut followed = 0;
     for dir in directories(watches) {
         match watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
-            Ok(()) => watching += 1,
+            Ok(()) => followed += 1,
             Err(e) => {
-                tracing::warn!(directory = %dir.display(), "cannot watch ({e}); relying on the scheduled syncs")
+                tracing::warn!(directory = %dir.display(), "cannot follow file events ({e}); relying on the scheduled syncs")
             }
         }
     }
     tracing::info!(
-        directories = watching,
+        directories = followed,
         mode = if poll.is_some() { "polling" } else { "events" },
         "watching certificate files"
     );
@@ -129,5 +129,4 @@ pub fn spawn(
             wake.notify_one();
         }
     });
-    watching > 0
 }

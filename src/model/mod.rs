@@ -50,7 +50,7 @@ impl Severity {
     }
 }
 
-/// The finding kinds of INTERFACE.md.
+/// The finding kinds (fixed names: checks outside the project match on them; the README lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {

@@ -1,4 +1,4 @@
-//! The `check` report: the JSON document of INTERFACE.md, readable text tables, the summary
+//! The `check` report: the JSON document (README, "check --format json"), text tables, the summary
 //! counts and the findings lines the daemon and the demo print too. Pure functions of
 //! (inventory, findings, checked_at); no PEM is ever printed.
 

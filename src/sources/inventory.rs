@@ -1,7 +1,7 @@
 //! One sync of the account: every certificate, reserved domain and tunnel credential, as plain values.
 //!
 //! The only I/O here is through [`crate::sources::ngrok::Client`]; what the values mean is decided in
-//! [`crate::core::evaluate`].
+//! the pure core (`core::evaluate`).
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -190,13 +190,6 @@ impl TunnelCredential {
     }
 }
 
-/// One page of a list response; `items` is the resource-named array.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_page_uri: Option<String>,
-}
-
 #[derive(Debug, Deserialize)]
 pub(crate) struct TlsCertificateList {
     #[serde(default, deserialize_with = "null_as_default")]
