@@ -412,6 +412,21 @@ domains = ["app.example.com"]
     }
 
     #[test]
+    fn a_reload_tells_webhooks_apart_by_value_secrets_included() {
+        let with = |header: &str| {
+            parse_str(&format!(
+                "[[webhook]]\nname = \"ops\"\nurl = \"https://hooks.example.com/T0/abc\"\nheaders = {{ \"X-Token\" = \"{header}\" }}\n"
+            ))
+            .unwrap()
+            .webhooks
+        };
+        assert_eq!(with("one"), with("one"));
+        // Their Debug text is the same (the value is redacted); the settings are not.
+        assert_eq!(format!("{:?}", with("one")), format!("{:?}", with("two")));
+        assert_ne!(with("one"), with("two"));
+    }
+
+    #[test]
     fn webhooks_validate_and_redact() {
         let text = r#"
 [[webhook]]
