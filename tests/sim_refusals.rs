@@ -248,6 +248,13 @@ async fn unknown_body_fields_are_refused_documented_ones_accepted() {
             res.1
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn documented_fields_and_those_the_examples_send_are_accepted() {
+    let sim = account().await;
+    let cert = certificate_of(&sim, "up.example.com");
+    let up = domain_id(&sim, "up.example.com");
     // The documented update example's deprecated fields, and what the official clients send.
     let example = json!({
         "description": "point-of-sale new york #302",
@@ -344,6 +351,38 @@ async fn certificates_and_policies_are_refused_where_ngrok_refuses_them() {
         400,
         "ERR_NGROK_436",
     );
+    // An unknown certificate id, where one is referenced.
+    let ghost = json!({"certificate_id": "cert_2cSjwGgYrGJdXQKfDJGdmj7ajCT"});
+    refused(
+        &call(
+            &sim,
+            Method::PATCH,
+            &format!("/reserved_domains/{up}"),
+            Some(ghost.clone()),
+        )
+        .await,
+        404,
+        "ERR_NGROK_1965",
+    );
+    let mut create_ghost = ghost;
+    create_ghost["domain"] = json!("ghost.example.com");
+    refused(
+        &call(&sim, Method::POST, "/reserved_domains", Some(create_ghost)).await,
+        404,
+        "ERR_NGROK_1965",
+    );
+    // Nothing above changed the account.
+    assert_eq!(
+        sim.with_account(|a| (a.certificates.len(), a.domains.len())),
+        (2, 2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ngrok_owned_domains_take_neither_policy_nor_uploaded_certificate() {
+    let sim = account().await;
+    let cert = certificate_of(&sim, "up.example.com");
+    let policy = json!({"authority": "letsencrypt", "private_key_type": "ecdsa"});
     // ngrok's own domains take neither, regional ngrok.io names included.
     for name in [
         "a.ngrok.app",
@@ -401,31 +440,6 @@ async fn certificates_and_policies_are_refused_where_ngrok_refuses_them() {
         .await,
         400,
         "ERR_NGROK_440",
-    );
-    // An unknown certificate id, where one is referenced.
-    let ghost = json!({"certificate_id": "cert_2cSjwGgYrGJdXQKfDJGdmj7ajCT"});
-    refused(
-        &call(
-            &sim,
-            Method::PATCH,
-            &format!("/reserved_domains/{up}"),
-            Some(ghost.clone()),
-        )
-        .await,
-        404,
-        "ERR_NGROK_1965",
-    );
-    let mut create_ghost = ghost;
-    create_ghost["domain"] = json!("ghost.example.com");
-    refused(
-        &call(&sim, Method::POST, "/reserved_domains", Some(create_ghost)).await,
-        404,
-        "ERR_NGROK_1965",
-    );
-    // Nothing above changed the account.
-    assert_eq!(
-        sim.with_account(|a| (a.certificates.len(), a.domains.len())),
-        (2, 3)
     );
 }
 
