@@ -815,6 +815,26 @@ mod tests {
     }
 
     #[test]
+    fn ngrok_owned_domains_by_suffix() {
+        for owned in [
+            "a.ngrok.app",
+            "b.ngrok-free.dev",
+            "c.eu.ngrok.io",
+            "d.ngrok.pro",
+        ] {
+            assert!(ngrok_owned(owned), "{owned}");
+        }
+        for custom in [
+            "ngrok.app",
+            "a.notngrok.app",
+            "ngrok.app.example.com",
+            "x.example.com",
+        ] {
+            assert!(!ngrok_owned(custom), "{custom}");
+        }
+    }
+
+    #[test]
     fn pages_newest_first_and_end_with_none() {
         let mut items = BTreeMap::new();
         for i in 0..5 {
