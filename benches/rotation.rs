@@ -54,8 +54,9 @@ fn renew(dir: &Path, n: u32, g: &Generated) {
 async fn account(dir: &Path, old: &Generated, names: &[String]) -> Sim {
     std::fs::write(dir.join("old-chain.pem"), &old.chain_pem).unwrap();
     std::fs::write(dir.join("old-key.pem"), &old.key_pem).unwrap();
+    // No dev domain: every domain of the account is one the rotation moves.
     let mut text = format!(
-        "[[certificate]]\nname = \"old\"\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\n",
+        "dev_domain = false\n[[certificate]]\nname = \"old\"\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\n",
         dir.join("old-chain.pem").display(),
         dir.join("old-key.pem").display()
     );

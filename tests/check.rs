@@ -13,7 +13,7 @@ use ngrok_cert_watchdog::sources::ngrok::{ErrorKind, RetryPolicy};
 async fn paging_costs_exactly_one_request_per_hundred() {
     for n in [0usize, 1, 100, 101, 250] {
         let sim = seeded(&format!(
-            "[bulk]\ncertificates = {n}\ndomains = {n}\ncredentials = {n}\n"
+            "dev_domain = false\n[bulk]\ncertificates = {n}\ndomains = {n}\ncredentials = {n}\n"
         ))
         .await;
         let client = client(&sim);
@@ -90,7 +90,7 @@ async fn the_simulators_own_rate_limit_answers_429_err_ngrok_226() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_500s_then_success() {
-    let sim = seeded("[bulk]\ndomains = 2\n").await;
+    let sim = seeded("dev_domain = false\n[bulk]\ndomains = 2\n").await;
     sim.inject(Fault {
         path: "/reserved_domains".into(),
         method: None,
@@ -180,7 +180,11 @@ async fn the_simulator_enforces_the_documented_version_header() {
         .starts_with("op_"));
 }
 
-const EVERY_KIND_SEED: &str = include_str!("../config/demo-seed.toml");
+/// The demo account without its dev domain, so that the summary counts exactly the seed.
+const EVERY_KIND_SEED: &str = concat!(
+    "dev_domain = false\n",
+    include_str!("../config/demo-seed.toml")
+);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_reports_every_account_finding_kind_with_nagios_exit_2() {
@@ -255,7 +259,8 @@ async fn check_reports_every_account_finding_kind_with_nagios_exit_2() {
         summary["certificates"],
         sim.with_account(|a| a.certificates.len())
     );
-    assert_eq!(summary["domains"], 12);
+    // The demo seed's 12 domains and its null-status managed domain.
+    assert_eq!(summary["domains"], 13);
     assert_eq!(summary["credentials"], 2);
     // The report is the account: a certificate's expiry to the second, and no PEM anywhere.
     let shop = report["certificates"]

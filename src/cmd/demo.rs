@@ -68,6 +68,7 @@ pub async fn run_demo(
         SecretString::from(DEMO_KEY.to_string()),
         SimOptions {
             rate_limit: Some(RateLimit::default()),
+            ..SimOptions::default()
         },
         &seed,
         "demo seed",

@@ -115,6 +115,10 @@ pub enum Command {
         /// Rate limit as N/DURATION (default 120/60s), or "off".
         #[arg(long)]
         rate_limit: Option<String>,
+        /// Simultaneous API requests allowed before 429 ERR_NGROK_225 (/_sim/ is exempt); 0 for
+        /// no limit.
+        #[arg(long, value_name = "N", default_value_t = crate::sim::DEFAULT_MAX_CONCURRENT)]
+        max_concurrent: usize,
     },
     /// The simulator and the daemon in one process on loopback, with a seeded account; reads no
     /// configuration file; runs until Ctrl-C.
@@ -174,7 +178,8 @@ async fn dispatch(cli: Cli) -> Exit {
             api_key,
             seed,
             rate_limit,
-        } => simulate::simulate(listen, api_key, seed, rate_limit).await,
+            max_concurrent,
+        } => simulate::simulate(listen, api_key, seed, rate_limit, max_concurrent).await,
     }
 }
 

@@ -14,9 +14,16 @@ pub async fn simulate(
     api_key: String,
     seed: Option<PathBuf>,
     rate_limit: Option<String>,
+    max_concurrent: usize,
 ) -> Exit {
-    let api_key = SecretString::from(api_key);
-    match crate::sim::simulate(listen, api_key, seed, rate_limit, shutdown_signal()).await {
+    let args = crate::sim::SimulateArgs {
+        listen,
+        api_key: SecretString::from(api_key),
+        seed_file: seed,
+        rate_limit,
+        max_concurrent,
+    };
+    match crate::sim::simulate(args, shutdown_signal()).await {
         Ok(()) => Exit::Ok,
         Err(e) => {
             eprintln!("ngrok-cert-watchdog: simulate: {e}");

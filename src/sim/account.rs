@@ -12,34 +12,57 @@ use time::OffsetDateTime;
 
 use crate::model::certs;
 
+pub use super::errors::{Code, SimError};
+
 /// The longest `description` the reference allows, in bytes.
 pub const MAX_DESCRIPTION: usize = 255;
 /// The longest `metadata` the reference allows, in bytes.
 pub const MAX_METADATA: usize = 4096;
 /// The largest page.
 pub const MAX_LIMIT: usize = 100;
+/// Domains under these suffixes are ngrok's: no CNAME target, no policy, no uploaded certificate.
+/// `ngrok.io` covers its regional forms (`eu.ngrok.io`, …).
+pub const NGROK_SUFFIXES: [&str; 8] = [
+    "ngrok.app",
+    "ngrok.dev",
+    "ngrok.pizza",
+    "ngrok.pro",
+    "ngrok-free.app",
+    "ngrok-free.dev",
+    "ngrok-free.pizza",
+    "ngrok.io",
+];
 
-/// An error the API answers with: status, a code, a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimError {
-    pub status: u16,
-    pub code: &'static str,
-    pub msg: String,
+/// Whether `name` is a domain under one of ngrok's own suffixes.
+pub fn ngrok_owned(name: &str) -> bool {
+    NGROK_SUFFIXES.iter().any(|s| {
+        name.strip_suffix(s)
+            .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
+    })
 }
 
-impl SimError {
-    pub fn bad_request(msg: impl Into<String>) -> Self {
-        Self {
-            status: 400,
-            code: "ERR_NGROK_SIM_400",
-            msg: msg.into(),
-        }
+/// RFC 3339 in whole seconds, as the API sends its timestamps.
+mod whole_seconds {
+    use serde::Serializer;
+    use time::OffsetDateTime;
+
+    fn truncate(t: OffsetDateTime) -> OffsetDateTime {
+        t.replace_nanosecond(0).unwrap_or(t)
     }
-    pub fn not_found(kind: &str, id: &str) -> Self {
-        Self {
-            status: 404,
-            code: "ERR_NGROK_SIM_404",
-            msg: format!("The {kind} with ID '{id}' was not found."),
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        time::serde::rfc3339::serialize(&truncate(*t), s)
+    }
+
+    pub mod option {
+        use serde::Serializer;
+        use time::OffsetDateTime;
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            time::serde::rfc3339::option::serialize(&t.map(super::truncate), s)
         }
     }
 }
@@ -49,7 +72,7 @@ impl SimError {
 pub struct Certificate {
     pub id: String,
     pub uri: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "whole_seconds")]
     pub created_at: OffsetDateTime,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -58,11 +81,11 @@ pub struct Certificate {
     pub certificate_pem: String,
     pub subject_common_name: String,
     pub subject_alternative_names: Sans,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "whole_seconds::option")]
     pub issued_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "whole_seconds")]
     pub not_before: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "whole_seconds")]
     pub not_after: OffsetDateTime,
     pub key_usages: Vec<String>,
     pub extended_key_usages: Vec<String>,
@@ -98,15 +121,15 @@ pub struct Policy {
 pub struct Job {
     pub error_code: Option<String>,
     pub msg: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "whole_seconds::option")]
     pub started_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "whole_seconds::option")]
     pub retries_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "whole_seconds::option")]
     pub renews_at: Option<OffsetDateTime>,
     pub provisioning_job: Option<Job>,
 }
@@ -116,7 +139,7 @@ pub struct Status {
 pub struct Domain {
     pub id: String,
     pub uri: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "whole_seconds")]
     pub created_at: OffsetDateTime,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -131,6 +154,8 @@ pub struct Domain {
     pub acme_challenge_cname_target: Option<String>,
     pub http_endpoint_configuration: Option<Ref>,
     pub https_endpoint_configuration: Option<Ref>,
+    /// The account's dev domain (newer API versions send this field).
+    pub is_dev: bool,
 }
 
 /// `Credential`. The token is only in the create response.
@@ -138,7 +163,7 @@ pub struct Domain {
 pub struct Credential {
     pub id: String,
     pub uri: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "whole_seconds")]
     pub created_at: OffsetDateTime,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -253,18 +278,18 @@ impl Account {
     ) -> Result<Certificate, SimError> {
         check_lengths(Some(&extra.description), Some(&extra.metadata))?;
         let chain = certs::parse_chain(certificate_pem.as_bytes())
-            .map_err(|e| SimError::bad_request(format!("certificate_pem: {e}")))?;
+            .map_err(|e| Code::BadPem.with(format!("certificate_pem: {e}")))?;
         let key = certs::parse_private_key(private_key_pem.as_bytes())
-            .map_err(|e| SimError::bad_request(format!("private_key_pem: {e}")))?;
+            .map_err(|e| Code::BadPem.with(format!("private_key_pem: {e}")))?;
         certs::check_key_matches(&chain, &key).map_err(|_| {
-            SimError::bad_request("The private key does not match the certificate's public key.")
+            Code::KeyMismatch.with("The private key does not match the certificate's public key.")
         })?;
         let leaf = chain.leaf;
         let id = self.ids.next("cert", now);
         let certificate = Certificate {
             uri: self.uri("tls_certificates", &id),
             id: id.clone(),
-            created_at: now.replace_nanosecond(0).unwrap_or(now),
+            created_at: now,
             description: extra.description,
             metadata: extra.metadata,
             certificate_pem: certificate_pem.to_string(),
@@ -306,12 +331,24 @@ impl Account {
         Ok(c.clone())
     }
 
-    /// Assumption: deleting a certificate that a domain still references is allowed and leaves
-    /// the domain pointing at an id that no longer exists (the reference does not say).
+    /// Assumption: deleting an uploaded certificate that a domain still references is allowed and
+    /// leaves the domain pointing at an id that no longer exists (no code forbids it). A
+    /// certificate ngrok issued is refused (ERR_NGROK_1966).
     pub fn delete_certificate(&mut self, id: &str) -> Result<(), SimError> {
+        if self
+            .certificates
+            .get(id)
+            .is_some_and(|c| c.issued_at.is_some())
+        {
+            return Err(Code::ManagedCertificate.with(format!(
+                "The certificate ID '{id}' could not be deleted because it has an attached Managed Certificate Policy."
+            )));
+        }
         remove(&mut self.certificates, "TLS certificate", id)
     }
 
+    /// Reserves a domain. A custom domain given neither certificate nor policy gets a managed
+    /// policy (Let's Encrypt, ECDSA), as the current docs describe.
     pub fn create_domain(
         &mut self,
         fields: DomainFields,
@@ -332,49 +369,80 @@ impl Account {
                 "The domain '{name}' is already reserved."
             )));
         }
-        if fields.certificate_id.is_some() && fields.policy.is_some() {
-            return Err(exclusive());
-        }
+        check_certificate_fields(&name, &fields)?;
         let certificate = self.certificate_ref(fields.certificate_id.as_deref())?;
+        let custom = !ngrok_owned(&name);
+        let policy = fields
+            .policy
+            .or_else(|| (custom && certificate.is_none()).then(default_policy));
         let id = self.ids.next("rd", now);
-        // Custom domains (not under an ngrok-owned suffix) get a CNAME target; wildcards also an
-        // ACME challenge target.
-        let custom = !["ngrok.app", "ngrok.dev", "ngrok.io", "ngrok-free.app"]
-            .iter()
-            .any(|s| name.ends_with(&format!(".{s}")));
-        let token = |ids: &mut Ids| ids.next("x", now)[2..19].to_ascii_lowercase();
-        let cname_target = custom.then(|| {
-            format!(
-                "{}.{}.ngrok-cname.com",
-                token(&mut self.ids),
-                token(&mut self.ids)
-            )
-        });
-        let acme_challenge_cname_target = (custom && name.starts_with("*."))
-            .then(|| format!("{}.acme.ngrok-cname.com", token(&mut self.ids)));
-        let status = fields.policy.as_ref().map(|_| provisioning(now));
+        let (cname_target, acme_challenge_cname_target) = self.cname_targets(&name, now);
         let domain = Domain {
             uri: self.uri("reserved_domains", &id),
             id: id.clone(),
-            created_at: now.replace_nanosecond(0).unwrap_or(now),
+            created_at: now,
             description: fields.description.unwrap_or_default(),
             metadata: fields.metadata.unwrap_or_default(),
             domain: name,
             region: fields.region.unwrap_or_default(),
             cname_target,
             certificate,
-            certificate_management_policy: fields.policy,
-            certificate_management_status: status,
+            certificate_management_status: policy.as_ref().map(|_| provisioning(now)),
+            certificate_management_policy: policy,
             acme_challenge_cname_target,
             http_endpoint_configuration: None,
             https_endpoint_configuration: None,
+            is_dev: false,
         };
         self.domains.insert(id, domain.clone());
         Ok(domain)
     }
 
-    /// Assumption: a `certificate_id` on a domain that has a management policy replaces the
-    /// policy (the reference only says the two are mutually exclusive in one request).
+    /// Custom domains (not under an ngrok-owned suffix) get a CNAME target; wildcards also an
+    /// ACME challenge target.
+    fn cname_targets(
+        &mut self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> (Option<String>, Option<String>) {
+        if ngrok_owned(name) {
+            return (None, None);
+        }
+        let mut token = || self.ids.next("x", now)[2..19].to_ascii_lowercase();
+        let cname = format!("{}.{}.ngrok-cname.com", token(), token());
+        let acme = name
+            .starts_with("*.")
+            .then(|| format!("{}.acme.ngrok-cname.com", token()));
+        (Some(cname), acme)
+    }
+
+    /// Adds the account's dev domain: an `ngrok-free.dev` name, no CNAME target, no policy.
+    pub fn add_dev_domain(&mut self, now: OffsetDateTime) -> Domain {
+        let id = self.ids.next("rd", now);
+        let word = self.ids.next("x", now)[20..29].to_ascii_lowercase();
+        let domain = Domain {
+            uri: self.uri("reserved_domains", &id),
+            id: id.clone(),
+            created_at: now,
+            description: String::new(),
+            metadata: String::new(),
+            domain: format!("{word}.ngrok-free.dev"),
+            region: String::new(),
+            cname_target: None,
+            certificate: None,
+            certificate_management_policy: None,
+            certificate_management_status: None,
+            acme_challenge_cname_target: None,
+            http_endpoint_configuration: None,
+            https_endpoint_configuration: None,
+            is_dev: true,
+        };
+        self.domains.insert(id, domain.clone());
+        domain
+    }
+
+    /// Updates a domain. Its certificate cannot be replaced while it has a management policy
+    /// (ERR_NGROK_436): the policy is detached first.
     pub fn update_domain(
         &mut self,
         id: &str,
@@ -382,11 +450,13 @@ impl Account {
         now: OffsetDateTime,
     ) -> Result<Domain, SimError> {
         check_lengths(fields.description.as_deref(), fields.metadata.as_deref())?;
-        if fields.certificate_id.is_some() && fields.policy.is_some() {
-            return Err(exclusive());
-        }
-        if !self.domains.contains_key(id) {
-            return Err(SimError::not_found("reserved domain", id));
+        let d = self
+            .domains
+            .get(id)
+            .ok_or_else(|| SimError::not_found("reserved domain", id))?;
+        check_certificate_fields(&d.domain, &fields)?;
+        if fields.certificate_id.is_some() && d.certificate_management_policy.is_some() {
+            return Err(detach_policy_first(&d.domain));
         }
         let certificate = self.certificate_ref(fields.certificate_id.as_deref())?;
         let d = self
@@ -401,8 +471,6 @@ impl Account {
         );
         if certificate.is_some() {
             d.certificate = certificate;
-            d.certificate_management_policy = None;
-            d.certificate_management_status = None;
         }
         if let Some(policy) = fields.policy {
             if d.certificate_management_policy.as_ref() != Some(&policy) {
@@ -413,7 +481,11 @@ impl Account {
         Ok(d.clone())
     }
 
+    /// The dev domain cannot be deleted (ERR_NGROK_458).
     pub fn delete_domain(&mut self, id: &str) -> Result<(), SimError> {
+        if self.domains.get(id).is_some_and(|d| d.is_dev) {
+            return Err(Code::DevDomain.with("The dev domain of an account cannot be deleted."));
+        }
         remove(&mut self.domains, "reserved domain", id)
     }
 
@@ -422,10 +494,15 @@ impl Account {
             .domains
             .get_mut(id)
             .ok_or_else(|| SimError::not_found("reserved domain", id))?;
+        if d.certificate_management_policy.is_some() {
+            return Err(detach_policy_first(&d.domain));
+        }
         d.certificate = None;
         Ok(())
     }
 
+    /// Assumption: the managed certificate goes with the policy (deleted; the domain is left
+    /// with no certificate). An uploaded certificate stays attached.
     pub fn detach_policy(&mut self, id: &str) -> Result<(), SimError> {
         let d = self
             .domains
@@ -433,9 +510,21 @@ impl Account {
             .ok_or_else(|| SimError::not_found("reserved domain", id))?;
         d.certificate_management_policy = None;
         d.certificate_management_status = None;
+        let managed = d
+            .certificate
+            .as_ref()
+            .filter(|c| {
+                self.certificates
+                    .get(&c.id)
+                    .is_some_and(|c| c.issued_at.is_some())
+            })
+            .map(|c| c.id.clone());
+        if let Some(cert) = managed {
+            d.certificate = None;
+            self.certificates.remove(&cert);
+        }
         Ok(())
     }
-
     pub fn create_credential(
         &mut self,
         description: Option<String>,
@@ -452,7 +541,7 @@ impl Account {
             uri: self.uri("credentials", &id),
             token: Some(format!("{}_{}", &id[3..], hex::encode(secret))),
             id: id.clone(),
-            created_at: now.replace_nanosecond(0).unwrap_or(now),
+            created_at: now,
             description: description.unwrap_or_default(),
             metadata: metadata.unwrap_or_default(),
             acl,
@@ -497,9 +586,10 @@ impl Account {
                 id: id.to_string(),
                 uri: self.uri("tls_certificates", id),
             })),
-            Some(id) => Err(SimError::bad_request(format!(
-                "certificate_id: the TLS certificate '{id}' does not exist."
-            ))),
+            Some(id) => {
+                Err(Code::UnknownCertificate
+                    .with(format!("The certificate ID '{id}' does not exist.")))
+            }
         }
     }
 }
@@ -561,10 +651,37 @@ fn provisioning(now: OffsetDateTime) -> Status {
     }
 }
 
-fn exclusive() -> SimError {
-    SimError::bad_request(
-        "certificate_id and certificate_management_policy are mutually exclusive.",
-    )
+/// The managed policy a bare custom domain gets.
+fn default_policy() -> Policy {
+    Policy {
+        authority: "letsencrypt".into(),
+        private_key_type: "ecdsa".into(),
+    }
+}
+
+/// ERR_NGROK_434, 439 and 440: what a request may say about `domain`'s certificate.
+fn check_certificate_fields(domain: &str, fields: &DomainFields) -> Result<(), SimError> {
+    if fields.certificate_id.is_some() && fields.policy.is_some() {
+        return Err(Code::CertificateAndPolicy
+            .with("certificate_id and certificate_management_policy are mutually exclusive."));
+    }
+    if ngrok_owned(domain) && fields.policy.is_some() {
+        return Err(Code::PolicyOnNgrokDomain.with(format!(
+            "The domain '{domain}' is owned by ngrok: it cannot have a certificate management policy."
+        )));
+    }
+    if ngrok_owned(domain) && fields.certificate_id.is_some() {
+        return Err(Code::CertificateOnNgrokDomain.with(format!(
+            "The domain '{domain}' is owned by ngrok: it cannot use an uploaded certificate."
+        )));
+    }
+    Ok(())
+}
+
+fn detach_policy_first(domain: &str) -> SimError {
+    Code::DetachPolicyFirst.with(format!(
+        "The certificate of '{domain}' is managed by its certificate management policy: detach the policy first."
+    ))
 }
 
 fn check_lengths(description: Option<&str>, metadata: Option<&str>) -> Result<(), SimError> {
@@ -593,10 +710,21 @@ fn check_acl(acl: &[String]) -> Result<(), SimError> {
     }
 }
 
-/// Reads the fields of a JSON body, ignoring unknown ones.
+/// Reads the fields of a JSON body.
 pub struct Body<'a>(pub &'a Map<String, Value>);
 
+/// The fields of a management policy.
+const POLICY_FIELDS: [&str; 2] = ["authority", "private_key_type"];
+
 impl Body<'_> {
+    /// ERR_NGROK_214 for the first field not in `allowed`.
+    pub fn only(&self, allowed: &[&str]) -> Result<(), SimError> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(field) => Err(SimError::unknown_field(field)),
+            None => Ok(()),
+        }
+    }
+
     /// A string field: absent or null is `None`; another type is a 400.
     pub fn string(&self, key: &str) -> Result<Option<String>, SimError> {
         match self.0.get(key) {
@@ -629,6 +757,7 @@ impl Body<'_> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(p)) => {
                 let p = Body(p);
+                p.only(&POLICY_FIELDS)?;
                 let authority = p
                     .string("authority")?
                     .unwrap_or_else(|| "letsencrypt".into());
@@ -639,7 +768,7 @@ impl Body<'_> {
                 }
                 let private_key_type = p
                     .string("private_key_type")?
-                    .unwrap_or_else(|| "rsa".into());
+                    .unwrap_or_else(|| "ecdsa".into());
                 if private_key_type != "rsa" && private_key_type != "ecdsa" {
                     return Err(SimError::bad_request(
                         "certificate_management_policy.private_key_type: must be rsa or ecdsa.",
@@ -683,6 +812,26 @@ mod tests {
         assert_eq!(a.len(), "cert_".len() + 27);
         let later = ids.next("cert", now + time::Duration::seconds(1));
         assert!(b < later);
+    }
+
+    #[test]
+    fn ngrok_owned_domains_by_suffix() {
+        for owned in [
+            "a.ngrok.app",
+            "b.ngrok-free.dev",
+            "c.eu.ngrok.io",
+            "d.ngrok.pro",
+        ] {
+            assert!(ngrok_owned(owned), "{owned}");
+        }
+        for custom in [
+            "ngrok.app",
+            "a.notngrok.app",
+            "ngrok.app.example.com",
+            "x.example.com",
+        ] {
+            assert!(!ngrok_owned(custom), "{custom}");
+        }
     }
 
     #[test]

@@ -6,12 +6,15 @@
 //! listener it is given.
 
 pub mod account;
+pub mod errors;
+pub mod routes;
 pub mod seed;
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -26,7 +29,8 @@ use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use account::{Account, SimError};
+pub use account::Account;
+pub use errors::{Code, SimError};
 
 /// The documented message of ERR_NGROK_218.
 pub const MISSING_VERSION_MSG: &str = "Your request has not specified an API version. Please include the version you wish to use in the Ngrok-Version header. Supported versions: 2.";
@@ -114,10 +118,25 @@ pub struct LoggedRequest {
     pub status: u16,
 }
 
+/// The account's limit of simultaneous API requests (ERR_NGROK_225), unless told otherwise.
+pub const DEFAULT_MAX_CONCURRENT: usize = 8;
+
 /// Options of a simulator instance.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SimOptions {
     pub rate_limit: Option<RateLimit>,
+    /// Simultaneous API requests allowed (`/_sim/` is exempt); `None` for no limit.
+    pub max_concurrent: Option<usize>,
+}
+
+impl Default for SimOptions {
+    /// No rate limit; the default concurrency limit.
+    fn default() -> Self {
+        Self {
+            rate_limit: None,
+            max_concurrent: Some(DEFAULT_MAX_CONCURRENT),
+        }
+    }
 }
 
 struct Shared {
@@ -127,6 +146,8 @@ struct Shared {
     faults: Mutex<Vec<Fault>>,
     requests: Mutex<Vec<LoggedRequest>>,
     accepted: Mutex<VecDeque<Instant>>,
+    max_concurrent: Option<usize>,
+    in_flight: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -185,6 +206,8 @@ impl Sim {
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             accepted: Mutex::new(VecDeque::new()),
+            max_concurrent: options.max_concurrent,
+            in_flight: AtomicUsize::new(0),
         });
         let stop = CancellationToken::new();
         let app = Router::new().fallback({
@@ -272,42 +295,46 @@ pub enum SimulateError {
     Seed(#[from] seed::SeedError),
 }
 
+/// What `simulate` serves.
+#[derive(Debug, Clone)]
+pub struct SimulateArgs {
+    pub listen: SocketAddr,
+    pub api_key: SecretString,
+    /// Without one, an account with only its dev domain.
+    pub seed_file: Option<PathBuf>,
+    /// `N/DURATION` or `off`; default 120/60s.
+    pub rate_limit: Option<String>,
+    /// Simultaneous API requests; 0 for no limit.
+    pub max_concurrent: usize,
+}
+
 /// `simulate`: serve in the foreground until `shutdown` resolves.
 pub async fn simulate(
-    listen: SocketAddr,
-    api_key: SecretString,
-    seed_file: Option<PathBuf>,
-    rate_limit: Option<String>,
+    args: SimulateArgs,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SimulateError> {
-    if api_key.expose_secret().is_empty() {
+    if args.api_key.expose_secret().is_empty() {
         return Err(SimulateError::Usage("--api-key must not be empty".into()));
     }
-    let rate_limit = match rate_limit {
-        Some(s) => parse_rate_limit(&s).map_err(SimulateError::Usage)?,
+    let rate_limit = match &args.rate_limit {
+        Some(s) => parse_rate_limit(s).map_err(SimulateError::Usage)?,
         None => Some(RateLimit::default()),
     };
-    let seed = seed_file.as_deref().map(seed::load).transpose()?;
-    let listener = TcpListener::bind(listen)
+    let (seed, file) = match &args.seed_file {
+        Some(path) => (seed::load(path)?, path.display().to_string()),
+        None => (seed::Seed::default(), "default seed".to_string()),
+    };
+    let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| SimulateError::Bind {
-            addr: listen,
+            addr: args.listen,
             reason: e.to_string(),
         })?;
-    let options = SimOptions { rate_limit };
-    let sim = match (&seed, &seed_file) {
-        (Some(seed), Some(file)) => Sim::start_seeded(
-            listener,
-            api_key,
-            options,
-            seed,
-            &file.display().to_string(),
-        )?,
-        _ => Sim::start(listener, api_key, options).map_err(|e| SimulateError::Bind {
-            addr: listen,
-            reason: e.to_string(),
-        })?,
+    let options = SimOptions {
+        rate_limit,
+        max_concurrent: (args.max_concurrent > 0).then_some(args.max_concurrent),
     };
+    let sim = Sim::start_seeded(listener, args.api_key, options, &seed, &file)?;
     let (c, d, r) =
         sim.with_account(|a| (a.certificates.len(), a.domains.len(), a.credentials.len()));
     let limit = match rate_limit {
@@ -324,6 +351,7 @@ pub async fn simulate(
         domains = d,
         credentials = r,
         rate_limit = %limit,
+        max_concurrent = args.max_concurrent,
         "ngrok API simulator listening; point api.url at it"
     );
     shutdown.await;
@@ -362,48 +390,25 @@ async fn respond(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> (u16, Response) {
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .is_some_and(|k| constant_time_eq(k.as_bytes(), shared.api_key.expose_secret().as_bytes()));
-    if !authorized {
-        return error(&SimError {
-            status: 401,
-            code: "ERR_NGROK_SIM_401",
-            msg: "The API key you specified is not valid or was not sent as a Bearer token in the Authorization header.".into(),
-        });
+    if let Err(e) = authorize(shared, headers) {
+        return error(&e);
     }
     if let Some(control) = path.strip_prefix("/_sim") {
         return control_request(shared, method, control, body);
     }
-    match headers.get("ngrok-version").and_then(|v| v.to_str().ok()) {
-        Some("2") => {}
-        None => {
-            return error(&SimError {
-                status: 400,
-                code: "ERR_NGROK_218",
-                msg: MISSING_VERSION_MSG.into(),
-            })
-        }
-        Some(_) => {
-            return error(&SimError {
-                status: 400,
-                code: "ERR_NGROK_219",
-                msg: "The API version you requested is not supported. Supported versions: 2."
-                    .into(),
-            })
-        }
+    if let Err(e) = check_version(headers) {
+        return error(&e);
     }
+    let Some(_in_flight) = enter(shared) else {
+        return error(&Code::Concurrency.with(format!(
+            "Your account is limited to {} simultaneous API requests.",
+            shared.max_concurrent.unwrap_or_default()
+        )));
+    };
     if let Some(retry_after) = rate_limited(shared) {
-        let (status, mut response) = error(&SimError {
-            status: 429,
-            code: "ERR_NGROK_226",
-            msg: "You have exceeded the rate limit of your account. Please slow down your API requests.".into(),
-        });
+        let (status, mut response) = error(&Code::RateLimited.with(
+            "You have exceeded the rate limit of your account. Please slow down your API requests.",
+        ));
         response
             .headers_mut()
             .insert("retry-after", HeaderValue::from(retry_after));
@@ -414,21 +419,9 @@ async fn respond(
         Some(FaultKind::Status {
             status,
             retry_after,
-        }) => {
-            let (status, mut response) = error(&SimError {
-                status: *status,
-                code: "ERR_NGROK_SIM_FAULT",
-                msg: format!("Injected fault: HTTP {status}."),
-            });
-            if let Some(secs) = retry_after {
-                response
-                    .headers_mut()
-                    .insert("retry-after", HeaderValue::from(*secs));
-            }
-            return (status, response);
-        }
+        }) => return injected_status(*status, *retry_after),
         Some(FaultKind::Latency { millis }) => {
-            tokio::time::sleep(Duration::from_millis(*millis)).await
+            tokio::time::sleep(Duration::from_millis(*millis)).await;
         }
         _ => {}
     }
@@ -451,6 +444,72 @@ async fn respond(
         }
         _ => (status, response),
     }
+}
+
+/// ERR_NGROK_200 without an `Authorization` header, 203 with one that is not the API key.
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), SimError> {
+    let Some(value) = headers.get("authorization") else {
+        return Err(Code::NoCredential
+            .with("You must specify an API key in the Authorization header as a Bearer token."));
+    };
+    let valid = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .is_some_and(|k| constant_time_eq(k.as_bytes(), shared.api_key.expose_secret().as_bytes()));
+    if valid {
+        Ok(())
+    } else {
+        Err(Code::BadCredential.with(
+            "The API key you specified is not valid or was not sent as a Bearer token in the Authorization header.",
+        ))
+    }
+}
+
+/// ERR_NGROK_218 without `Ngrok-Version`, 217 for a version other than 2.
+fn check_version(headers: &HeaderMap) -> Result<(), SimError> {
+    match headers.get("ngrok-version").map(HeaderValue::to_str) {
+        Some(Ok("2")) => Ok(()),
+        None => Err(Code::MissingVersion.with(MISSING_VERSION_MSG)),
+        Some(_) => Err(Code::UnsupportedVersion
+            .with("The API version you requested is not supported. Supported versions: 2.")),
+    }
+}
+
+/// Counts a request in flight until the guard drops; `None` past `max_concurrent`.
+fn enter(shared: &Shared) -> Option<InFlight<'_>> {
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let guard = InFlight(&shared.in_flight);
+    match shared.max_concurrent {
+        Some(max) if now > max => None,
+        _ => Some(guard),
+    }
+}
+
+/// One request in flight.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn injected_status(status: u16, retry_after: Option<u64>) -> (u16, Response) {
+    let e = SimError {
+        status,
+        ..Code::Fault.with(format!("Injected fault: HTTP {status}."))
+    };
+    let (status, mut response) = error(&e);
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from(secs));
+    }
+    (status, response)
 }
 
 /// A 200 whose body breaks off after `prefix`: hyper aborts the connection.
@@ -528,131 +587,20 @@ fn control_request(shared: &Shared, method: &Method, path: &str, body: &Bytes) -
 #[allow(clippy::too_many_lines, reason = "the simulator's route table")]
 fn api(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes) -> (u16, Response) {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let now = OffsetDateTime::now_utc();
-    let needs_body = matches!(*method, Method::POST | Method::PATCH);
-    let object = if needs_body {
-        match parse_body(body) {
-            Ok(o) => o,
-            Err(e) => return error(&e),
-        }
-    } else {
-        Map::new()
+    let Some(route) = routes::Route::parse(method.as_str(), &segments) else {
+        return error(&Code::NotFound.with(format!("No API endpoint {method} {path}.")));
     };
-    let b = account::Body(&object);
-    let mut a = lock(&shared.account);
-    let result: Result<(u16, Option<Value>), SimError> = (|| {
-        Ok(match (method.as_str(), segments.as_slice()) {
-            ("GET", ["tls_certificates"]) => (
-                200,
-                Some(list(&a, "tls_certificates", &a.certificates, query)?),
-            ),
-            ("POST", ["tls_certificates"]) => {
-                let pem = b.string("certificate_pem")?.unwrap_or_default();
-                let key = b.string("private_key_pem")?.unwrap_or_default();
-                let extra = account::NewCertificate {
-                    description: b.string("description")?.unwrap_or_default(),
-                    metadata: b.string("metadata")?.unwrap_or_default(),
-                    issued_at: None,
-                };
-                (
-                    201,
-                    Some(to_value(&a.create_certificate(&pem, &key, extra, now)?)),
-                )
-            }
-            ("GET", ["tls_certificates", id]) => (
-                200,
-                Some(to_value(
-                    a.certificates
-                        .get(*id)
-                        .ok_or_else(|| SimError::not_found("TLS certificate", id))?,
-                )),
-            ),
-            ("PATCH", ["tls_certificates", id]) => (
-                200,
-                Some(to_value(&a.update_certificate(
-                    id,
-                    b.string("description")?,
-                    b.string("metadata")?,
-                )?)),
-            ),
-            ("DELETE", ["tls_certificates", id]) => {
-                a.delete_certificate(id)?;
-                (204, None)
-            }
-            ("GET", ["reserved_domains"]) => {
-                (200, Some(list(&a, "reserved_domains", &a.domains, query)?))
-            }
-            ("POST", ["reserved_domains"]) => (
-                201,
-                Some(to_value(&a.create_domain(b.domain_fields()?, now)?)),
-            ),
-            ("GET", ["reserved_domains", id]) => (
-                200,
-                Some(to_value(
-                    a.domains
-                        .get(*id)
-                        .ok_or_else(|| SimError::not_found("reserved domain", id))?,
-                )),
-            ),
-            ("PATCH", ["reserved_domains", id]) => (
-                200,
-                Some(to_value(&a.update_domain(id, b.domain_fields()?, now)?)),
-            ),
-            ("DELETE", ["reserved_domains", id]) => {
-                a.delete_domain(id)?;
-                (204, None)
-            }
-            ("DELETE", ["reserved_domains", id, "certificate"]) => {
-                a.detach_certificate(id)?;
-                (204, None)
-            }
-            ("DELETE", ["reserved_domains", id, "certificate_management_policy"]) => {
-                a.detach_policy(id)?;
-                (204, None)
-            }
-            ("GET", ["credentials"]) => {
-                (200, Some(list(&a, "credentials", &a.credentials, query)?))
-            }
-            ("POST", ["credentials"]) => (
-                201,
-                Some(to_value(&a.create_credential(
-                    b.string("description")?,
-                    b.string("metadata")?,
-                    b.strings("acl")?,
-                    now,
-                )?)),
-            ),
-            ("GET", ["credentials", id]) => (
-                200,
-                Some(to_value(
-                    a.credentials
-                        .get(*id)
-                        .ok_or_else(|| SimError::not_found("credential", id))?,
-                )),
-            ),
-            ("PATCH", ["credentials", id]) => (
-                200,
-                Some(to_value(&a.update_credential(
-                    id,
-                    b.string("description")?,
-                    b.string("metadata")?,
-                    b.strings("acl")?,
-                )?)),
-            ),
-            ("DELETE", ["credentials", id]) => {
-                a.delete_credential(id)?;
-                (204, None)
-            }
-            _ => {
-                return Err(SimError {
-                    status: 404,
-                    code: "ERR_NGROK_SIM_404",
-                    msg: format!("No API endpoint {method} {path}."),
-                })
-            }
-        })
-    })();
-    drop(a);
+    let object = match prepare(route, query, body) {
+        Ok(o) => o,
+        Err(e) => return error(&e),
+    };
+    let result = routes::run(
+        &mut lock(&shared.account),
+        route,
+        &account::Body(&object),
+        query,
+        OffsetDateTime::now_utc(),
+    );
     match result {
         Ok((status, Some(v))) => ok(status, &v),
         Ok((status, None)) => (status, empty(status)),
@@ -660,45 +608,19 @@ fn api(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes) 
     }
 }
 
-fn list<T: Serialize>(
-    a: &Account,
-    collection: &str,
-    items: &std::collections::BTreeMap<String, T>,
+/// Refuses unknown query parameters and body fields; the body of a request that takes one.
+fn prepare(
+    route: routes::Route,
     query: &str,
-) -> Result<Value, SimError> {
-    let mut limit = account::MAX_LIMIT;
-    let mut before_id = None;
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=account::MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        SimError::bad_request(format!(
-                            "limit: must be between 1 and {}.",
-                            account::MAX_LIMIT
-                        ))
-                    })?
-            }
-            "before_id" if !v.is_empty() => before_id = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    let page = account::page(items, before_id.as_deref(), limit);
-    let next_page_uri = page.next_before.map(|last| {
-        format!(
-            "{}/{collection}?before_id={}&limit={limit}",
-            a.base_url,
-            url::form_urlencoded::byte_serialize(last.as_bytes()).collect::<String>()
-        )
-    });
-    Ok(json!({
-        collection: page.items,
-        "uri": format!("{}/{collection}", a.base_url),
-        "next_page_uri": next_page_uri,
-    }))
+    body: &Bytes,
+) -> Result<Map<String, Value>, SimError> {
+    routes::check_query(route, query)?;
+    let Some(fields) = route.body_fields() else {
+        return Ok(Map::new());
+    };
+    let object = parse_body(body)?;
+    account::Body(&object).only(fields)?;
+    Ok(object)
 }
 
 fn parse_body(body: &Bytes) -> Result<Map<String, Value>, SimError> {
@@ -707,15 +629,9 @@ fn parse_body(body: &Bytes) -> Result<Map<String, Value>, SimError> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(o)) => Ok(o),
-        Ok(_) => Err(SimError::bad_request(
-            "The request body must be a JSON object.",
-        )),
-        Err(_) => Err(SimError::bad_request("The request body is not valid JSON.")),
+        Ok(_) => Err(Code::BadJson.with("The request body must be a JSON object.")),
+        Err(_) => Err(Code::BadJson.with("The request body is not valid JSON.")),
     }
-}
-
-fn to_value<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 fn ok(status: u16, v: &Value) -> (u16, Response) {

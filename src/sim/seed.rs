@@ -14,9 +14,12 @@ use time::OffsetDateTime;
 use super::account::{Account, DomainFields, Job, NewCertificate, Policy, Ref, Status};
 use crate::model::certs::generate::{Signer, Spec};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Seed {
+    /// The account's dev domain (an `ngrok-free.dev` name that cannot be deleted); default true.
+    /// Tests that count domains or requests exactly set it to false.
+    pub dev_domain: bool,
     #[serde(rename = "certificate")]
     pub certificates: Vec<SeedCertificate>,
     #[serde(rename = "domain")]
@@ -24,6 +27,19 @@ pub struct Seed {
     #[serde(rename = "credential")]
     pub credentials: Vec<SeedCredential>,
     pub bulk: Option<Bulk>,
+}
+
+impl Default for Seed {
+    /// An account with only its dev domain.
+    fn default() -> Self {
+        Self {
+            dev_domain: true,
+            certificates: Vec::new(),
+            domains: Vec::new(),
+            credentials: Vec::new(),
+            bulk: None,
+        }
+    }
 }
 
 /// A certificate: from files, or generated for `dns_names` with the given validity.
@@ -59,6 +75,10 @@ pub struct SeedDomain {
     pub renews_at: Option<String>,
     /// The provisioning job; omit for none.
     pub job: Option<SeedJob>,
+    /// A managed domain whose `certificate_management_status` is null (no job, no renewal).
+    pub null_status: bool,
+    /// When it was reserved; default now.
+    pub created_at: Option<String>,
     pub description: String,
     pub metadata: String,
 }
@@ -146,112 +166,13 @@ pub fn apply(
         file: file.to_string(),
         msg,
     };
-    let mut signers: HashMap<String, Signer> = HashMap::new();
-    let mut by_name: HashMap<&str, String> = HashMap::new();
-    for (i, c) in seed.certificates.iter().enumerate() {
-        let at = |what: &str, v: &Option<String>, default: &str| {
-            relative_time(v.as_deref().unwrap_or(default), now)
-                .map_err(|m| err(format!("certificate[{i}] ({}): {what}: {m}", c.name)))
-        };
-        let (chain, key) = match (&c.certificate_file, &c.private_key_file) {
-            (Some(cf), Some(kf)) => {
-                let read = |p: &PathBuf| {
-                    std::fs::read_to_string(p)
-                        .map_err(|e| err(format!("{}: {}", p.display(), crate::model::text::io_reason(&e))))
-                };
-                (read(cf)?, read(kf)?)
-            }
-            (None, None) => {
-                let names = if c.dns_names.is_empty() { vec![c.name.clone()] } else { c.dns_names.clone() };
-                let issuer = c.issuer.clone().unwrap_or_else(|| "Watchdog Demo CA".to_string());
-                if !signers.contains_key(&issuer) {
-                    let signer = Signer::new(&issuer).map_err(|e| err(e.to_string()))?;
-                    signers.insert(issuer.clone(), signer);
-                }
-                let g = signers[&issuer]
-                    .generate(&Spec {
-                        common_name: &names[0],
-                        dns_names: &names,
-                        not_before: at("not_before", &c.not_before, "-30d")?,
-                        not_after: at("not_after", &c.not_after, "+60d")?,
-                    })
-                    .map_err(|e| err(e.to_string()))?;
-                (g.chain_pem, g.key_pem)
-            }
-            _ => return Err(err(format!("certificate[{i}] ({}): give both certificate_file and private_key_file, or neither", c.name))),
-        };
-        let issued_at = c
-            .managed
-            .then(|| at("not_before", &c.not_before, "-30d"))
-            .transpose()?;
-        let created = account
-            .create_certificate(
-                &chain,
-                &key,
-                NewCertificate {
-                    description: c.description.clone(),
-                    metadata: c.metadata.clone(),
-                    issued_at,
-                },
-                now,
-            )
-            .map_err(|e| err(format!("certificate[{i}] ({}): {}", c.name, e.msg)))?;
-        by_name.insert(&c.name, created.id);
+    if seed.dev_domain {
+        account.add_dev_domain(now);
     }
+    let by_name = apply_certificates(seed, account, now).map_err(err)?;
     for (i, d) in seed.domains.iter().enumerate() {
-        let ctx = |m: String| err(format!("domain[{i}] ({}): {m}", d.domain));
-        let certificate_id =
-            match &d.certificate {
-                Some(name) => Some(by_name.get(name.as_str()).cloned().ok_or_else(|| {
-                    ctx(format!("certificate: no [[certificate]] named {name:?}"))
-                })?),
-                None => None,
-            };
-        let created = account
-            .create_domain(
-                DomainFields {
-                    domain: Some(d.domain.clone()),
-                    description: Some(d.description.clone()),
-                    metadata: Some(d.metadata.clone()),
-                    ..Default::default()
-                },
-                now,
-            )
-            .map_err(|e| ctx(e.msg))?;
-        let time = |v: &Option<String>| -> Result<Option<OffsetDateTime>, SeedError> {
-            v.as_deref()
-                .map(|s| relative_time(s, now).map_err(&ctx))
-                .transpose()
-        };
-        let base_url = account.base_url.clone();
-        let Some(domain) = account.domains.get_mut(&created.id) else {
-            continue;
-        };
-        // Seeds may describe states the API cannot be asked for (a managed domain on an
-        // ngrok-issued certificate), so the fields are set directly.
-        domain.certificate = certificate_id.map(|id| Ref {
-            uri: format!("{base_url}/tls_certificates/{id}"),
-            id,
-        });
-        if d.managed {
-            domain.certificate_management_policy = Some(Policy {
-                authority: "letsencrypt".into(),
-                private_key_type: d.private_key_type.clone().unwrap_or_else(|| "ecdsa".into()),
-            });
-            let job = match &d.job {
-                Some(j) => Some(Job {
-                    error_code: j.error_code.clone(),
-                    msg: j.msg.clone(),
-                    started_at: time(&j.started_at)?.or(Some(now)),
-                    retries_at: time(&j.retries_at)?,
-                }),
-                None => None,
-            };
-            domain.certificate_management_status = Some(Status {
-                renews_at: time(&d.renews_at)?,
-                provisioning_job: job,
-            });
-        }
+        apply_domain(d, account, now, &by_name)
+            .map_err(|m| err(format!("domain[{i}] ({}): {m}", d.domain)))?;
     }
     for c in &seed.credentials {
         account
@@ -262,6 +183,143 @@ pub fn apply(
         apply_bulk(bulk, account, now).map_err(err)?;
     }
     Ok(())
+}
+
+/// The seed's certificates; their ids by `name`.
+fn apply_certificates(
+    seed: &Seed,
+    account: &mut Account,
+    now: OffsetDateTime,
+) -> Result<HashMap<String, String>, String> {
+    let mut signers: HashMap<String, Signer> = HashMap::new();
+    let mut by_name = HashMap::new();
+    for (i, c) in seed.certificates.iter().enumerate() {
+        let ctx = |m: String| format!("certificate[{i}] ({}): {m}", c.name);
+        let (chain, key) = certificate_pem(c, &mut signers, now).map_err(ctx)?;
+        let issued_at = c
+            .managed
+            .then(|| relative_time(c.not_before.as_deref().unwrap_or("-30d"), now))
+            .transpose()
+            .map_err(|m| ctx(format!("not_before: {m}")))?;
+        let extra = NewCertificate {
+            description: c.description.clone(),
+            metadata: c.metadata.clone(),
+            issued_at,
+        };
+        let created = account
+            .create_certificate(&chain, &key, extra, now)
+            .map_err(|e| ctx(e.msg))?;
+        by_name.insert(c.name.clone(), created.id);
+    }
+    Ok(by_name)
+}
+
+/// The chain and key of a seeded certificate: read from its files, or generated.
+fn certificate_pem(
+    c: &SeedCertificate,
+    signers: &mut HashMap<String, Signer>,
+    now: OffsetDateTime,
+) -> Result<(String, String), String> {
+    let at = |what: &str, v: &Option<String>, default: &str| {
+        relative_time(v.as_deref().unwrap_or(default), now).map_err(|m| format!("{what}: {m}"))
+    };
+    match (&c.certificate_file, &c.private_key_file) {
+        (Some(cf), Some(kf)) => {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| format!("{}: {}", p.display(), crate::model::text::io_reason(&e)))
+            };
+            Ok((read(cf)?, read(kf)?))
+        }
+        (None, None) => {
+            let names = if c.dns_names.is_empty() {
+                vec![c.name.clone()]
+            } else {
+                c.dns_names.clone()
+            };
+            let issuer = c
+                .issuer
+                .clone()
+                .unwrap_or_else(|| "Watchdog Demo CA".to_string());
+            if !signers.contains_key(&issuer) {
+                let signer = Signer::new(&issuer).map_err(|e| e.to_string())?;
+                signers.insert(issuer.clone(), signer);
+            }
+            let signer = signers.get(&issuer).ok_or("no signer")?;
+            let g = signer
+                .generate(&Spec {
+                    common_name: &names[0],
+                    dns_names: &names,
+                    not_before: at("not_before", &c.not_before, "-30d")?,
+                    not_after: at("not_after", &c.not_after, "+60d")?,
+                })
+                .map_err(|e| e.to_string())?;
+            Ok((g.chain_pem, g.key_pem))
+        }
+        _ => Err("give both certificate_file and private_key_file, or neither".into()),
+    }
+}
+
+/// One seeded domain. Seeds may describe states the API cannot be asked for (a managed domain
+/// on an ngrok-issued certificate, a bare custom domain), so the fields are set directly.
+fn apply_domain(
+    d: &SeedDomain,
+    account: &mut Account,
+    now: OffsetDateTime,
+    by_name: &HashMap<String, String>,
+) -> Result<(), String> {
+    let certificate_id = match &d.certificate {
+        Some(name) => Some(
+            by_name
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("certificate: no [[certificate]] named {name:?}"))?,
+        ),
+        None => None,
+    };
+    let time = |v: &Option<String>| v.as_deref().map(|s| relative_time(s, now)).transpose();
+    let created_at = time(&d.created_at)?.unwrap_or(now);
+    let fields = DomainFields {
+        domain: Some(d.domain.clone()),
+        description: Some(d.description.clone()),
+        metadata: Some(d.metadata.clone()),
+        ..Default::default()
+    };
+    let created = account
+        .create_domain(fields, created_at)
+        .map_err(|e| e.msg)?;
+    let status = if d.managed && !d.null_status {
+        Some(Status {
+            renews_at: time(&d.renews_at)?,
+            provisioning_job: d.job.as_ref().map(|j| seed_job(j, now)).transpose()?,
+        })
+    } else {
+        None
+    };
+    let policy = d.managed.then(|| Policy {
+        authority: "letsencrypt".into(),
+        private_key_type: d.private_key_type.clone().unwrap_or_else(|| "ecdsa".into()),
+    });
+    let base_url = account.base_url.clone();
+    if let Some(domain) = account.domains.get_mut(&created.id) {
+        domain.certificate = certificate_id.map(|id| Ref {
+            uri: format!("{base_url}/tls_certificates/{id}"),
+            id,
+        });
+        domain.certificate_management_policy = policy;
+        domain.certificate_management_status = status;
+    }
+    Ok(())
+}
+
+fn seed_job(j: &SeedJob, now: OffsetDateTime) -> Result<Job, String> {
+    let time = |v: &Option<String>| v.as_deref().map(|s| relative_time(s, now)).transpose();
+    Ok(Job {
+        error_code: j.error_code.clone(),
+        msg: j.msg.clone(),
+        started_at: time(&j.started_at)?.or(Some(now)),
+        retries_at: time(&j.retries_at)?,
+    })
 }
 
 /// Generates the bulk section: one shared key and CA, so 10,000 certificates take seconds.
@@ -287,7 +345,7 @@ pub fn apply_bulk(bulk: &Bulk, account: &mut Account, now: OffsetDateTime) -> Re
         cert_ids.push(c.id);
     }
     for n in 0..bulk.domains {
-        account
+        let created = account
             .create_domain(
                 DomainFields {
                     domain: Some(format!("h{n}.{suffix}")),
@@ -297,6 +355,11 @@ pub fn apply_bulk(bulk: &Bulk, account: &mut Account, now: OffsetDateTime) -> Re
                 now,
             )
             .map_err(|e| e.msg)?;
+        // Domains beyond the certificates stay bare: a seed describes a state, not requests.
+        if let Some(d) = account.domains.get_mut(&created.id) {
+            d.certificate_management_policy = None;
+            d.certificate_management_status = None;
+        }
     }
     for n in 0..bulk.credentials {
         account
@@ -356,6 +419,8 @@ mod tests {
     fn a_seed_builds_the_account_it_describes() {
         let seed = parse(
             r#"
+            dev_domain = false
+
             [[certificate]]
             name = "app"
             dns_names = ["app.example.com"]
