@@ -378,10 +378,6 @@ async fn handle(
     response
 }
 
-#[allow(
-    clippy::too_many_lines,
-    reason = "the simulator's request pipeline; being rewritten with its refusals (issue 9)"
-)]
 async fn respond(
     shared: &Shared,
     method: &Method,
@@ -584,7 +580,6 @@ fn control_request(shared: &Shared, method: &Method, path: &str, body: &Bytes) -
     }
 }
 
-#[allow(clippy::too_many_lines, reason = "the simulator's route table")]
 fn api(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes) -> (u16, Response) {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let Some(route) = routes::Route::parse(method.as_str(), &segments) else {

@@ -152,10 +152,6 @@ fn one_line(e: &toml::de::Error) -> String {
 }
 
 /// Loads the seed into `account`, with times relative to `now`.
-#[allow(
-    clippy::too_many_lines,
-    reason = "one block per seeded resource kind; split with the seed rework of issue 9"
-)]
 pub fn apply(
     seed: &Seed,
     account: &mut Account,
