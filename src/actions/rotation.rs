@@ -9,27 +9,41 @@ use time::OffsetDateTime;
 
 use crate::config::WatchSettings;
 use crate::core::rotation::{
-    plan, Move, Outcome, Plan, Target, UploadMetadata, WatchReport, WatchState, UPLOADED_BY,
+    attempt_key, plan, FinalRefusal, Move, Outcome, Plan, Target, UploadMetadata, WatchReport,
+    WatchState, UPLOADED_BY,
 };
 use crate::model::{Finding, FindingKind, Severity};
 use crate::sources::inventory::Inventory;
 use crate::sources::local::{self, LocalPair, RefusalKind};
-use crate::sources::ngrok::{Client, ErrorKind, ReservedDomainUpdate, TlsCertificateCreate};
+use crate::sources::ngrok::{
+    ApiError, Client, ErrorKind, ReservedDomainUpdate, TlsCertificateCreate,
+};
 
 /// How many times a failed PATCH is tried again within one pass (on top of the client's own
 /// retries of transient errors).
 const PATCH_ATTEMPTS: u32 = 3;
 
-/// Applies `plan`: upload (once), move each domain (`certificate_id` alone), confirm by listing,
-/// and only then delete. Stops before deleting anything when a domain did not move.
+/// Applies `plan`: upload (once), move each domain (`certificate_id` alone; a managed one after
+/// removing its policy), confirm by listing, and only then delete. Stops before deleting
+/// anything when a domain did not move. A step the API refuses for good is recorded with `key`.
 pub async fn execute(
     client: &Client,
     watch: &WatchSettings,
     local: &LocalPair,
     plan: &Plan,
     backoff: Duration,
+    key: &str,
 ) -> Outcome {
     let mut outcome = Outcome::default();
+    let fail = |outcome: &mut Outcome, failure: StepFailure| {
+        if failure.final_refusal && outcome.refusal.is_none() {
+            outcome.refusal = Some(FinalRefusal {
+                key: key.to_string(),
+                message: failure.message.clone(),
+            });
+        }
+        outcome.failures.push(failure.message);
+    };
     let target = match &plan.target {
         Target::Existing(id) => Some(id.clone()),
         Target::Nothing => None,
@@ -39,7 +53,7 @@ pub async fn execute(
                 Some(id)
             }
             Err(failure) => {
-                outcome.failures.push(failure);
+                fail(&mut outcome, failure);
                 return outcome;
             }
         },
@@ -50,7 +64,7 @@ pub async fn execute(
         for m in &plan.moves {
             match move_domain(client, m, target, backoff).await {
                 Ok(()) => outcome.moved.push(m.domain.clone()),
-                Err(failure) => outcome.failures.push(failure),
+                Err(failure) => fail(&mut outcome, failure),
             }
         }
     }
@@ -60,6 +74,21 @@ pub async fn execute(
     outcome
 }
 
+/// Why a step failed, and whether the API refused it for good.
+struct StepFailure {
+    message: String,
+    final_refusal: bool,
+}
+
+impl StepFailure {
+    fn from_api(context: &str, e: &ApiError) -> Self {
+        Self {
+            message: format!("{context}: {e}"),
+            final_refusal: e.is_final_refusal(),
+        }
+    }
+}
+
 /// Uploads the pair on disk once; the new certificate's id. An unknown outcome is not retried:
 /// the next pass finds the upload by its fingerprint if it went through.
 async fn upload(
@@ -67,7 +96,7 @@ async fn upload(
     watch: &WatchSettings,
     local: &LocalPair,
     plan: &Plan,
-) -> Result<String, String> {
+) -> Result<String, StepFailure> {
     let metadata = UploadMetadata {
         uploaded_by: UPLOADED_BY.into(),
         watch: watch.name.clone(),
@@ -81,18 +110,43 @@ async fn upload(
     };
     match client.create_tls_certificate(&body).await {
         Ok(created) => Ok(created.id),
-        Err(e) => Err(format!("upload: {e}")),
+        Err(e) => Err(StepFailure::from_api("upload", &e)),
     }
 }
 
-/// Points one domain at `target`, trying a failed PATCH again a few times with backoff.
+/// Points one domain at `target`. A managed domain first loses its policy (the real API
+/// refuses a certificate beside one), and the PATCH follows at once: the domain is without a
+/// certificate only between those two requests. A failed PATCH is tried again a few times
+/// with backoff, unless the API refused it for good.
 async fn move_domain(
     client: &Client,
     m: &Move,
     target: &str,
     backoff: Duration,
-) -> Result<(), String> {
-    let mut last_error = String::new();
+) -> Result<(), StepFailure> {
+    if m.take_over {
+        tracing::warn!(
+            domain = %m.domain,
+            "taking the domain over from ngrok-managed certificates: removing its policy; it has no certificate until {target} is attached next"
+        );
+        match client
+            .detach_certificate_management_policy(&m.domain_id)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(StepFailure {
+                    message: format!("{}: the domain no longer exists", m.domain),
+                    final_refusal: false,
+                });
+            }
+            Err(e) => {
+                let context = format!("{}: removing the managed certificate policy", m.domain);
+                return Err(StepFailure::from_api(&context, &e));
+            }
+        }
+    }
+    let mut last = None;
     for attempt in 0..PATCH_ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(backoff * 2u32.pow(attempt - 1)).await;
@@ -102,21 +156,36 @@ async fn move_domain(
             ..Default::default()
         };
         match client.update_reserved_domain(&m.domain_id, &update).await {
-            Ok(d) if d.certificate_id() == Some(target) => return Ok(()),
+            Ok(d) if d.certificate_id() == Some(target) => {
+                if m.take_over {
+                    tracing::info!(domain = %m.domain, certificate = %target, "taken over: the domain has its certificate again");
+                }
+                return Ok(());
+            }
             Ok(d) => {
-                last_error = format!(
-                    "{}: the update answered certificate {} instead of {target}",
-                    m.domain,
-                    d.certificate_id().unwrap_or("none")
-                )
+                last = Some(StepFailure {
+                    message: format!(
+                        "{}: the update answered certificate {} instead of {target}",
+                        m.domain,
+                        d.certificate_id().unwrap_or("none")
+                    ),
+                    final_refusal: false,
+                })
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(format!("{}: the domain no longer exists", m.domain));
+                return Err(StepFailure {
+                    message: format!("{}: the domain no longer exists", m.domain),
+                    final_refusal: false,
+                });
             }
-            Err(e) => last_error = format!("{}: {e}", m.domain),
+            Err(e) if e.is_final_refusal() => return Err(StepFailure::from_api(&m.domain, &e)),
+            Err(e) => last = Some(StepFailure::from_api(&m.domain, &e)),
         }
     }
-    Err(last_error)
+    Err(last.unwrap_or(StepFailure {
+        message: format!("{}: not moved", m.domain),
+        final_refusal: false,
+    }))
 }
 
 /// Confirms every move from a fresh listing, then deletes what the plan replaced — never a
@@ -184,6 +253,19 @@ pub async fn pass(
     options: PassOptions,
     now: OffsetDateTime,
 ) -> WatchReport {
+    pass_remembering(client, watch, inventory, options, now, None).await
+}
+
+/// [`pass`], knowing the API's last final refusal for this watch: the same attempt is not
+/// sent again (and is reported as failed again) until the files, the watch or the domains change.
+pub async fn pass_remembering(
+    client: &Client,
+    watch: &WatchSettings,
+    inventory: &Inventory,
+    options: PassOptions,
+    now: OffsetDateTime,
+    held: Option<&FinalRefusal>,
+) -> WatchReport {
     let files = local::read(watch);
     let report = |state, findings| WatchReport {
         watch: watch.name.clone(),
@@ -208,20 +290,20 @@ pub async fn pass(
     let mut findings = plan.problems.clone();
     let mut outcome = None;
     if !options.dry_run && !plan.is_noop() {
-        let done = execute(client, watch, &local, &plan, options.backoff).await;
+        let key = attempt_key(watch, &plan);
+        let done = match held.filter(|r| r.key == key) {
+            Some(r) => Outcome {
+                failures: vec![format!(
+                    "{} (refused by the ngrok API earlier; not sent again until the files, the watch or the domains change)",
+                    r.message
+                )],
+                refusal: Some(r.clone()),
+                ..Outcome::default()
+            },
+            None => execute(client, watch, &local, &plan, options.backoff, &key).await,
+        };
         if !done.failures.is_empty() {
-            findings.push(Finding {
-                severity: Severity::Warning,
-                kind: FindingKind::RotationFailed,
-                resource_id: watch.name.clone(),
-                domain: watch.domains.first().cloned(),
-                message: format!(
-                    "watch {}: rotation incomplete, the domains keep their current certificate: {}",
-                    watch.name,
-                    done.failures.join("; ")
-                ),
-                not_after: None,
-            });
+            findings.push(rotation_failed(watch, &done));
         }
         outcome = Some(done);
     }
@@ -231,6 +313,31 @@ pub async fn pass(
         outcome,
     };
     report(state, findings)
+}
+
+/// `rotation_failed`, saying truthfully where the domains are.
+fn rotation_failed(watch: &WatchSettings, outcome: &Outcome) -> Finding {
+    let where_they_are = if outcome.moved.is_empty() {
+        "the domains keep their current certificate".to_string()
+    } else {
+        format!(
+            "{} moved to {}, the others keep their current certificate",
+            outcome.moved.join(", "),
+            outcome.target.as_deref().unwrap_or("the new certificate")
+        )
+    };
+    Finding {
+        severity: Severity::Warning,
+        kind: FindingKind::RotationFailed,
+        resource_id: watch.name.clone(),
+        domain: watch.domains.first().cloned(),
+        message: format!(
+            "watch {}: rotation incomplete, {where_they_are}: {}",
+            watch.name,
+            outcome.failures.join("; ")
+        ),
+        not_after: None,
+    }
 }
 
 /// The report for files that cannot be used: waiting (issued for later, or caught mid-swap and

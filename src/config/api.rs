@@ -49,11 +49,25 @@ impl RawApi {
             p.push("api.timeout", "must be at most 5m");
         }
 
+        let max_concurrent_requests = match raw.max_concurrent_requests {
+            None => NonZeroU32::new(2).expect("2 is not zero"),
+            Some(n) if (1..=64).contains(&n) => {
+                NonZeroU32::new(n as u32).expect("checked to be at least one")
+            }
+            Some(n) => {
+                p.push(
+                    "api.max_concurrent_requests",
+                    format!("{n} is out of range: give a whole number from 1 to 64 (the account refuses requests past its own limit with ERR_NGROK_225)"),
+                );
+                NonZeroU32::new(2).expect("2 is not zero")
+            }
+        };
         ApiSettings {
             url,
             key,
             key_source,
             requests_per_minute,
+            max_concurrent_requests,
             timeout,
         }
     }

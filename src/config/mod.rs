@@ -72,6 +72,8 @@ pub struct ApiSettings {
     /// Where the key came from, for messages (never the key itself).
     pub key_source: String,
     pub requests_per_minute: NonZeroU32,
+    /// Requests in flight at once; the account limits this too (ERR_NGROK_225).
+    pub max_concurrent_requests: NonZeroU32,
     pub timeout: Duration,
 }
 
@@ -475,6 +477,11 @@ mod shipped_example {
         let defaults = parse("", &path, &env).unwrap();
         assert_eq!(s.api.url, defaults.api.url);
         assert_eq!(s.api.requests_per_minute, defaults.api.requests_per_minute);
+        assert_eq!(
+            s.api.max_concurrent_requests,
+            defaults.api.max_concurrent_requests
+        );
+        assert_eq!(s.api.max_concurrent_requests.get(), 2);
         assert_eq!(s.api.timeout, defaults.api.timeout);
         assert_eq!(s.schedule.sync, defaults.schedule.sync);
         assert_eq!(s.expiry, defaults.expiry);

@@ -30,6 +30,7 @@ pub(super) struct RawApi {
     pub(super) url: Option<String>,
     pub(super) key_file: Option<PathBuf>,
     pub(super) requests_per_minute: Option<i64>,
+    pub(super) max_concurrent_requests: Option<i64>,
     pub(super) timeout: Option<String>,
 }
 

@@ -177,7 +177,7 @@ fn domain_findings(
                 not_after,
             ));
         }
-    } else if domain.certificate.is_none() && domain.cname_target.is_some() {
+    } else if domain.certificate.is_none() && !domain.is_ngrok_owned() {
         findings.push(finding(
             Severity::Warning,
             FindingKind::DomainWithoutCertificate,
@@ -224,6 +224,7 @@ fn provisioning(
                 format!("certificate provisioning for {name} failed with {code}{} ({kind}); {retry}", job_msg(job)),
             ))
         }
+        None if job.is_none() => no_job(domain, now, grace),
         None => {
             let started = job.and_then(|j| j.started_at)?;
             (domain.certificate.is_none() && now - started > grace).then(|| {
@@ -239,6 +240,29 @@ fn provisioning(
             })
         }
     }
+}
+
+/// A managed domain with no certificate and no provisioning job at all (a null
+/// `certificate_management_status`, seen in real responses): stuck once it is older than the
+/// grace.
+fn no_job(
+    domain: &ReservedDomain,
+    now: OffsetDateTime,
+    grace: time::Duration,
+) -> Option<(Severity, FindingKind, String)> {
+    let created = domain.created_at?;
+    (domain.certificate.is_none() && now - created > grace).then(|| {
+        (
+            Severity::Warning,
+            FindingKind::ProvisioningStuck,
+            format!(
+                "domain {} has a certificate management policy but no certificate, and ngrok reports no provisioning job at all (created {}, {} ago); remove and re-add the policy, or check the domain in the ngrok dashboard",
+                domain.domain,
+                format_time(created),
+                human(now - created)
+            ),
+        )
+    })
 }
 
 /// The DNS record that lets ngrok issue a certificate for the domain.
@@ -513,6 +537,65 @@ mod tests {
             "{}",
             findings[2].message
         );
+    }
+
+    #[test]
+    fn an_unknown_provisioning_error_is_a_warning_with_its_code_and_message() {
+        let started = NOW - time::Duration::hours(2);
+        let inv = inventory(
+            vec![],
+            vec![managed(
+                domain("rd_x", "x.example.com", None),
+                Some(job(Some("CAA_ERROR"), started)),
+                None,
+            )],
+        );
+        let findings = evaluate(&inv, &ExpiryPolicy::default(), NOW);
+        assert_eq!(
+            kinds(&findings),
+            vec![(Severity::Warning, FindingKind::ProvisioningFailed, "rd_x")]
+        );
+        let msg = &findings[0].message;
+        assert!(msg.contains("CAA_ERROR (details)"), "{msg}");
+        assert!(msg.contains("unrecognised error"), "{msg}");
+    }
+
+    #[test]
+    fn a_managed_domain_with_a_null_status_is_stuck_past_the_grace() {
+        let null_status = |id: &str, age: time::Duration| {
+            let mut d = managed(domain(id, &format!("{id}.example.com"), None), None, None);
+            d.certificate_management_status = None;
+            d.created_at = Some(NOW - age);
+            d
+        };
+        let inv = inventory(
+            vec![],
+            vec![
+                null_status("rd_new", time::Duration::hours(2)),
+                null_status("rd_old", time::Duration::days(400)),
+            ],
+        );
+        let findings = evaluate(&inv, &ExpiryPolicy::default(), NOW);
+        assert_eq!(
+            kinds(&findings),
+            vec![(Severity::Warning, FindingKind::ProvisioningStuck, "rd_old")]
+        );
+        let msg = &findings[0].message;
+        assert!(msg.contains("no provisioning job at all"), "{msg}");
+    }
+
+    #[test]
+    fn ngrok_owned_domains_never_lack_a_certificate() {
+        let mut dev = domain("rd_dev", "happy-fox.ngrok-free.dev", None);
+        dev.cname_target = None;
+        dev.is_dev = true;
+        let mut app = domain("rd_app", "demo.ngrok.app", None);
+        app.cname_target = None;
+        // The dev domain even with a cname_target in some future response.
+        let mut dev_cname = domain("rd_dev2", "other.ngrok-free.dev", None);
+        dev_cname.is_dev = true;
+        let inv = inventory(vec![], vec![dev, app, dev_cname]);
+        assert!(evaluate(&inv, &ExpiryPolicy::default(), NOW).is_empty());
     }
 
     #[test]

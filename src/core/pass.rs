@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::core::alerts::{self, Knowledge, Observation};
 use crate::core::evaluate;
-use crate::core::rotation::RotationResult;
+use crate::core::rotation::{FinalRefusal, RotationResult};
 use crate::model::{Finding, FindingKind, Severity};
 
 /// Failures in a row of something that is tried once a pass; the count lives in the variant.
@@ -63,6 +63,9 @@ struct WatchMemory {
     rotations: Streak,
     /// The findings of its last pass, for a pass that has to skip it.
     findings: Vec<Finding>,
+    /// The API's last final refusal of a rotation step, so that the same attempt is not sent
+    /// again every pass.
+    refusal: Option<FinalRefusal>,
 }
 
 impl PassMemory {
@@ -74,6 +77,11 @@ impl PassMemory {
     /// Failed rotation passes of `watch` in a row.
     pub fn rotation_failures(&self, watch: &str) -> u32 {
         self.watches.get(watch).map_or(0, |w| w.rotations.count())
+    }
+
+    /// The API's last final refusal of `watch`'s rotation, if the last pass that ran it ended so.
+    pub fn refusal(&self, watch: &str) -> Option<&FinalRefusal> {
+        self.watches.get(watch).and_then(|w| w.refusal.as_ref())
     }
 
     /// Alerts of this severity firing (`ngrok_cert_watchdog_alerts_firing{severity}`).
@@ -99,11 +107,13 @@ pub enum Seen {
 pub enum WatchSeen {
     /// Its rotation lock was held by another process: nothing was learned about it.
     Skipped { watch: String },
-    /// Its pass ran: the rotation's result and the findings it reported.
+    /// Its pass ran: the rotation's result, the findings it reported, and a final refusal by
+    /// the API if there was one.
     Ran {
         watch: String,
         result: RotationResult,
         findings: Vec<Finding>,
+        refusal: Option<FinalRefusal>,
     },
 }
 
@@ -201,6 +211,7 @@ fn remember_watch(
             watch,
             result,
             findings,
+            refusal,
         } => {
             let before = memory.watches.get(&watch).map(|w| w.rotations);
             let rotations = match result {
@@ -216,6 +227,7 @@ fn remember_watch(
             let state = WatchMemory {
                 rotations,
                 findings: findings.clone(),
+                refusal,
             };
             (watch, state, findings)
         }
@@ -281,6 +293,7 @@ mod tests {
             watch: "app".into(),
             result,
             findings,
+            refusal: None,
         }
     }
 
@@ -459,6 +472,41 @@ mod tests {
         let f = || Seen::Failed { kind: "server" };
         let long = run(vec![first, f(), f(), f()]);
         assert_eq!(long.memory.firing(Severity::Warning), 2);
+    }
+
+    #[test]
+    fn a_final_refusal_is_remembered_until_a_pass_ends_otherwise() {
+        let refusal = FinalRefusal {
+            key: "k1".into(),
+            message: "HTTP 400 ERR_NGROK_436".into(),
+        };
+        let refused = || {
+            synced(
+                vec![],
+                vec![WatchSeen::Ran {
+                    watch: "app".into(),
+                    result: RotationResult::Failure,
+                    findings: vec![rotation_failed()],
+                    refusal: Some(refusal.clone()),
+                }],
+            )
+        };
+        let skipped = || {
+            synced(
+                vec![],
+                vec![WatchSeen::Skipped {
+                    watch: "app".into(),
+                }],
+            )
+        };
+        let ok = || synced(vec![], vec![ran(RotationResult::Success, vec![])]);
+        assert_eq!(run(vec![refused()]).memory.refusal("app"), Some(&refusal));
+        let kept = run(vec![refused(), skipped(), Seen::Failed { kind: "server" }]);
+        assert_eq!(kept.memory.refusal("app"), Some(&refusal));
+        assert_eq!(run(vec![refused(), ok()]).memory.refusal("app"), None);
+        // Reported again each pass: the streak grows to critical.
+        let third = run(vec![refused(), refused(), refused()]);
+        assert_eq!(third.observation.findings[0].severity, Severity::Critical);
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct Move {
     pub domain_id: String,
     pub domain: String,
     pub from: Option<String>,
+    /// The domain has a certificate management policy (`take_over_managed`): the real API
+    /// refuses a certificate beside a policy (ERR_NGROK_434/436), so the policy is removed
+    /// first and the certificate attached at once after — the one moment a domain is without
+    /// a certificate.
+    pub take_over: bool,
 }
 
 /// What one pass would do for one watch.
@@ -89,11 +94,18 @@ impl Plan {
             Target::Nothing => {}
         }
         for m in &self.moves {
-            lines.push(format!(
-                "move {} from {} to the new certificate",
-                m.domain,
-                m.from.as_deref().unwrap_or("no certificate")
-            ));
+            if m.take_over {
+                lines.push(format!(
+                    "take {} over from ngrok-managed certificates: remove its policy, then attach the new certificate at once",
+                    m.domain
+                ));
+            } else {
+                lines.push(format!(
+                    "move {} from {} to the new certificate",
+                    m.domain,
+                    m.from.as_deref().unwrap_or("no certificate")
+                ));
+            }
         }
         for id in &self.deletes {
             lines.push(format!("delete {id} once every domain has moved"));
@@ -154,6 +166,7 @@ pub fn plan(
             domain_id: d.id.clone(),
             domain: d.domain.clone(),
             from: d.certificate_id().map(str::to_string),
+            take_over: d.is_managed(),
         })
         .collect();
     refuse_rollback(watch, local, &moves, inventory)?;
@@ -313,6 +326,31 @@ pub struct Outcome {
     pub deleted: Vec<String>,
     /// Why the pass stopped short, one line each; empty on success.
     pub failures: Vec<String>,
+    /// The API refused a step for good (a 4xx other than 404/408/409/429): not tried again
+    /// until the attempt would differ.
+    pub refusal: Option<FinalRefusal>,
+}
+
+/// A step the ngrok API refused for good, and the attempt it refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalRefusal {
+    /// [`attempt_key`] of the refused attempt.
+    pub key: String,
+    /// The refusal, one line.
+    pub message: String,
+}
+
+/// What identifies an attempt: the leaf on disk, the watch's configuration and the state of
+/// every domain the plan moves. A refused attempt is tried again only when one of them changed.
+pub fn attempt_key(watch: &WatchSettings, plan: &Plan) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(plan.fingerprint.as_bytes());
+    h.update(format!("{watch:?}").as_bytes());
+    for m in &plan.moves {
+        h.update(format!("|{}:{:?}:{}", m.domain_id, m.from, m.take_over).as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
 }
 
 impl Outcome {
@@ -403,6 +441,11 @@ impl WatchReport {
             WatchState::Waiting { reason } => Some(reason),
             _ => None,
         }
+    }
+
+    /// A final refusal by the API, this pass or remembered from an earlier one.
+    pub fn refusal(&self) -> Option<&FinalRefusal> {
+        self.outcome().and_then(|o| o.refusal.as_ref())
     }
 
     pub fn result(&self) -> RotationResult {

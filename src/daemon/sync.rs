@@ -67,7 +67,7 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory) {
     let (status, memory, result) = match result {
         Ok(inventory) => {
             let (inventory, account, watches) =
-                rotate_and_evaluate(shared, &active, &locks, inventory, now).await;
+                rotate_and_evaluate(shared, &active, &locks, inventory, memory, now).await;
             let seen = Seen::Synced { account, watches };
             let conclusion = conclude(memory, seen, &policy, now);
             let findings = conclusion.observation.findings.clone();
@@ -106,9 +106,10 @@ async fn rotate_and_evaluate(
     active: &Active,
     locks: &[Option<WatchLock>],
     mut inventory: Inventory,
+    memory: &PassMemory,
     now: OffsetDateTime,
 ) -> (Inventory, Vec<Finding>, Vec<WatchSeen>) {
-    let reports = rotate_all(active, locks, &inventory, now).await;
+    let reports = rotate_all(active, locks, &inventory, memory, now).await;
     if reports
         .iter()
         .any(|r| r.outcome().is_some_and(|o| o.acted()))
@@ -131,6 +132,7 @@ async fn rotate_and_evaluate(
         shared.metrics.record_watch(&report);
         watches.push(WatchSeen::Ran {
             result: report.result(),
+            refusal: report.refusal().cloned(),
             watch: report.watch,
             findings: report.findings,
         });
@@ -169,6 +171,7 @@ async fn rotate_all(
     active: &Active,
     locks: &[Option<WatchLock>],
     inventory: &Inventory,
+    memory: &PassMemory,
     now: OffsetDateTime,
 ) -> Vec<WatchReport> {
     let mut reports = Vec::new();
@@ -180,7 +183,9 @@ async fn rotate_all(
             dry_run: false,
             backoff: Duration::from_secs(2),
         };
-        let report = rotation::pass(&active.client, watch, inventory, options, now).await;
+        let held = memory.refusal(&watch.name);
+        let report =
+            rotation::pass_remembering(&active.client, watch, inventory, options, now, held).await;
         log_rotation(&report);
         reports.push(report);
     }
@@ -200,7 +205,7 @@ fn log_rotation(report: &WatchReport) {
         ),
         (RotationResult::Failure, Some(o)) => tracing::warn!(
             watch = %watch,
-            "rotation incomplete, the domains keep their certificate: {}",
+            "rotation incomplete: {}",
             o.failures.join("; ")
         ),
         _ => {}

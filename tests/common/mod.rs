@@ -36,6 +36,7 @@ pub fn client_with(sim: &Sim, key: &str, retry: RetryPolicy) -> Client {
         base_url: sim.url().parse().unwrap(),
         api_key: SecretString::from(key.to_string()),
         requests_per_minute: NonZeroU32::new(100_000).unwrap(),
+        max_concurrent_requests: NonZeroU32::new(2).unwrap(),
         timeout: Duration::from_secs(10),
         retry,
     })

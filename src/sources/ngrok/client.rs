@@ -73,6 +73,8 @@ pub struct ClientOptions {
     pub base_url: Url,
     pub api_key: SecretString,
     pub requests_per_minute: NonZeroU32,
+    /// Requests in flight at once (the account limits this too: ERR_NGROK_225).
+    pub max_concurrent_requests: NonZeroU32,
     /// Total time for one attempt, connect included.
     pub timeout: Duration,
     pub retry: RetryPolicy,
@@ -95,6 +97,8 @@ struct Inner {
     base: Url,
     api_key: SecretString,
     budget: TokenBucket,
+    /// One permit per request in flight; clones share it.
+    in_flight: tokio::sync::Semaphore,
     retry: RetryPolicy,
     observer: Option<Arc<dyn RequestObserver>>,
 }
@@ -172,6 +176,9 @@ impl Client {
                 base,
                 api_key: options.api_key,
                 budget: TokenBucket::per_minute(options.requests_per_minute),
+                in_flight: tokio::sync::Semaphore::new(
+                    options.max_concurrent_requests.get() as usize
+                ),
                 retry: options.retry,
                 observer,
             }),
@@ -416,6 +423,8 @@ impl Client {
         loop {
             attempt += 1;
             self.inner.budget.acquire().await;
+            // Held for the whole attempt, the response body included; never closed.
+            let permit = self.inner.in_flight.acquire().await;
             let result = self
                 .attempt(
                     &method,
@@ -425,6 +434,7 @@ impl Client {
                     outcome_unknown_before,
                 )
                 .await;
+            drop(permit);
             let transient = match result {
                 Attempt::Done(status, bytes) => return Ok((status, bytes)),
                 Attempt::Fail(error) => return Err(error),
@@ -716,6 +726,7 @@ mod tests {
             base_url: Url::parse(url).unwrap(),
             api_key: SecretString::from("k"),
             requests_per_minute: NonZeroU32::new(60).unwrap(),
+            max_concurrent_requests: NonZeroU32::new(2).unwrap(),
             timeout: Duration::from_secs(1),
             retry: RetryPolicy::default(),
         };
@@ -745,6 +756,7 @@ mod tests {
             base_url: Url::parse("http://127.0.0.1:9/prefix").unwrap(),
             api_key: SecretString::from("k"),
             requests_per_minute: NonZeroU32::new(60).unwrap(),
+            max_concurrent_requests: NonZeroU32::new(2).unwrap(),
             timeout: Duration::from_secs(1),
             retry: RetryPolicy::default(),
         })

@@ -70,6 +70,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// A refusal that repeating the request cannot change: a 4xx other than 404 (gone), 408
+    /// (timeout), 409 (conflict) and 429 (rate or concurrency limit).
+    pub fn is_final_refusal(&self) -> bool {
+        matches!(self.status, Some(s) if (400..500).contains(&s) && ![404, 408, 409, 429].contains(&s))
+    }
+
     pub fn new(kind: ErrorKind, operation: impl Into<String>, msg: impl Into<String>) -> Self {
         Self {
             kind,

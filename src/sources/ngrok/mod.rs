@@ -24,6 +24,7 @@ pub fn client_for(
         base_url: api.url.clone(),
         api_key: api.key.clone(),
         requests_per_minute: api.requests_per_minute,
+        max_concurrent_requests: api.max_concurrent_requests,
         timeout: api.timeout,
         retry: RetryPolicy::default(),
     };

@@ -141,9 +141,18 @@ pub struct ReservedDomain {
     pub http_endpoint_configuration: Option<Ref>,
     #[serde(default)]
     pub https_endpoint_configuration: Option<Ref>,
+    /// The account's dev domain (newer API responses; absent means false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_dev: bool,
 }
 
 impl ReservedDomain {
+    /// A domain under ngrok's own names (the dev domain, `*.ngrok.app`, …): ngrok's wildcard
+    /// certificate serves it. Decided from what the API says — no `cname_target`, or `is_dev` —
+    /// never from a list of suffixes.
+    pub fn is_ngrok_owned(&self) -> bool {
+        self.is_dev || self.cname_target.is_none()
+    }
     pub fn certificate_id(&self) -> Option<&str> {
         self.certificate.as_ref().map(|r| r.id.as_str())
     }
