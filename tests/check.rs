@@ -35,6 +35,7 @@ async fn paging_costs_exactly_one_request_per_hundred() {
         assert_eq!(ids, listed);
         ids.dedup();
         assert_eq!(ids.len(), n);
+        assert_nothing_refused(&sim);
         sim.stop().await;
     }
 }
@@ -60,6 +61,7 @@ async fn a_429_is_waited_out_and_retried() {
     );
     let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 200]);
+    assert_nothing_refused(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,6 +106,7 @@ async fn two_500s_then_success() {
     assert_eq!(list.len(), 2);
     let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![500, 500, 200]);
+    assert_nothing_refused(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,6 +142,7 @@ async fn an_upload_whose_outcome_is_unknown_is_never_repeated() {
     // The simulator processed it: this is exactly why it must not be sent again blindly.
     assert_eq!(sim.with_account(|a| a.certificates.len()), 1);
     assert!(!err.to_string().contains("PRIVATE KEY"));
+    assert_nothing_refused(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -294,6 +298,7 @@ async fn check_reports_every_account_finding_kind_with_nagios_exit_2() {
         "{text_out}"
     );
     assert!(text_out.contains("DOMAINS"));
+    assert_nothing_refused(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -441,6 +446,52 @@ async fn garbage_and_truncated_responses_exit_3() {
         .unwrap();
         let line = assert_one_line_error(&out, 3, KEY);
         assert!(!line.contains("<html>"), "the body is quoted: {line}");
+        assert_nothing_refused(&sim);
         sim.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_on_the_demo_seed_shows_the_null_status_domain_and_not_the_dev_domain() {
+    let sim = seeded(include_str!("../config/demo-seed.toml")).await;
+    let dev = sim.with_account(|a| {
+        a.domains
+            .values()
+            .find(|d| d.is_dev)
+            .map(|d| d.domain.clone())
+            .expect("a seeded account has a dev domain")
+    });
+    let (_dir, config) = config_for(&sim.url(), KEY, "");
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "check",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert!(report["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["domain"] == dev.as_str()));
+    assert!(
+        !findings.iter().any(|f| f["domain"] == dev.as_str()),
+        "the dev domain {dev} has a finding: {findings:?}"
+    );
+    let stuck: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["domain"] == "old.example.com")
+        .collect();
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    assert_eq!(stuck[0]["kind"], "provisioning_stuck");
+    assert!(stuck[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no provisioning job at all"));
+    assert_nothing_refused(&sim);
 }

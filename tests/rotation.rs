@@ -40,19 +40,33 @@ fn options() -> PassOptions {
     }
 }
 
+/// One pass on a fresh inventory; the simulator must refuse nothing it sent (faults aside).
 async fn pass(sim: &Sim, watch: &WatchSettings) -> rotation::WatchReport {
+    pass_remembering(sim, watch, None).await
+}
+
+async fn pass_remembering(
+    sim: &Sim,
+    watch: &WatchSettings,
+    held: Option<&rotation::FinalRefusal>,
+) -> rotation::WatchReport {
     let client = client(sim);
     let inv = inventory::sync(&client, OffsetDateTime::now_utc())
         .await
         .unwrap();
-    ngrok_cert_watchdog::actions::rotation::pass(
+    let report = ngrok_cert_watchdog::actions::rotation::pass_remembering(
         &client,
         watch,
         &inv,
         options(),
         OffsetDateTime::now_utc(),
+        held,
     )
-    .await
+    .await;
+    if held.is_none() {
+        assert_nothing_refused(sim);
+    }
+    report
 }
 
 /// The certificate id each watched domain is on.
@@ -627,4 +641,169 @@ fn the_lock_keeps_two_rotations_apart() {
         .is_some());
     drop(held);
     assert!(WatchLock::try_acquire(dir.path(), "app").unwrap().is_some());
+}
+
+/// A sim with `app.example.com` on an uploaded certificate and `m.example.com` on ngrok-managed
+/// certificates (a policy and an ngrok-issued certificate).
+async fn managed_account() -> Sim {
+    seeded(
+        "[[certificate]]\nname = \"up\"\ndns_names = [\"app.example.com\"]\n\
+         [[certificate]]\nname = \"le\"\ndns_names = [\"m.example.com\"]\nmanaged = true\n\
+         [[domain]]\ndomain = \"app.example.com\"\ncertificate = \"up\"\n\
+         [[domain]]\ndomain = \"m.example.com\"\ncertificate = \"le\"\nmanaged = true\n",
+    )
+    .await
+}
+
+fn domain_id(sim: &Sim, name: &str) -> String {
+    sim.with_account(|a| {
+        a.domains
+            .values()
+            .find(|d| d.domain == name)
+            .map(|d| d.id.clone())
+            .unwrap()
+    })
+}
+
+/// The certificate and whether a policy is set, of the domain `name`.
+fn state_of(sim: &Sim, name: &str) -> (Option<String>, bool) {
+    sim.with_account(|a| {
+        let d = a.domains.values().find(|d| d.domain == name).unwrap();
+        (
+            d.certificate.as_ref().map(|c| c.id.clone()),
+            d.certificate_management_policy.is_some(),
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn taking_over_a_managed_domain_is_two_requests_back_to_back() {
+    let signer = Signer::new("R11").unwrap();
+    let names = ["app.example.com", "m.example.com"];
+    let certbot = Certbot::new(&generate(&signer, &names, 0, 90));
+    let watch = WatchSettings {
+        domains: names.iter().map(|n| n.to_string()).collect(),
+        take_over_managed: true,
+        ..certbot.watch()
+    };
+    let sim = managed_account().await;
+    let m = domain_id(&sim, "m.example.com");
+    sim.clear_requests();
+    let report = pass(&sim, &watch).await;
+    let outcome = report.outcome().cloned().unwrap();
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    let target = outcome.target.clone().unwrap();
+    assert_eq!(
+        state_of(&sim, "m.example.com"),
+        (Some(target.clone()), false)
+    );
+    assert_eq!(state_of(&sim, "app.example.com"), (Some(target), false));
+    // The policy's removal and the attach are adjacent: nothing else between them.
+    let log: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let detach = format!("DELETE /reserved_domains/{m}/certificate_management_policy");
+    let at = log
+        .iter()
+        .position(|l| *l == detach)
+        .expect("the policy removed");
+    assert_eq!(
+        log[at + 1],
+        format!("PATCH /reserved_domains/{m}"),
+        "{log:?}"
+    );
+    assert_eq!(log.iter().filter(|l| **l == detach).count(), 1);
+    // Neither 436 (detaching a managed domain's certificate) nor 1966 (deleting a managed
+    // certificate) was provoked: nothing was refused at all.
+    assert_nothing_refused(&sim);
+    // Converged: the next pass does nothing.
+    let again = pass(&sim, &watch).await;
+    assert!(again.plan().unwrap().is_noop(), "{:?}", again.plan());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_between_the_two_steps_of_a_take_over_attaches_at_once() {
+    let signer = Signer::new("R11").unwrap();
+    let names = ["m.example.com"];
+    let certbot = Certbot::new(&generate(&signer, &names, 0, 90));
+    let watch = WatchSettings {
+        domains: vec!["m.example.com".into()],
+        take_over_managed: true,
+        ..certbot.watch()
+    };
+    let sim = managed_account().await;
+    let m = domain_id(&sim, "m.example.com");
+    // The first step went through before the process died: no policy, no certificate.
+    client(&sim)
+        .detach_certificate_management_policy(&m)
+        .await
+        .unwrap();
+    assert_eq!(state_of(&sim, "m.example.com"), (None, false));
+    sim.clear_requests();
+    let report = pass(&sim, &watch).await;
+    let outcome = report.outcome().cloned().unwrap();
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert_eq!(
+        state_of(&sim, "m.example.com"),
+        (outcome.target.clone(), false)
+    );
+    // No second removal: an upload and the attach.
+    assert_eq!(
+        count(
+            &sim,
+            "DELETE",
+            &format!("/reserved_domains/{m}/certificate_management_policy")
+        ),
+        0
+    );
+    assert_eq!(count(&sim, "PATCH", &format!("/reserved_domains/{m}")), 1);
+    assert_eq!(uploads(&sim), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_final_refusal_is_not_sent_again_until_the_attempt_changes() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    let watch = certbot.watch();
+    certbot.renew(&generate(&signer, &DOMAINS, -1, 90));
+    sim.inject(Fault {
+        path: "/reserved_domains/".into(),
+        method: Some("PATCH".into()),
+        count: 1_000,
+        kind: FaultKind::Status {
+            status: 400,
+            retry_after: None,
+        },
+    });
+    let patches = |sim: &Sim| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .count()
+    };
+    let first = pass(&sim, &watch).await;
+    let refusal = first.refusal().cloned().expect("a final refusal");
+    // Final: one PATCH per domain, no retries within the pass.
+    assert_eq!(patches(&sim), 2);
+    assert_eq!(first.result().as_str(), Some("failure"));
+
+    // The same attempt again: reported, nothing sent.
+    let again = pass_remembering(&sim, &watch, Some(&refusal)).await;
+    assert_eq!(patches(&sim), 2);
+    assert_eq!(again.refusal(), Some(&refusal));
+    assert!(again
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::RotationFailed && f.message.contains("not sent again")));
+
+    // New files: a new attempt, sent.
+    sim.clear_faults();
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    let renewed = pass_remembering(&sim, &watch, Some(&refusal)).await;
+    assert!(renewed.refusal().is_none());
+    assert_eq!(renewed.result().as_str(), Some("success"));
 }

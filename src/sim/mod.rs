@@ -116,7 +116,13 @@ pub struct LoggedRequest {
     pub path: String,
     pub query: String,
     pub status: u16,
+    /// The answer was a fault injected on purpose (`/_sim/faults`), not the simulator's own.
+    pub injected: bool,
 }
+
+/// Marks a response whose status came from an injected fault, for the request log.
+#[derive(Debug, Clone, Copy)]
+struct Injected;
 
 /// The account's limit of simultaneous API requests (ERR_NGROK_225), unless told otherwise.
 pub const DEFAULT_MAX_CONCURRENT: usize = 8;
@@ -259,6 +265,11 @@ impl Sim {
         lock(&self.shared.faults).push(fault);
     }
 
+    /// Removes every fault not yet used up.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
     pub fn requests(&self) -> Vec<LoggedRequest> {
         lock(&self.shared.requests).clone()
     }
@@ -374,6 +385,7 @@ async fn handle(
         path,
         query,
         status,
+        injected: response.extensions().get::<Injected>().is_some(),
     });
     response
 }
@@ -410,7 +422,27 @@ async fn respond(
             .insert("retry-after", HeaderValue::from(retry_after));
         return (status, response);
     }
-    let fault = take_fault(shared, method, path);
+    let Some(fault) = take_fault(shared, method, path) else {
+        return api(shared, method, path, query, body);
+    };
+    // A latency fault delays the simulator's own answer; the others replace it.
+    let replaced = !matches!(fault, FaultKind::Latency { .. });
+    let (status, mut response) = with_fault(shared, method, path, query, body, Some(fault)).await;
+    if replaced {
+        response.extensions_mut().insert(Injected);
+    }
+    (status, response)
+}
+
+/// The answer, as changed by an injected fault (or not, for a latency fault that passes).
+async fn with_fault(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &Bytes,
+    fault: Option<FaultKind>,
+) -> (u16, Response) {
     match &fault {
         Some(FaultKind::Status {
             status,

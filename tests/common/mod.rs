@@ -212,3 +212,22 @@ impl Certbot {
         }
     }
 }
+
+/// Requests the simulator answered with a 4xx other than 404 that no injected fault explains —
+/// what the real API would have refused too — as `METHOD path → status`.
+pub fn refused(sim: &Sim) -> Vec<String> {
+    sim.requests()
+        .iter()
+        .filter(|r| (400..500).contains(&r.status) && r.status != 404 && !r.injected)
+        .map(|r| format!("{} {} → {}", r.method, r.path, r.status))
+        .collect()
+}
+
+/// Asserts that nothing the watchdog sent was refused (see [`refused`]).
+pub fn assert_nothing_refused(sim: &Sim) {
+    let refused = refused(sim);
+    assert!(
+        refused.is_empty(),
+        "the simulator refused requests the real API would refuse too: {refused:?}"
+    );
+}
