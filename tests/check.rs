@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use ngrok_cert_watchdog::sim::{Fault, FaultKind};
+use ngrok_cert_watchdog::sim::{Fault, FaultKind, Sim, SimOptions};
 use ngrok_cert_watchdog::sources::ngrok::{ErrorKind, RetryPolicy};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -494,4 +494,54 @@ async fn check_on_the_demo_seed_shows_the_null_status_domain_and_not_the_dev_dom
         .unwrap()
         .contains("no provisioning job at all"));
     assert_nothing_refused(&sim);
+}
+
+/// A simulator whose account allows `n` simultaneous requests, each list answered slowly enough
+/// that the three lists of a sync overlap.
+async fn slow_account_limited_to(n: usize) -> Sim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Sim::start(
+        listener,
+        secrecy::SecretString::from(KEY.to_string()),
+        SimOptions {
+            max_concurrent: Some(n),
+            ..SimOptions::default()
+        },
+    )
+    .unwrap();
+    let seed =
+        ngrok_cert_watchdog::sim::seed::parse("[bulk]\ncertificates = 3\ndomains = 3\n").unwrap();
+    sim.seed(&seed, "test seed").unwrap();
+    for path in ["/tls_certificates", "/reserved_domains", "/credentials"] {
+        sim.inject(Fault {
+            path: path.into(),
+            method: Some("GET".into()),
+            count: 1,
+            kind: FaultKind::Latency { millis: 400 },
+        });
+    }
+    sim
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_keeps_within_the_accounts_concurrency_limit_and_retries_225() {
+    use ngrok_cert_watchdog::sources::inventory;
+    let now = time::OffsetDateTime::now_utc();
+    // Two in flight at most (the default): the account's limit of two is never hit.
+    let sim = slow_account_limited_to(2).await;
+    let client = client_in_flight(&sim, KEY, RetryPolicy::default(), 2);
+    inventory::sync(&client, now).await.unwrap();
+    let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
+    assert!(!statuses.contains(&429), "{statuses:?}");
+    assert_nothing_refused(&sim);
+    // Three in flight against a limit of two: one 225, retried like a 429, and the sync succeeds.
+    let sim = slow_account_limited_to(2).await;
+    let client = client_in_flight(&sim, KEY, RetryPolicy::default(), 3);
+    let inventory = inventory::sync(&client, now).await.unwrap();
+    assert_eq!(inventory.certificates().len(), 3);
+    let refused = refused(&sim);
+    assert!(
+        refused.iter().all(|r| r.ends_with("→ 429")) && !refused.is_empty(),
+        "{refused:?}"
+    );
 }

@@ -32,11 +32,16 @@ pub fn client(sim: &Sim) -> Client {
 }
 
 pub fn client_with(sim: &Sim, key: &str, retry: RetryPolicy) -> Client {
+    client_in_flight(sim, key, retry, 2)
+}
+
+/// A client with at most `in_flight` requests at once.
+pub fn client_in_flight(sim: &Sim, key: &str, retry: RetryPolicy, in_flight: u32) -> Client {
     Client::new(ClientOptions {
         base_url: sim.url().parse().unwrap(),
         api_key: SecretString::from(key.to_string()),
         requests_per_minute: NonZeroU32::new(100_000).unwrap(),
-        max_concurrent_requests: NonZeroU32::new(2).unwrap(),
+        max_concurrent_requests: NonZeroU32::new(in_flight).unwrap(),
         timeout: Duration::from_secs(10),
         retry,
     })
