@@ -321,3 +321,110 @@ async fn no_secret_reaches_the_logs_or_the_metrics() {
         assert!(!m.contains(secret), "{secret} in the metrics");
     }
 }
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_as_a_watched_file_freezes_nothing_and_sigterm_still_exits() {
+    let sim = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"app.example.com\"]\n[[domain]]\ndomain = \"app.example.com\"\ncertificate = \"a\"\n").await;
+    let port = free_port();
+    let files = tempfile::tempdir().unwrap();
+    let fifo = files.path().join("fullchain.pem");
+    mkfifo(&fifo);
+    std::fs::write(files.path().join("privkey.pem"), "not a key").unwrap();
+    let (dir, config) = config_for(
+        &sim.url(),
+        KEY,
+        &format!(
+            "[schedule]\nsync = \"* * * * * *\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\
+             [[watch]]\nname = \"app\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [\"app.example.com\"]\nsettle_timeout = \"1s\"\n",
+            fifo.display(),
+            files.path().join("privkey.pem").display()
+        ),
+    );
+    let mut child = Command::new(bin())
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env_remove("NGROK_API_KEY")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The account is synced again and again meanwhile, and the FIFO is a finding.
+    let m = wait_for(port, "three syncs", |m| successes(m) >= 3.0).await;
+    assert!(
+        m.contains("ngrok_cert_watchdog_watch_up{watch=\"app\"} 0"),
+        "{m}"
+    );
+    let ready = http()
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let asked = Instant::now();
+    signal(&child, "TERM");
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(8),
+            "still running 8 s after SIGTERM (systemd's TimeoutStopSec is 10 s)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let stderr = read_stderr(&mut child);
+    assert!(stderr.contains("not a regular file (a FIFO)"), "{stderr}");
+    drop(dir);
+}
+
+#[test]
+fn a_fifo_as_key_file_or_secret_file_is_a_config_error_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("api-key");
+    mkfifo(&fifo);
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[api]\nkey_file = \"{}\"\n", fifo.display()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check-config"],
+        Duration::from_secs(20),
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let line = assert_one_line_error(&out, 78, "\u{0}");
+    assert!(
+        line.contains("a FIFO") && line.contains("api.key_file"),
+        "{line}"
+    );
+
+    let secret = dir.path().join("secret");
+    mkfifo(&secret);
+    std::fs::write(dir.path().join("key"), "k3y\n").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nkey_file = \"{}\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://hooks.example.com/x\"\nsecret_file = \"{}\"\n",
+            dir.path().join("key").display(),
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "run"],
+        Duration::from_secs(20),
+    );
+    let line = assert_one_line_error(&out, 78, "k3y");
+    assert!(
+        line.contains("a FIFO") && line.contains("secret_file"),
+        "{line}"
+    );
+}

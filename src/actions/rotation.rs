@@ -266,7 +266,7 @@ pub async fn pass_remembering(
     now: OffsetDateTime,
     held: Option<&FinalRefusal>,
 ) -> WatchReport {
-    let files = local::read(watch);
+    let files = read_within(watch, FILE_READ_DEADLINE).await;
     let report = |state, findings| WatchReport {
         watch: watch.name.clone(),
         state,
@@ -337,6 +337,31 @@ fn rotation_failed(watch: &WatchSettings, outcome: &Outcome) -> Finding {
             outcome.failures.join("; ")
         ),
         not_after: None,
+    }
+}
+
+/// How long reading a watch's files may take: a hung network mount must not hold up the pass.
+const FILE_READ_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The watch's files, read on a blocking thread; past `deadline` the pass goes on without them
+/// (the thread is left to finish or hang on its own, and never holds up shutdown).
+async fn read_within(watch: &WatchSettings, deadline: Duration) -> local::Files {
+    let owned = watch.clone();
+    match tokio::time::timeout(
+        deadline,
+        tokio::task::spawn_blocking(move || local::read(&owned)),
+    )
+    .await
+    {
+        Ok(Ok(files)) => files,
+        Ok(Err(_)) => local::unread(watch, "reading failed"),
+        Err(_) => local::unread(
+            watch,
+            &format!(
+                "not readable within {} (a hung network mount?)",
+                humantime::format_duration(deadline)
+            ),
+        ),
     }
 }
 

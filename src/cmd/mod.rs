@@ -159,7 +159,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             return Exit::Software.code();
         }
     };
-    runtime.block_on(dispatch(cli)).code()
+    let exit = runtime.block_on(dispatch(cli));
+    // A reader stuck on a hung file (a blocking thread) must not keep the process alive: the
+    // daemon has drained; give what is left a moment, well inside the unit's TimeoutStopSec.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    exit.code()
 }
 
 /// One command, one module, one signature: what it needs in, an [`Exit`] out.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::model::text::io_reason;
+use crate::model::fs;
 use crate::model::url::is_loopback_url;
 
 use super::problems::{resolve, Problems};
@@ -111,14 +111,10 @@ fn read_api_key(
     env: &Environment,
 ) -> Result<(SecretString, String), (&'static str, String)> {
     let from_file = |path: &Path, key: &'static str| {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = fs::read_text(path, fs::MAX_FILE_BYTES).map_err(|e| {
             (
                 key,
-                format!(
-                    "cannot read the API key from {}: {}",
-                    path.display(),
-                    io_reason(&e)
-                ),
+                format!("cannot read the API key from {}: {e}", path.display()),
             )
         })?;
         let trimmed = text.trim();

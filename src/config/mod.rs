@@ -19,7 +19,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::model::text::io_reason;
+use crate::model::fs;
 use crate::model::url::redacted_url;
 use crate::model::{ExpiryPolicy, Severity};
 
@@ -186,11 +186,8 @@ impl Environment {
 /// Reads and validates the file at `path`.
 pub fn load(path: &Path, env: &Environment) -> Result<Settings, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        problems: vec![format!(
-            "{file}: cannot read the configuration: {}",
-            io_reason(&e)
-        )],
+    let text = fs::read_text(path, fs::MAX_FILE_BYTES).map_err(|e| ConfigError {
+        problems: vec![format!("{file}: cannot read the configuration: {e}")],
     })?;
     parse(&text, path, env)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::model::text::io_reason;
+use crate::model::fs;
 use crate::model::url::redacted_url;
 use crate::model::Severity;
 
@@ -122,7 +122,7 @@ fn validate_url(text: Option<&str>, label: &str, p: &mut Problems) -> Option<Url
 /// A Standard Webhooks secret: `whsec_` followed by base64.
 fn read_secret(path: &Path, label: &str, p: &mut Problems) -> Option<SecretString> {
     let key = format!("{label}.secret_file");
-    match std::fs::read_to_string(path) {
+    match fs::read_text(path, fs::MAX_FILE_BYTES) {
         Ok(text) => {
             let text = text.trim();
             let valid = text.strip_prefix("whsec_").is_some_and(|b64| {
@@ -140,10 +140,7 @@ fn read_secret(path: &Path, label: &str, p: &mut Problems) -> Option<SecretStrin
             Some(SecretString::from(text.to_string()))
         }
         Err(e) => {
-            p.push(
-                &key,
-                format!("cannot read {}: {}", path.display(), io_reason(&e)),
-            );
+            p.push(&key, format!("cannot read {}: {e}", path.display()));
             None
         }
     }

@@ -646,7 +646,8 @@ mod tests {
         let (old, _) = files(&["app.example.com"], NOW - time::Duration::days(100));
         let refusal = validate(&w, &old, NOW).unwrap_err();
         assert!(refusal.reason.contains("expired"), "{refusal:?}");
-        // A key where the certificate should be.
+        // A key where the certificate should be, or a half-written file: what a renewal caught
+        // mid-write looks like, reported only once the files have settled.
         let (pair, _) = files(&["app.example.com"], NOW - time::Duration::hours(1));
         let mixed = Files {
             certificate: pair.private_key.clone(),
@@ -655,7 +656,19 @@ mod tests {
         };
         assert_eq!(
             validate(&w, &mixed, NOW).unwrap_err().kind,
-            RefusalKind::Permanent
+            RefusalKind::Transient
         );
+        for cut in [3, 2] {
+            let (pair, _) = files(&["app.example.com"], NOW - time::Duration::hours(1));
+            let mut half = pair.certificate.unwrap();
+            half.truncate(half.len() / cut);
+            let half_written = Files {
+                certificate: Ok(half),
+                private_key: pair.private_key,
+                changed_at: None,
+            };
+            let refusal = validate(&w, &half_written, NOW).unwrap_err();
+            assert_eq!(refusal.kind, RefusalKind::Transient, "{refusal:?}");
+        }
     }
 }

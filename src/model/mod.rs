@@ -3,6 +3,7 @@
 //! its own submodules.
 
 pub mod certs;
+pub mod fs;
 pub mod text;
 pub mod url;
 

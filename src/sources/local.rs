@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 
 use crate::config::WatchSettings;
 use crate::model::certs::{self, CertError, Chain};
-use crate::model::text::{format_time, io_reason};
+use crate::model::fs;
+use crate::model::text::format_time;
 
 /// A validated pair, ready to upload.
 pub struct LocalPair {
@@ -66,16 +67,27 @@ impl Refusal {
 
 /// The bytes of a watch's files and when they last changed.
 pub struct Files {
-    pub certificate: Result<Vec<u8>, String>,
-    pub private_key: Result<Vec<u8>, String>,
+    pub certificate: Result<Vec<u8>, Refusal>,
+    pub private_key: Result<Vec<u8>, Refusal>,
     /// The newest modification time of the two (symlinks followed).
     pub changed_at: Option<SystemTime>,
 }
 
-/// Reads both files, following symlinks. Never fails: what cannot be read is in the result.
+/// Reads both files, following symlinks; regular files only, at most 1 MiB each. Never fails:
+/// what cannot be read is in the result. A missing file may be a swap caught half-way
+/// (transient); a FIFO, a device or an oversized file is refused for good.
 pub fn read(watch: &WatchSettings) -> Files {
-    let read =
-        |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {}", p.display(), io_reason(&e)));
+    let read = |p: &Path| {
+        fs::read_regular(p, fs::MAX_FILE_BYTES).map_err(|e| {
+            let reason = format!("{}: {e}", p.display());
+            match e {
+                fs::ReadError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                    Refusal::transient(reason)
+                }
+                _ => Refusal::permanent(reason),
+            }
+        })
+    };
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     Files {
         certificate: read(&watch.certificate),
@@ -87,6 +99,17 @@ pub fn read(watch: &WatchSettings) -> Files {
     }
 }
 
+/// A file that could not be read, as reported when nothing could be read in time (a hung
+/// network mount).
+pub fn unread(watch: &WatchSettings, why: &str) -> Files {
+    let refusal = |p: &Path| Err(Refusal::permanent(format!("{}: {why}", p.display())));
+    Files {
+        certificate: refusal(&watch.certificate),
+        private_key: refusal(&watch.private_key),
+        changed_at: None,
+    }
+}
+
 /// Everything that must hold before the pair is uploaded, at `now`.
 pub fn validate(
     watch: &WatchSettings,
@@ -95,20 +118,15 @@ pub fn validate(
 ) -> Result<LocalPair, Refusal> {
     let cert_file = watch.certificate.display();
     let key_file = watch.private_key.display();
-    let cert_bytes = files
-        .certificate
-        .as_ref()
-        .map_err(|e| Refusal::permanent(e.clone()))?;
-    let key_bytes = files
-        .private_key
-        .as_ref()
-        .map_err(|e| Refusal::permanent(e.clone()))?;
-    let chain = certs::parse_chain(cert_bytes).map_err(|e| {
-        // A key where the certificate should be is also what a swapped pair looks like.
-        Refusal::permanent(format!("{cert_file}: {e}"))
-    })?;
+    let cert_bytes = files.certificate.as_ref().map_err(Clone::clone)?;
+    let key_bytes = files.private_key.as_ref().map_err(Clone::clone)?;
+    // A file that does not parse may be half-written (a renewal caught mid-write, a key where
+    // the certificate should be during a swap): transient, reported once the files settle.
+    let chain = certs::parse_chain(cert_bytes)
+        .map_err(|e| Refusal::transient(format!("{cert_file}: {e}")))?;
+    // Also what a fullchain.pem caught half-written looks like: transient as well.
     if chain.certificates.len() == 1 && !chain.leaf.self_issued {
-        return Err(Refusal::permanent(format!(
+        return Err(Refusal::transient(format!(
             "{cert_file}: holds only the leaf certificate, without its issuer; use the full chain (certbot: fullchain.pem, not cert.pem), or clients that lack the intermediate fail"
         )));
     }
@@ -118,7 +136,7 @@ pub fn validate(
         )));
     }
     let key = certs::parse_private_key(key_bytes)
-        .map_err(|e| Refusal::permanent(format!("{key_file}: {e}")))?;
+        .map_err(|e| Refusal::transient(format!("{key_file}: {e}")))?;
     if let Err(e) = certs::check_key_matches(&chain, &key) {
         let reason = format!("{key_file}: {e} in {cert_file}");
         // Certbot re-points live/ links one at a time: a new certificate beside the old key.
