@@ -57,7 +57,7 @@ fn main() {
         OffsetDateTime::now_utc(),
     );
     let per_sync = t.elapsed();
-    let body = metrics.render();
+    let body = metrics.render().to_vec();
     let series = body
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty() && l[0] != b'#')
@@ -74,7 +74,7 @@ fn main() {
         .map(|_| {
             let t = Instant::now();
             let mut account = render_account(&inv).into_bytes();
-            account.extend_from_slice(&metrics.render()[..0]);
+            account.extend_from_slice(&metrics.render().own);
             std::hint::black_box(account);
             t.elapsed()
         })

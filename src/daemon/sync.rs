@@ -40,16 +40,19 @@ pub async fn run_loop(
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            (status, next) = pass(&shared, &memory) => {
+            (status, next, outcome) = pass(&shared, &memory) => {
                 memory = next;
+                // STATUS first: whoever sees the outcome may rely on it.
                 notifier.status(&status);
+                shared.publish(outcome);
             }
         }
     }
 }
 
-/// One pass; returns the one-line STATUS= summary and the memory for the next pass.
-async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory) {
+/// One pass; returns the one-line STATUS= summary, the memory for the next pass and the outcome
+/// for subscribers.
+async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, SyncOutcome) {
     let active = shared.active();
     let settings = &active.settings;
     shared.progress.set_running(true);
@@ -91,11 +94,11 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory) {
         }
     };
     shared.progress.set_running(false);
-    shared.publish(SyncOutcome {
+    let outcome = SyncOutcome {
         finished_at,
         result,
-    });
-    (status, memory)
+    };
+    (status, memory, outcome)
 }
 
 /// Rotates every locked watch against `inventory`, re-lists the account when a rotation changed

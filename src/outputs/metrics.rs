@@ -7,9 +7,10 @@
 //! failed sync does not touch them, so the last values stay (stale values, not zeros).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 
+use bytes::Bytes;
 use prometheus::{
     Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -36,7 +37,8 @@ pub struct Metrics {
     pub webhook_deliveries_total: IntCounterVec,
     alerts_firing: IntGaugeVec,
     supervisor_alarms_total: IntCounterVec,
-    account: RwLock<Arc<String>>,
+    /// The account's part of the exposition, rendered once per sync and shared by every scrape.
+    account: RwLock<Bytes>,
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -168,7 +170,7 @@ impl Metrics {
                 "Times the supervisor found the sync loop dead (tick_late: the scheduler stopped firing; sync_stuck: a sync made no progress) and stopped pinging the systemd watchdog.",
                 &["reason"],
             ),
-            account: RwLock::new(Arc::new(String::new())),
+            account: RwLock::new(Bytes::new()),
             registry,
         };
         for result in ["success", "failure"] {
@@ -210,7 +212,7 @@ impl Metrics {
     ) {
         let account = render_account(inventory);
         if let Ok(mut cached) = self.account.write() {
-            *cached = Arc::new(account);
+            *cached = Bytes::from(account);
         }
         self.findings.reset();
         let mut counts: BTreeMap<(Severity, &str), i64> = BTreeMap::new();
@@ -269,18 +271,18 @@ impl Metrics {
             .set(n);
     }
 
-    /// The whole exposition: the cached account part, then the daemon's own series.
-    pub fn render(&self) -> Vec<u8> {
-        let account = self
-            .account
-            .read()
-            .map(|a| Arc::clone(&a))
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(account.len() + 8192);
-        out.extend_from_slice(account.as_bytes());
+    /// The whole exposition: the cached account part (the same reference-counted bytes for
+    /// every scrape: at 10,000 domains it is ~6 MB, and concurrent scrapers must not each get a
+    /// copy), then the daemon's own few dozen series, encoded now.
+    pub fn render(&self) -> Exposition {
+        let account = self.account.read().map(|a| a.clone()).unwrap_or_default();
+        let mut own = Vec::with_capacity(8192);
         // Encoding into a Vec cannot fail for well-formed families.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
-        out
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut own);
+        Exposition {
+            account,
+            own: Bytes::from(own),
+        }
     }
 }
 
@@ -294,6 +296,29 @@ impl RequestObserver for Metrics {
 
 fn unix(t: OffsetDateTime) -> f64 {
     t.unix_timestamp() as f64
+}
+
+/// One scrape's exposition in two parts, sent one after the other.
+#[derive(Debug, Clone)]
+pub struct Exposition {
+    /// Shared with every other scrape until the next sync.
+    pub account: Bytes,
+    pub own: Bytes,
+}
+
+impl Exposition {
+    pub fn len(&self) -> usize {
+        self.account.len() + self.own.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Both parts in one buffer (a copy: for tests and benchmarks, not for serving).
+    pub fn to_vec(&self) -> Vec<u8> {
+        [self.account.as_ref(), self.own.as_ref()].concat()
+    }
 }
 
 /// The account's series, from one inventory, in the text format.
@@ -399,4 +424,36 @@ pub fn render_account(inventory: &Inventory) -> String {
     TextEncoder::new()
         .encode_to_string(&registry.gather())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_scrape_shares_one_rendered_account_buffer() {
+        let metrics = Metrics::new(&ExpiryPolicy::default());
+        let inventory = Inventory::new(
+            OffsetDateTime::now_utc(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            BTreeSet::new(),
+        );
+        metrics.record_sync_success(
+            &inventory,
+            &[],
+            Duration::from_millis(1),
+            OffsetDateTime::now_utc(),
+        );
+        let first = metrics.render();
+        let second = metrics.render();
+        assert!(!first.account.is_empty());
+        // The same bytes, not a copy per scrape.
+        assert_eq!(first.account.as_ptr(), second.account.as_ptr());
+        assert!(String::from_utf8(second.to_vec())
+            .unwrap()
+            .contains("ngrok_cert_watchdog_build_info"));
+    }
 }
