@@ -35,10 +35,19 @@ pub fn client_with(sim: &Sim, key: &str, retry: RetryPolicy) -> Client {
     client_in_flight(sim, key, retry, 2)
 }
 
+/// A client for any API on loopback.
+pub fn client_for_url(url: &str, retry: RetryPolicy) -> Client {
+    client_options(url, KEY, retry, 2)
+}
+
 /// A client with at most `in_flight` requests at once.
 pub fn client_in_flight(sim: &Sim, key: &str, retry: RetryPolicy, in_flight: u32) -> Client {
+    client_options(&sim.url(), key, retry, in_flight)
+}
+
+fn client_options(url: &str, key: &str, retry: RetryPolicy, in_flight: u32) -> Client {
     Client::new(ClientOptions {
-        base_url: sim.url().parse().unwrap(),
+        base_url: url.parse().unwrap(),
         api_key: SecretString::from(key.to_string()),
         requests_per_minute: NonZeroU32::new(100_000).unwrap(),
         max_concurrent_requests: NonZeroU32::new(in_flight).unwrap(),

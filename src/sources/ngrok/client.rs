@@ -24,6 +24,80 @@ use super::budget::TokenBucket;
 use super::error::{ApiError, ErrorKind};
 use super::types::*;
 
+/// A listed resource: its id orders the pages.
+pub trait Listed {
+    fn id(&self) -> &str;
+}
+
+impl Listed for TlsCertificate {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Listed for ReservedDomain {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Listed for TunnelCredential {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A page that links onwards must bring items, each older (a smaller id) than the last item
+/// before it: otherwise the server is not paging forward.
+fn check_progress<T: Listed>(
+    last: Option<&T>,
+    page: &[T],
+    operation: &str,
+) -> Result<(), ApiError> {
+    let fail = |why: String| Err(ApiError::new(ErrorKind::InvalidResponse, operation, why));
+    if page.is_empty() {
+        return fail("an empty page links to a next page: paging would never end".into());
+    }
+    if let Some(last) = last {
+        if let Some(newer) = page.iter().find(|item| item.id() >= last.id()) {
+            return fail(format!(
+                "a page repeats or goes back ({} after {}): paging would never end",
+                newer.id(),
+                last.id()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The most one response may hold: a page of 100 certificates with their PEMs is well under
+/// 1 MiB; an endless or huge body is cut off here instead of filling the memory.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The most pages one list may take: 1,000,000 items at 100 a page.
+pub const MAX_PAGES: usize = 10_000;
+
+/// Why a body was not read whole.
+enum Body {
+    Broken(reqwest::Error),
+    TooLarge,
+}
+
+/// The body, read as a stream and cut off past `limit` bytes.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<bytes::Bytes, Body> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(Body::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(Body::Broken)? {
+        if body.len() + chunk.len() > limit {
+            return Err(Body::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// A request that got no (whole) answer: retried when repeating it is safe, else an unknown
 /// outcome that is never repeated (an upload could be made twice).
 fn broken_off(error: ApiError, safe_to_repeat: bool) -> Attempt {
@@ -360,8 +434,11 @@ impl Client {
         self.send(method, url, None, &operation).await.map(|_| ())
     }
 
-    /// Every page of a list, following `next_page_uri` on this origin only.
-    async fn list_all<L: DeserializeOwned, T>(
+    /// Every page of a list, following `next_page_uri` on this origin only, and only while the
+    /// paging makes progress: an empty page that still links onwards, a page whose items are not
+    /// older than the last page's (ids are time-sortable, newest first), a repeated link or more
+    /// than [`MAX_PAGES`] pages end it with an error instead of following the server forever.
+    async fn list_all<L: DeserializeOwned, T: Listed>(
         &self,
         resource: &str,
         split: fn(L) -> (Vec<T>, Option<String>),
@@ -371,42 +448,54 @@ impl Client {
             .append_pair("limit", &PAGE_LIMIT.to_string());
         let operation = operation_name(&Method::GET, &url);
         let mut seen = HashSet::new();
-        let mut items = Vec::new();
-        loop {
+        let mut items: Vec<T> = Vec::new();
+        for _ in 0..MAX_PAGES {
             let (_, bytes) = self
                 .send(Method::GET, url.clone(), None, &operation)
                 .await?;
             let (page, next) = split(decode(&bytes, &operation)?);
-            items.extend(page);
             let Some(next) = next.filter(|n| !n.is_empty()) else {
+                items.extend(page);
                 return Ok(items);
             };
-            let next_url = self.inner.base.join(&next).map_err(|e| {
-                ApiError::new(
-                    ErrorKind::InvalidResponse,
-                    operation.clone(),
-                    format!("next_page_uri is not a URL: {e}"),
-                )
-            })?;
-            if next_url.origin() != self.inner.base.origin() {
-                return Err(ApiError::new(
-                    ErrorKind::InvalidResponse,
-                    operation.clone(),
-                    format!(
-                        "next_page_uri points at another origin ({}), not followed: the API key would travel with it",
-                        next_url.origin().ascii_serialization()
-                    ),
-                ));
-            }
-            if !seen.insert(next_url.clone()) {
+            check_progress(items.last(), &page, &operation)?;
+            items.extend(page);
+            url = self.next_page(&next, &operation)?;
+            if !seen.insert(url.clone()) {
                 return Err(ApiError::new(
                     ErrorKind::InvalidResponse,
                     operation.clone(),
                     "next_page_uri repeats an earlier page: paging would never end",
                 ));
             }
-            url = next_url;
         }
+        Err(ApiError::new(
+            ErrorKind::InvalidResponse,
+            operation,
+            format!("more than {MAX_PAGES} pages: paging stopped"),
+        ))
+    }
+
+    /// The URL of `next_page_uri`, on the configured origin only (the key travels with it).
+    fn next_page(&self, next: &str, operation: &str) -> Result<Url, ApiError> {
+        let next_url = self.inner.base.join(next).map_err(|e| {
+            ApiError::new(
+                ErrorKind::InvalidResponse,
+                operation,
+                format!("next_page_uri is not a URL: {e}"),
+            )
+        })?;
+        if next_url.origin() != self.inner.base.origin() {
+            return Err(ApiError::new(
+                ErrorKind::InvalidResponse,
+                operation,
+                format!(
+                    "next_page_uri points at another origin ({}), not followed: the API key would travel with it",
+                    next_url.origin().ascii_serialization()
+                ),
+            ));
+        }
+        Ok(next_url)
     }
 
     /// One call with budget and retries; the status and body of a 2xx answer.
@@ -505,9 +594,9 @@ impl Client {
         };
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
-        let bytes = match response.bytes().await {
+        let bytes = match read_capped(response, MAX_RESPONSE_BYTES).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(Body::Broken(e)) => {
                 self.observe(method, &resource, "error");
                 let error = ApiError::new(
                     ErrorKind::Unreachable,
@@ -515,6 +604,17 @@ impl Client {
                     format!("the response broke off: {}", error_chain(&e)),
                 );
                 return broken_off(error, idempotent);
+            }
+            Err(Body::TooLarge) => {
+                self.observe(method, &resource, &status.to_string());
+                return Attempt::Fail(ApiError::new(
+                    ErrorKind::InvalidResponse,
+                    operation,
+                    format!(
+                        "the response is larger than {} MiB; not read further",
+                        MAX_RESPONSE_BYTES / (1024 * 1024)
+                    ),
+                ));
             }
         };
         self.observe(method, &resource, &status.to_string());
