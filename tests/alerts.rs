@@ -597,3 +597,38 @@ async fn a_real_alertmanager_keeps_the_alert_past_resolve_timeout_and_resolves_i
     }
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_sync_never_lets_alertmanager_resolve_a_firing_alert() {
+    let am = alertmanager("2s").await;
+    let state = tempfile::tempdir().unwrap();
+    let r = Running::start(
+        &[webhook("am", &am.url, WebhookFormat::Alertmanager)],
+        state.path(),
+        fast(),
+    );
+    // One observation from a sync that started long ago (it took 10 minutes under 429s): an
+    // endsAt counted from its start would already be past.
+    r.alerting.observe(Observation {
+        at: OffsetDateTime::now_utc() - time::Duration::minutes(10),
+        knowledge: Knowledge::Known,
+        findings: vec![finding(FindingKind::ProvisioningFailed, Severity::Critical)],
+        sync_interval: Duration::from_secs(1),
+    });
+    // Then nothing for 6 s, three times endsAt's 3 s: the next sync is still running.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if start.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        let alerts = active(&am).await;
+        assert_eq!(
+            alerts.len(),
+            1,
+            "after {:?} without a sync: {alerts:?}",
+            start.elapsed()
+        );
+    }
+    r.stop().await;
+}

@@ -303,6 +303,39 @@ pub fn step(
     (firing, notices)
 }
 
+/// Every firing alert once more, for Alertmanager while no observation comes (a slow sync):
+/// re-pushed before its `endsAt` passes, so that Alertmanager never resolves it by timeout.
+pub fn keepalive(state: &ReceiverState) -> Vec<Notice> {
+    state
+        .firing
+        .values()
+        .map(|a| Notice {
+            id: a.id.clone(),
+            status: Status::Firing,
+            severity: a.severity,
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at: a.starts_at,
+            ends_at: None,
+        })
+        .collect()
+}
+
+/// The notices as sent at `now`: a firing alert tells Alertmanager it ends `ends_in` after the
+/// sending — not after the observation, which a slow sync or retries may have made old.
+pub fn stamped(notices: &[Notice], now: OffsetDateTime, ends_in: Duration) -> Vec<Notice> {
+    notices
+        .iter()
+        .map(|n| Notice {
+            ends_at: match n.status {
+                Status::Firing => Some(now + signed(ends_in)),
+                Status::Resolved => n.ends_at,
+            },
+            ..n.clone()
+        })
+        .collect()
+}
+
 fn existing_wins(existing: &Alert, new: &Alert) -> bool {
     existing.severity >= new.severity
 }

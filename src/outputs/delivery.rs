@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{WebhookFormat, WebhookSettings};
-use crate::core::alerts::{delivered, step, Observation, Policy, ReceiverState};
+use crate::core::alerts::{self, delivered, step, Notice, Observation, Policy, ReceiverState};
 use crate::model::url::redacted_url;
 use crate::outputs::alert_format as format;
 use crate::outputs::metrics::Metrics;
@@ -126,30 +126,68 @@ impl Worker {
             min_severity: self.webhook.min_severity,
             repeat_interval: self.webhook.repeat_interval,
         };
+        // Alertmanager forgets an alert once its endsAt passes: while no observation comes (a
+        // slow sync), every firing alert is pushed again each sync interval (a third of endsAt).
+        let mut keepalive_every: Option<Duration> = None;
         loop {
+            let keepalive = async {
+                match keepalive_every.filter(|_| policy.format == WebhookFormat::Alertmanager) {
+                    Some(every) => tokio::time::sleep(every).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = keepalive => {
+                    let notices = alerts::keepalive(&state);
+                    let every = keepalive_every.unwrap_or_default();
+                    self.deliver(&mut state, &notices, every, &rx, &shutdown, false).await;
+                    continue;
+                }
                 changed = rx.changed() => if changed.is_err() { break },
             }
             let Some(obs) = rx.borrow_and_update().clone() else {
                 continue;
             };
+            keepalive_every = Some(obs.sync_interval);
             let (firing, notices) = step(&state, &obs, &policy);
             let changed = firing != state.firing;
             state.firing = firing;
-            if !notices.is_empty() {
-                let sent = tokio::select! {
-                    _ = shutdown.cancelled() => false,
-                    ok = self.send(&notices, &rx) => ok,
-                };
-                if sent {
-                    delivered(&mut state, &notices, obs.at);
-                }
+            self.deliver(
+                &mut state,
+                &notices,
+                obs.sync_interval,
+                &rx,
+                &shutdown,
+                changed,
+            )
+            .await;
+        }
+    }
+
+    /// Sends `notices` (if any) and records what the receiver was told; saves the state when
+    /// anything changed.
+    async fn deliver(
+        &self,
+        state: &mut ReceiverState,
+        notices: &[Notice],
+        sync_interval: Duration,
+        rx: &watch::Receiver<Option<Arc<Observation>>>,
+        shutdown: &CancellationToken,
+        firing_changed: bool,
+    ) {
+        if !notices.is_empty() {
+            let sent = tokio::select! {
+                _ = shutdown.cancelled() => false,
+                ok = self.send(notices, sync_interval * 3, rx) => ok,
+            };
+            if sent {
+                delivered(state, notices, OffsetDateTime::now_utc());
             }
-            if changed || !notices.is_empty() {
-                if let Err(e) = save_state(&self.state_path, &state) {
-                    tracing::error!(webhook = %self.webhook.name, "cannot save the alert state: {e}");
-                }
+        }
+        if firing_changed || !notices.is_empty() {
+            if let Err(e) = save_state(&self.state_path, state) {
+                tracing::error!(webhook = %self.webhook.name, "cannot save the alert state: {e}");
             }
         }
     }
@@ -159,25 +197,19 @@ impl Worker {
     /// long ago could already be past and would resolve the alert there).
     async fn send(
         &self,
-        notices: &[crate::core::alerts::Notice],
+        notices: &[Notice],
+        ends_in: Duration,
         newer: &watch::Receiver<Option<Arc<Observation>>>,
     ) -> bool {
         let w = &self.webhook;
-        let (url, body) = match w.format {
-            WebhookFormat::Json => (w.url.to_string(), format::json_body(&w.name, notices)),
-            WebhookFormat::Slack => (w.url.to_string(), format::slack_body(notices)),
-            WebhookFormat::Alertmanager => (
-                format!("{}/api/v2/alerts", w.url.as_str().trim_end_matches('/')),
-                format::alertmanager_body(notices),
-            ),
-        };
-        let body = serde_json::to_vec(&body).unwrap_or_default();
         let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
         let started = Instant::now();
         let mut backoff = self.options.initial_backoff;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            // Built for each attempt: Alertmanager's endsAt counts from the sending.
+            let (url, body) = self.message(notices, ends_in);
             let outcome = self.attempt(&url, &id, &body).await;
             match outcome {
                 Ok(()) => {
@@ -209,6 +241,23 @@ impl Worker {
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(self.options.max_backoff);
         }
+    }
+
+    /// The URL and body of one attempt, as of now.
+    fn message(&self, notices: &[Notice], ends_in: Duration) -> (String, Vec<u8>) {
+        let w = &self.webhook;
+        let (url, body) = match w.format {
+            WebhookFormat::Json => (w.url.to_string(), format::json_body(&w.name, notices)),
+            WebhookFormat::Slack => (w.url.to_string(), format::slack_body(notices)),
+            WebhookFormat::Alertmanager => {
+                let now = OffsetDateTime::now_utc();
+                (
+                    format!("{}/api/v2/alerts", w.url.as_str().trim_end_matches('/')),
+                    format::alertmanager_body(&alerts::stamped(notices, now, ends_in)),
+                )
+            }
+        };
+        (url, serde_json::to_vec(&body).unwrap_or_default())
     }
 
     async fn attempt(&self, url: &str, id: &str, body: &[u8]) -> Result<(), Failure> {
