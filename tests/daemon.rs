@@ -185,6 +185,11 @@ async fn metrics_match_the_account_and_leave_no_stale_series() {
     let first = d.sync(false).await;
     assert!(first.result.is_ok());
     assert_eq!(d.notifier.count("READY=1"), 1);
+    // The sync's request count is recorded for the schedule check of the next start.
+    let last: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d._state.path().join("last-sync.json")).unwrap())
+            .unwrap();
+    assert!(last["requests"].as_u64().unwrap() >= 3, "{last}");
     assert!(d
         .notifier
         .last_status()

@@ -428,3 +428,50 @@ fn a_fifo_as_key_file_or_secret_file_is_a_config_error_at_once() {
         "{line}"
     );
 }
+
+#[test]
+fn check_config_warns_of_a_schedule_the_budget_cannot_sustain() {
+    let (dir, config) = config_for(
+        "http://127.0.0.1:9",
+        "k3y",
+        "[schedule]\nsync = \"*/2 * * * * *\"\n",
+    );
+    // The shared helper raises the budget; the default of 60 is what users have.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("requests_per_minute = 6000", "requests_per_minute = 60");
+    std::fs::write(&config, text).unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check-config"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(0), "a warning is not an error");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("about 90 requests a minute"),
+        "{stderr}"
+    );
+    // A large account: the last sync's recorded count, with an every-minute schedule.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("*/2 * * * * *", "0 * * * * *");
+    std::fs::write(&config, text).unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check-config"],
+        Duration::from_secs(20),
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+    std::fs::write(state.join("last-sync.json"), r#"{"requests": 201}"#).unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check-config"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("201 requests (the last sync's count)"),
+        "{stderr}"
+    );
+}

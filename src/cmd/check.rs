@@ -68,7 +68,7 @@ pub fn exit_for(findings: &[Finding]) -> Exit {
 
 /// Syncs and evaluates. `now` is read once, here, at the edge.
 pub async fn sync_and_evaluate(settings: &Settings) -> Result<CheckOutcome, ApiError> {
-    let client = ngrok::client_for(&settings.api, None)?;
+    let client = ngrok::client_for(&settings.api, &settings.state_dir, None)?;
     let now = OffsetDateTime::now_utc();
     let inventory = inventory::sync(&client, now).await?;
     let findings = evaluate(&inventory, &settings.expiry, now);

@@ -12,6 +12,10 @@ pub fn check_config(path: &Path, env: &Environment) -> Exit {
     match super::load_settings(path, env, Exit::Config) {
         Ok(settings) => {
             println!("{}", describe(&settings));
+            // A warning does not make the configuration invalid.
+            if let Some(warning) = crate::daemon::schedule_warning(&settings) {
+                eprintln!("{}: warning: {warning}", settings.source.display());
+            }
             Exit::Ok
         }
         Err(exit) => exit,

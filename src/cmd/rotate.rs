@@ -42,7 +42,7 @@ async fn rotate_with(settings: &Settings, only: Option<&str>, dry_run: bool) -> 
         println!("no [[watch]] entries in the configuration: nothing to rotate");
         return Exit::Ok;
     }
-    let client = match ngrok::client_for(&settings.api, None) {
+    let client = match ngrok::client_for(&settings.api, &settings.state_dir, None) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ngrok-cert-watchdog: rotate: {e}");

@@ -2,6 +2,7 @@
 //! lifecycle, the rotation plan. No I/O, no clock: `now` is a parameter.
 
 pub mod alerts;
+pub mod budget;
 pub mod evaluate;
 pub mod pass;
 pub mod rotation;

@@ -169,7 +169,7 @@ struct Observer {
 
 impl RequestObserver for Observer {
     fn observe(&self, method: &str, resource: &str, code: &str) {
-        self.progress.touch();
+        self.progress.request();
         self.metrics.observe(method, resource, code);
     }
 }
@@ -277,6 +277,9 @@ pub async fn start(
         &tracker,
     );
 
+    if let Some(warning) = schedule_warning(&settings) {
+        tracing::warn!("{warning}");
+    }
     notifier.ready();
     tracing::info!(
         metrics = %format!("http://{local_addr}/metrics"),
@@ -295,6 +298,18 @@ pub async fn start(
     Ok((shared, running))
 }
 
+/// A warning when the schedule needs more requests a minute than the budget allows, estimated
+/// from the last sync's request count recorded in `state.dir` (or the least a sync takes).
+pub fn schedule_warning(settings: &Settings) -> Option<String> {
+    let last = crate::sources::state::read_last_sync(&settings.state_dir);
+    crate::core::budget::schedule_warning(
+        &settings.schedule.sync,
+        settings.schedule.interval,
+        last.map(|l| l.requests),
+        settings.api.requests_per_minute.get(),
+    )
+}
+
 /// The shared state for `settings`: metrics, the API client reporting to them, the webhook
 /// workers. Returns the client's observer too, for clients built on reload.
 fn build_shared(
@@ -309,11 +324,14 @@ fn build_shared(
         metrics: Arc::clone(&metrics),
         progress: Arc::clone(&progress),
     });
-    let client = ngrok::client_for(&settings.api, Some(Arc::clone(&observer))).map_err(|e| {
-        RunError::Listen {
-            addr: settings.api.url.to_string(),
-            reason: e.to_string(),
-        }
+    let client = ngrok::client_for(
+        &settings.api,
+        &settings.state_dir,
+        Some(Arc::clone(&observer)),
+    )
+    .map_err(|e| RunError::Listen {
+        addr: settings.api.url.to_string(),
+        reason: e.to_string(),
     })?;
     let alerting = delivery::start(
         &settings.webhooks,

@@ -61,7 +61,10 @@ impl Reloader {
                 return false;
             }
         };
-        let client = match ngrok::client_for(&new.api, Some(Arc::clone(&self.observer))) {
+        // The new client's budget starts from the old one's record of recent requests.
+        shared.active().client.save_budget().await;
+        let observer = Some(Arc::clone(&self.observer));
+        let client = match ngrok::client_for(&new.api, &new.state_dir, observer) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!("reload: {e}; keeping the configuration in force");

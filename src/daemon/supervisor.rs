@@ -42,6 +42,8 @@ pub struct Progress {
     epoch: Instant,
     last_ms: AtomicU64,
     running: AtomicBool,
+    /// API requests answered (or failed) since start.
+    requests: AtomicU64,
 }
 
 impl Progress {
@@ -50,7 +52,19 @@ impl Progress {
             epoch: Instant::now(),
             last_ms: AtomicU64::new(0),
             running: AtomicBool::new(false),
+            requests: AtomicU64::new(0),
         }
+    }
+
+    /// An API request was answered (or failed): progress, and one more for the count.
+    pub fn request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+    }
+
+    /// API requests since start.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// Something happened: an API response, a pass starting or ending.

@@ -20,6 +20,7 @@ use crate::model::{Finding, FindingKind, Severity};
 use crate::outputs::report::Summary;
 use crate::sources::inventory::{self, Inventory};
 use crate::sources::ngrok::ApiError;
+use crate::sources::state::{self, LastSync};
 
 use super::notify::Notifier;
 use super::{Active, Shared, SyncOutcome};
@@ -57,6 +58,7 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
     let settings = &active.settings;
     shared.progress.set_running(true);
     let started = Instant::now();
+    let requests_before = shared.progress.requests();
     // The rotation locks before the listing: a `rotate` running now finishes first, and this
     // pass then plans from an account that shows its work.
     let locks = lock_watches(settings).await;
@@ -76,6 +78,8 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
             let findings = conclusion.observation.findings.clone();
             shared.record_success(&inventory, &findings, started.elapsed(), finished_at);
             shared.alert(&conclusion.memory, conclusion.observation);
+            let requests = shared.progress.requests() - requests_before;
+            state::write_last_sync(&settings.state_dir, LastSync { requests });
             let status = Summary::of(&inventory, &findings).line();
             tracing::info!(duration_ms = listed_in.as_millis() as u64, "sync: {status}");
             let result = Ok((Arc::new(inventory), Arc::new(findings)));

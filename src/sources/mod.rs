@@ -4,3 +4,4 @@
 pub mod inventory;
 pub mod local;
 pub mod ngrok;
+pub mod state;

@@ -51,6 +51,7 @@ fn client_options(url: &str, key: &str, retry: RetryPolicy, in_flight: u32) -> C
         api_key: SecretString::from(key.to_string()),
         requests_per_minute: NonZeroU32::new(100_000).unwrap(),
         max_concurrent_requests: NonZeroU32::new(in_flight).unwrap(),
+        budget_file: None,
         timeout: Duration::from_secs(10),
         retry,
     })

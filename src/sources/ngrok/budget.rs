@@ -1,109 +1,224 @@
-//! The client-side request budget: a token bucket whose burst is a whole minute's allowance.
+//! The client-side request budget: at most `requests_per_minute` requests in any rolling 60 s,
+//! like the account's own limit (120 per rolling 60 s, shared with every tool using the key).
 //!
-//! The account allows 120 requests per rolling 60 s and other tools share the key, so the
-//! watchdog spends at most `requests_per_minute` of them: a full bucket lets a sync or a
-//! rotation go at full speed, and a long listing then proceeds at the refill rate.
+//! A token bucket whose burst is the whole minute lets twice the rate through in a rolling
+//! minute (a full burst, then the refill); a window does not. The times of recent requests are
+//! written to `state.dir` every few seconds and read at start, so that a process restarted in a
+//! loop counts the requests of the one before and cannot drain the account.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+/// The account's window.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// How often the request times are written to the state file at most.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
-pub struct TokenBucket {
-    capacity: f64,
-    per_second: f64,
-    state: Mutex<BucketState>,
+pub struct RollingWindow {
+    limit: usize,
+    state: Mutex<WindowState>,
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug)]
-struct BucketState {
-    tokens: f64,
-    updated: Instant,
+struct WindowState {
+    /// When each request of the last 60 s was let through, oldest first.
+    sent: VecDeque<Instant>,
+    saved_at: Option<Instant>,
 }
 
-impl TokenBucket {
-    /// A full bucket of `per_minute` tokens, refilled at `per_minute / 60` tokens a second.
-    pub fn per_minute(per_minute: NonZeroU32) -> Self {
-        let capacity = f64::from(per_minute.get());
+/// The state file: Unix milliseconds of the requests let through in the last 60 s.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    sent_unix_ms: Vec<u64>,
+}
+
+impl RollingWindow {
+    /// At most `per_minute` requests in any 60 s; with `file`, counting the requests an earlier
+    /// process recorded there, and recording this one's.
+    pub fn per_minute(per_minute: NonZeroU32, file: Option<PathBuf>) -> Self {
+        let sent = file.as_deref().map(load).unwrap_or_default();
         Self {
-            capacity,
-            per_second: capacity / 60.0,
-            state: Mutex::new(BucketState {
-                tokens: capacity,
-                updated: Instant::now(),
+            limit: per_minute.get() as usize,
+            state: Mutex::new(WindowState {
+                sent,
+                saved_at: None,
             }),
+            file,
         }
     }
 
-    /// Takes one token, waiting for the refill when the bucket is empty.
+    /// Lets one request through, waiting until fewer than the limit were let through in the
+    /// last 60 s.
     pub async fn acquire(&self) {
         loop {
             let wait = {
                 let mut state = self.state.lock().await;
                 let now = Instant::now();
-                let elapsed = now.saturating_duration_since(state.updated).as_secs_f64();
-                state.tokens = (state.tokens + elapsed * self.per_second).min(self.capacity);
-                state.updated = now;
-                if state.tokens >= 1.0 {
-                    state.tokens -= 1.0;
+                while state
+                    .sent
+                    .front()
+                    .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+                {
+                    state.sent.pop_front();
+                }
+                if state.sent.len() < self.limit {
+                    state.sent.push_back(now);
+                    self.save_now_and_then(&mut state, now);
                     return;
                 }
-                Duration::from_secs_f64((1.0 - state.tokens) / self.per_second)
+                // The oldest request leaves the window first.
+                let oldest = state.sent.front().copied().unwrap_or(now);
+                (oldest + WINDOW).saturating_duration_since(now)
             };
             tokio::time::sleep(wait).await;
         }
     }
 
-    /// Tokens available now (for tests and diagnostics).
-    pub async fn available(&self) -> f64 {
-        let state = self.state.lock().await;
-        let elapsed = Instant::now()
-            .saturating_duration_since(state.updated)
-            .as_secs_f64();
-        (state.tokens + elapsed * self.per_second).min(self.capacity)
+    /// Writes the window to the state file now (also done by `acquire`, at most every second).
+    pub async fn save(&self) {
+        let mut state = self.state.lock().await;
+        state.saved_at = None;
+        self.save_now_and_then(&mut state, Instant::now());
     }
+
+    /// Requests let through in the last 60 s (for tests and diagnostics).
+    pub async fn in_window(&self) -> usize {
+        let state = self.state.lock().await;
+        let now = Instant::now();
+        state
+            .sent
+            .iter()
+            .filter(|t| now.saturating_duration_since(**t) < WINDOW)
+            .count()
+    }
+
+    /// Writes the window to the state file, at most every [`SAVE_EVERY`]. A state directory
+    /// that cannot be written (a `check` by a user without access) only loses the memory.
+    fn save_now_and_then(&self, state: &mut WindowState, now: Instant) {
+        let Some(file) = &self.file else { return };
+        if state
+            .saved_at
+            .is_some_and(|at| now.saturating_duration_since(at) < SAVE_EVERY)
+        {
+            return;
+        }
+        state.saved_at = Some(now);
+        let now_ms = unix_ms(SystemTime::now());
+        let sent_unix_ms = state
+            .sent
+            .iter()
+            .map(|t| now_ms.saturating_sub(now.saturating_duration_since(*t).as_millis() as u64))
+            .collect();
+        if let Err(e) = write_atomically(file, &Saved { sent_unix_ms }) {
+            tracing::debug!(file = %file.display(), "cannot record the request budget: {e}");
+        }
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The requests an earlier process let through in the last 60 s, as instants of this one.
+fn load(file: &Path) -> VecDeque<Instant> {
+    let Ok(bytes) = crate::model::fs::read_regular(file, crate::model::fs::MAX_FILE_BYTES) else {
+        return VecDeque::new();
+    };
+    let Ok(saved) = serde_json::from_slice::<Saved>(&bytes) else {
+        return VecDeque::new();
+    };
+    let now_ms = unix_ms(SystemTime::now());
+    let now = Instant::now();
+    let mut sent: Vec<Instant> = saved
+        .sent_unix_ms
+        .into_iter()
+        // A clock that went back leaves times in the future: count them as now.
+        .map(|ms| Duration::from_millis(now_ms.saturating_sub(ms)))
+        .filter(|age| *age < WINDOW)
+        .filter_map(|age| now.checked_sub(age))
+        .collect();
+    sent.sort();
+    sent.into()
+}
+
+fn write_atomically(file: &Path, saved: &Saved) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(saved).unwrap_or_default())?;
+    std::fs::rename(&tmp, file)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn burst_is_the_whole_minute_then_refill_rate() {
-        let bucket = TokenBucket::per_minute(NonZeroU32::new(60).unwrap());
-        let start = Instant::now();
-        for _ in 0..60 {
-            bucket.acquire().await;
-        }
-        assert!(
-            start.elapsed() < Duration::from_millis(1),
-            "the burst must not wait"
-        );
-        bucket.acquire().await;
-        let waited = start.elapsed();
-        assert!(
-            waited >= Duration::from_millis(999) && waited <= Duration::from_millis(1001),
-            "the 61st request waits one refill interval, waited {waited:?}"
-        );
-        for _ in 0..10 {
-            bucket.acquire().await;
-        }
-        let waited = start.elapsed();
-        assert!(
-            waited >= Duration::from_millis(10_999) && waited <= Duration::from_millis(11_001),
-            "then one request a second, waited {waited:?}"
-        );
+    /// The most requests let through in any 60 s window, from their times.
+    fn max_in_any_window(times: &[Instant]) -> usize {
+        times
+            .iter()
+            .map(|start| {
+                times
+                    .iter()
+                    .filter(|t| **t >= *start && t.duration_since(*start) < WINDOW)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     #[tokio::test(start_paused = true)]
-    async fn refills_up_to_capacity_only() {
-        let bucket = TokenBucket::per_minute(NonZeroU32::new(6).unwrap());
-        for _ in 0..6 {
-            bucket.acquire().await;
+    async fn never_more_than_the_limit_in_any_rolling_minute() {
+        let window = RollingWindow::per_minute(NonZeroU32::new(30).unwrap(), None);
+        let start = Instant::now();
+        let mut times = Vec::new();
+        // A steady stream of requests for three minutes: a token bucket with a burst of a
+        // minute let 61 through in the first 60 s.
+        while start.elapsed() < Duration::from_secs(180) {
+            window.acquire().await;
+            times.push(Instant::now());
         }
-        tokio::time::advance(Duration::from_secs(3600)).await;
-        assert!((bucket.available().await - 6.0).abs() < 1e-9);
+        assert_eq!(max_in_any_window(&times), 30);
+        // The first 30 at once, then the 31st when the first leaves the window.
+        assert_eq!(times[29] - start, Duration::ZERO);
+        assert_eq!(times[30] - start, WINDOW);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restarted_process_counts_the_requests_of_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("api-budget.json");
+        let first = RollingWindow::per_minute(NonZeroU32::new(10).unwrap(), Some(file.clone()));
+        for _ in 0..10 {
+            first.acquire().await;
+        }
+        first.save().await;
+        drop(first);
+        // A crash and a restart right away: the window is still full.
+        let second = RollingWindow::per_minute(NonZeroU32::new(10).unwrap(), Some(file.clone()));
+        assert_eq!(second.in_window().await, 10);
+        let start = Instant::now();
+        second.acquire().await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(59),
+            "{:?}",
+            start.elapsed()
+        );
+        // A file that is not ours is ignored.
+        std::fs::write(&file, "garbage").unwrap();
+        let third = RollingWindow::per_minute(NonZeroU32::new(10).unwrap(), Some(file));
+        assert_eq!(third.in_window().await, 0);
     }
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::model::url::is_loopback_url;
 use url::Url;
 
-use super::budget::TokenBucket;
+use super::budget::RollingWindow;
 use super::error::{ApiError, ErrorKind};
 use super::types::*;
 
@@ -149,6 +149,8 @@ pub struct ClientOptions {
     pub requests_per_minute: NonZeroU32,
     /// Requests in flight at once (the account limits this too: ERR_NGROK_225).
     pub max_concurrent_requests: NonZeroU32,
+    /// Where the times of recent requests are kept across restarts (in `state.dir`).
+    pub budget_file: Option<std::path::PathBuf>,
     /// Total time for one attempt, connect included.
     pub timeout: Duration,
     pub retry: RetryPolicy,
@@ -170,7 +172,7 @@ struct Inner {
     http: reqwest::Client,
     base: Url,
     api_key: SecretString,
-    budget: TokenBucket,
+    budget: RollingWindow,
     /// One permit per request in flight; clones share it.
     in_flight: tokio::sync::Semaphore,
     retry: RetryPolicy,
@@ -249,7 +251,10 @@ impl Client {
                 http,
                 base,
                 api_key: options.api_key,
-                budget: TokenBucket::per_minute(options.requests_per_minute),
+                budget: RollingWindow::per_minute(
+                    options.requests_per_minute,
+                    options.budget_file.clone(),
+                ),
                 in_flight: tokio::sync::Semaphore::new(
                     options.max_concurrent_requests.get() as usize
                 ),
@@ -257,6 +262,11 @@ impl Client {
                 observer,
             }),
         })
+    }
+
+    /// Writes the budget's record of recent requests to `state.dir` now.
+    pub async fn save_budget(&self) {
+        self.inner.budget.save().await;
     }
 
     pub fn base_url(&self) -> &Url {
@@ -827,6 +837,7 @@ mod tests {
             api_key: SecretString::from("k"),
             requests_per_minute: NonZeroU32::new(60).unwrap(),
             max_concurrent_requests: NonZeroU32::new(2).unwrap(),
+            budget_file: None,
             timeout: Duration::from_secs(1),
             retry: RetryPolicy::default(),
         };
@@ -857,6 +868,7 @@ mod tests {
             api_key: SecretString::from("k"),
             requests_per_minute: NonZeroU32::new(60).unwrap(),
             max_concurrent_requests: NonZeroU32::new(2).unwrap(),
+            budget_file: None,
             timeout: Duration::from_secs(1),
             retry: RetryPolicy::default(),
         })
