@@ -16,6 +16,7 @@ use ngrok_cert_watchdog::model::certs::generate::{Generated, Signer};
 use ngrok_cert_watchdog::model::FindingKind;
 use ngrok_cert_watchdog::sim::{Fault, FaultKind, Sim};
 use ngrok_cert_watchdog::sources::inventory;
+use ngrok_cert_watchdog::sources::ngrok::Client;
 use time::OffsetDateTime;
 
 /// An account whose two watched domains (and one unwatched) are on `old`.
@@ -60,7 +61,10 @@ async fn pass_remembering(
         &inv,
         options(),
         OffsetDateTime::now_utc(),
-        held,
+        ngrok_cert_watchdog::actions::rotation::Remembered {
+            refusal: held,
+            state_dir: None,
+        },
     )
     .await;
     if held.is_none() {
@@ -806,4 +810,73 @@ async fn a_final_refusal_is_not_sent_again_until_the_attempt_changes() {
     let renewed = pass_remembering(&sim, &watch, Some(&refusal)).await;
     assert!(renewed.refusal().is_none());
     assert_eq!(renewed.result().as_str(), Some("success"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_certificate_whose_delete_failed_is_deleted_by_a_later_pass() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    let old_id = on(&sim)[0].clone().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let watch = certbot.watch();
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    // Every domain moves, then the DELETE fails for good this pass (as if the process died).
+    sim.inject(Fault {
+        path: format!("/tls_certificates/{old_id}"),
+        method: Some("DELETE".into()),
+        count: 100,
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+    });
+    let remembered = ngrok_cert_watchdog::actions::rotation::Remembered {
+        refusal: None,
+        state_dir: Some(state.path()),
+    };
+    let client = client(&sim);
+    let watch = &watch;
+    let run = |client: Client| async move {
+        let inv = inventory::sync(&client, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        ngrok_cert_watchdog::actions::rotation::pass_remembering(
+            &client,
+            watch,
+            &inv,
+            options(),
+            OffsetDateTime::now_utc(),
+            remembered,
+        )
+        .await
+    };
+    let first = run(client.clone()).await;
+    let new_id = first.outcome().unwrap().target.clone().unwrap();
+    assert_eq!(on(&sim), vec![Some(new_id.clone()), Some(new_id.clone())]);
+    let failed = first
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::RotationFailed)
+        .expect("rotation_failed");
+    // The message says where the domains are: on the new certificate, not the old one.
+    assert!(
+        failed
+            .message
+            .contains(&format!("every domain is on {new_id}")),
+        "{}",
+        failed.message
+    );
+    assert!(sim.with_account(|a| a.certificates.contains_key(&old_id)));
+
+    // The next pass has nothing to move, and deletes what the first one replaced.
+    sim.clear_faults();
+    let second = run(client.clone()).await;
+    assert_eq!(second.outcome().unwrap().deleted, vec![old_id.clone()]);
+    assert!(sim.with_account(|a| !a.certificates.contains_key(&old_id)));
+    // Forgotten once gone: a third pass does nothing.
+    let third = run(client).await;
+    assert!(third.plan().unwrap().is_noop(), "{:?}", third.plan());
+    assert_eq!(uploads(&sim), 1);
 }

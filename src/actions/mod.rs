@@ -2,4 +2,5 @@
 //! Decides nothing itself: what to do comes from [`crate::core`].
 
 pub mod lock;
+pub mod replaced;
 pub mod rotation;

@@ -2,6 +2,7 @@
 //! move each domain, confirm, delete the replaced) and never leaves a domain without a certificate.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -9,12 +10,14 @@ use time::OffsetDateTime;
 
 use crate::config::WatchSettings;
 use crate::core::rotation::{
-    attempt_key, plan, FinalRefusal, Move, Outcome, Plan, Target, UploadMetadata, WatchReport,
-    WatchState, UPLOADED_BY,
+    attempt_key, plan_remembering, FinalRefusal, Move, Outcome, Plan, Target, UploadMetadata,
+    WatchReport, WatchState, UPLOADED_BY,
 };
 use crate::model::{Finding, FindingKind, Severity};
 use crate::sources::inventory::Inventory;
 use crate::sources::local::{self, LocalPair, RefusalKind};
+
+use super::replaced;
 use crate::sources::ngrok::{
     ApiError, Client, ErrorKind, ReservedDomainUpdate, TlsCertificateCreate,
 };
@@ -253,19 +256,37 @@ pub async fn pass(
     options: PassOptions,
     now: OffsetDateTime,
 ) -> WatchReport {
-    pass_remembering(client, watch, inventory, options, now, None).await
+    pass_remembering(
+        client,
+        watch,
+        inventory,
+        options,
+        now,
+        Remembered::default(),
+    )
+    .await
 }
 
-/// [`pass`], knowing the API's last final refusal for this watch: the same attempt is not
-/// sent again (and is reported as failed again) until the files, the watch or the domains change.
+/// What a pass knows from earlier ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Remembered<'a> {
+    /// The API's last final refusal for this watch: the same attempt is not sent again (and is
+    /// reported as failed again) until the files, the watch or the domains change.
+    pub refusal: Option<&'a FinalRefusal>,
+    /// Where replaced certificates are remembered until deleted (`state.dir`).
+    pub state_dir: Option<&'a Path>,
+}
+
+/// [`pass`], with what earlier passes left behind.
 pub async fn pass_remembering(
     client: &Client,
     watch: &WatchSettings,
     inventory: &Inventory,
     options: PassOptions,
     now: OffsetDateTime,
-    held: Option<&FinalRefusal>,
+    remembered: Remembered<'_>,
 ) -> WatchReport {
+    let held = remembered.refusal;
     let files = read_within(watch, FILE_READ_DEADLINE).await;
     let report = |state, findings| WatchReport {
         watch: watch.name.clone(),
@@ -277,7 +298,8 @@ pub async fn pass_remembering(
         Err(refusal) => return refused(watch, &files, refusal, now),
     };
     let not_after = local.chain.leaf.not_after;
-    let plan = match plan(watch, &local, inventory) {
+    let replaced_before = replaced_before(remembered.state_dir, watch, inventory);
+    let plan = match plan_remembering(watch, &local, inventory, &replaced_before) {
         Ok(p) => p,
         Err(reason) => {
             let not_after = Some(not_after);
@@ -300,10 +322,19 @@ pub async fn pass_remembering(
                 refusal: Some(r.clone()),
                 ..Outcome::default()
             },
-            None => execute(client, watch, &local, &plan, options.backoff, &key).await,
+            None => {
+                // Remembered before the first move: a crash after it must not orphan them.
+                let mut to_delete = replaced_before.clone();
+                to_delete.extend(plan.deletes.iter().cloned());
+                remember(remembered.state_dir, watch, &to_delete);
+                let done = execute(client, watch, &local, &plan, options.backoff, &key).await;
+                let left = to_delete.into_iter().filter(|id| !done.deleted.contains(id));
+                remember(remembered.state_dir, watch, &left.collect());
+                done
+            }
         };
         if !done.failures.is_empty() {
-            findings.push(rotation_failed(watch, &done));
+            findings.push(rotation_failed(watch, &plan, &done));
         }
         outcome = Some(done);
     }
@@ -315,15 +346,45 @@ pub async fn pass_remembering(
     report(state, findings)
 }
 
+/// The certificates earlier passes replaced and have not deleted yet, still in the account (the
+/// record forgets the ones that are gone).
+fn replaced_before(
+    state_dir: Option<&Path>,
+    watch: &WatchSettings,
+    inventory: &Inventory,
+) -> BTreeSet<String> {
+    let Some(dir) = state_dir else {
+        return BTreeSet::new();
+    };
+    let recorded = replaced::load(dir, &watch.name);
+    let present: BTreeSet<String> = recorded
+        .iter()
+        .filter(|id| inventory.certificate(id).is_some())
+        .cloned()
+        .collect();
+    if present != recorded {
+        replaced::save(dir, &watch.name, &present);
+    }
+    present
+}
+
+fn remember(state_dir: Option<&Path>, watch: &WatchSettings, ids: &BTreeSet<String>) {
+    if let Some(dir) = state_dir {
+        replaced::save(dir, &watch.name, ids);
+    }
+}
+
 /// `rotation_failed`, saying truthfully where the domains are.
-fn rotation_failed(watch: &WatchSettings, outcome: &Outcome) -> Finding {
+fn rotation_failed(watch: &WatchSettings, plan: &Plan, outcome: &Outcome) -> Finding {
+    let target = outcome.target.as_deref().unwrap_or("the new certificate");
     let where_they_are = if outcome.moved.is_empty() {
         "the domains keep their current certificate".to_string()
+    } else if outcome.moved.len() == plan.moves.len() {
+        format!("every domain is on {target}")
     } else {
         format!(
-            "{} moved to {}, the others keep their current certificate",
-            outcome.moved.join(", "),
-            outcome.target.as_deref().unwrap_or("the new certificate")
+            "{} moved to {target}, the others keep their current certificate",
+            outcome.moved.join(", ")
         )
     };
     Finding {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::actions::lock::{WatchLock, LOCK_WAIT};
-use crate::actions::rotation::{pass, PassOptions};
+use crate::actions::rotation::{pass_remembering, PassOptions, Remembered};
 use crate::config::{Environment, Settings, WatchSettings};
 use crate::core::rotation::WatchReport;
 use crate::model::FindingKind;
@@ -83,7 +83,13 @@ async fn rotate_with(settings: &Settings, only: Option<&str>, dry_run: bool) -> 
             dry_run,
             backoff: Duration::from_secs(1),
         };
-        let report = pass(&client, watch, &inventory, options, now).await;
+        // The daemon's record of replaced certificates is shared: what it could not delete,
+        // this pass deletes, and the other way round.
+        let remembered = Remembered {
+            refusal: None,
+            state_dir: Some(&settings.state_dir),
+        };
+        let report = pass_remembering(&client, watch, &inventory, options, now, remembered).await;
         failed |= print_report(&report, dry_run);
     }
     if failed {

@@ -144,6 +144,17 @@ pub fn plan(
     local: &LocalPair,
     inventory: &Inventory,
 ) -> Result<Plan, String> {
+    plan_remembering(watch, local, inventory, &BTreeSet::new())
+}
+
+/// [`plan`], with the certificates earlier passes replaced and have yet to delete (remembered
+/// in `state.dir`): deleted once nothing references them, whatever this pass moves.
+pub fn plan_remembering(
+    watch: &WatchSettings,
+    local: &LocalPair,
+    inventory: &Inventory,
+    replaced_before: &BTreeSet<String>,
+) -> Result<Plan, String> {
     let leaf = &local.chain.leaf;
     let mut same_leaf: Vec<&str> = inventory
         .with_leaf(&leaf.fingerprint)
@@ -176,6 +187,7 @@ pub fn plan(
         target: target_id.as_deref(),
         same_leaf: &same_leaf,
         moves: &moves,
+        before: replaced_before,
     };
     let deletes = replaced.deletable(problems.is_empty());
     // Nothing to move and no copy in the account: no upload either (it would only be orphaned).
@@ -259,6 +271,8 @@ struct Replaced<'a> {
     target: Option<&'a str>,
     same_leaf: &'a [&'a str],
     moves: &'a [Move],
+    /// Replaced by an earlier pass, not deleted yet.
+    before: &'a BTreeSet<String>,
 }
 
 impl Replaced<'_> {
@@ -280,7 +294,12 @@ impl Replaced<'_> {
                 && !referenced.contains(id)
                 && inventory.certificate(id).is_some_and(|c| !c.is_managed())
         };
-        let mut deletes = BTreeSet::new();
+        let mut deletes: BTreeSet<String> = self
+            .before
+            .iter()
+            .filter(|id| deletable(id))
+            .cloned()
+            .collect();
         // Extra copies of the same leaf (two hosts racing), once old enough that no other host
         // can still be moving domains onto them.
         for id in self.same_leaf {

@@ -190,9 +190,13 @@ async fn rotate_all(
             dry_run: false,
             backoff: Duration::from_secs(2),
         };
-        let held = memory.refusal(&watch.name);
+        let remembered = rotation::Remembered {
+            refusal: memory.refusal(&watch.name),
+            state_dir: Some(&active.settings.state_dir),
+        };
         let report =
-            rotation::pass_remembering(&active.client, watch, inventory, options, now, held).await;
+            rotation::pass_remembering(&active.client, watch, inventory, options, now, remembered)
+                .await;
         log_rotation(&report);
         reports.push(report);
     }
