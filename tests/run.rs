@@ -36,6 +36,22 @@ fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
+/// SIGTERM, then the exit status, which must come within `limit`.
+fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let asked = Instant::now();
+    signal(child, "TERM");
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            asked.elapsed() < limit,
+            "still running {limit:?} after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 async fn metrics(port: u16) -> Option<String> {
     let res = http()
         .get(format!("http://127.0.0.1:{port}/metrics"))
@@ -135,18 +151,7 @@ async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
     assert!(m.contains("ngrok_cert_watchdog_expiry_threshold_seconds{severity=\"warning\"} 864000"));
 
     // SIGTERM: drain and exit 0 within 5 s.
-    let asked = Instant::now();
-    signal(&child, "TERM");
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            asked.elapsed() < Duration::from_secs(5),
-            "still running 5 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = terminate(&mut child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));
     let stderr = read_stderr(&mut child);
     assert!(
@@ -365,18 +370,8 @@ async fn a_fifo_as_a_watched_file_freezes_nothing_and_sigterm_still_exits() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
-    let asked = Instant::now();
-    signal(&child, "TERM");
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            asked.elapsed() < Duration::from_secs(8),
-            "still running 8 s after SIGTERM (systemd's TimeoutStopSec is 10 s)"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // systemd's TimeoutStopSec is 10 s.
+    let status = terminate(&mut child, Duration::from_secs(8));
     assert_eq!(status.code(), Some(0));
     let stderr = read_stderr(&mut child);
     assert!(stderr.contains("not a regular file (a FIFO)"), "{stderr}");

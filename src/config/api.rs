@@ -1,7 +1,6 @@
 //! `[api]`: the URL (https, or plain http to loopback only), the API key and where it came from,
 //! the request budget, the timeout.
 
-use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
@@ -31,37 +30,25 @@ impl RawApi {
                 (SecretString::from(String::new()), String::new())
             }
         };
-        let requests_per_minute = match raw.requests_per_minute {
-            None => NonZeroU32::new(60).expect("60 is not zero"),
-            Some(n) if (1..=100_000).contains(&n) => {
-                NonZeroU32::new(n as u32).expect("checked to be at least one")
-            }
-            Some(n) => {
-                p.push(
-                "api.requests_per_minute",
-                format!("{n} is out of range: give a whole number from 1 (the account allows 120 per 60 s, shared with other tools)"),
-            );
-                NonZeroU32::new(60).expect("60 is not zero")
-            }
-        };
+        let requests_per_minute = p.whole_number(
+            "api.requests_per_minute",
+            raw.requests_per_minute,
+            60,
+            100_000,
+            "the account allows 120 per 60 s, shared with other tools",
+        );
         let timeout = p.duration("api.timeout", raw.timeout.as_deref(), "10s");
         if timeout > Duration::from_secs(300) {
             p.push("api.timeout", "must be at most 5m");
         }
 
-        let max_concurrent_requests = match raw.max_concurrent_requests {
-            None => NonZeroU32::new(2).expect("2 is not zero"),
-            Some(n) if (1..=64).contains(&n) => {
-                NonZeroU32::new(n as u32).expect("checked to be at least one")
-            }
-            Some(n) => {
-                p.push(
-                    "api.max_concurrent_requests",
-                    format!("{n} is out of range: give a whole number from 1 to 64 (the account refuses requests past its own limit with ERR_NGROK_225)"),
-                );
-                NonZeroU32::new(2).expect("2 is not zero")
-            }
-        };
+        let max_concurrent_requests = p.whole_number(
+            "api.max_concurrent_requests",
+            raw.max_concurrent_requests,
+            2,
+            64,
+            "the account refuses requests past its own limit with ERR_NGROK_225",
+        );
         ApiSettings {
             url,
             key,

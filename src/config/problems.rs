@@ -2,6 +2,7 @@
 //! section validators.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,6 +15,37 @@ pub(super) struct Problems {
 impl Problems {
     pub(super) fn push(&mut self, key: &str, what: impl fmt::Display) {
         self.list.push(format!("{}: {key}: {what}", self.file));
+    }
+
+    /// A whole number from 1 to `max` (`default` when absent or out of range, with a problem).
+    pub(super) fn whole_number(
+        &mut self,
+        key: &str,
+        value: Option<i64>,
+        default: u32,
+        max: u32,
+        hint: &str,
+    ) -> NonZeroU32 {
+        let fallback = NonZeroU32::new(default).unwrap_or(NonZeroU32::MIN);
+        match value {
+            None => fallback,
+            Some(n) => match u32::try_from(n)
+                .ok()
+                .filter(|n| *n <= max)
+                .and_then(NonZeroU32::new)
+            {
+                Some(n) => n,
+                None => {
+                    self.push(
+                        key,
+                        format!(
+                            "{n} is out of range: give a whole number from 1 to {max} ({hint})"
+                        ),
+                    );
+                    fallback
+                }
+            },
+        }
     }
 
     pub(super) fn duration(&mut self, key: &str, value: Option<&str>, default: &str) -> Duration {

@@ -281,18 +281,11 @@ pub fn step(
             }
         }
         if send {
-            notices.push(Notice {
-                id: a.id.clone(),
-                status: Status::Firing,
-                severity: a.severity,
-                labels: a.labels.clone(),
-                annotations: a.annotations.clone(),
-                starts_at: a.starts_at,
-                ends_at: match policy.format {
-                    WebhookFormat::Alertmanager => Some(now + signed(ends_in)),
-                    _ => None,
-                },
-            });
+            let ends_at = match policy.format {
+                WebhookFormat::Alertmanager => Some(now + signed(ends_in)),
+                _ => None,
+            };
+            notices.push(firing_notice(a, ends_at));
         }
     }
     for (id, t) in &state.told {
@@ -309,16 +302,20 @@ pub fn keepalive(state: &ReceiverState) -> Vec<Notice> {
     state
         .firing
         .values()
-        .map(|a| Notice {
-            id: a.id.clone(),
-            status: Status::Firing,
-            severity: a.severity,
-            labels: a.labels.clone(),
-            annotations: a.annotations.clone(),
-            starts_at: a.starts_at,
-            ends_at: None,
-        })
+        .map(|a| firing_notice(a, None))
         .collect()
+}
+
+fn firing_notice(a: &Alert, ends_at: Option<OffsetDateTime>) -> Notice {
+    Notice {
+        id: a.id.clone(),
+        status: Status::Firing,
+        severity: a.severity,
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        starts_at: a.starts_at,
+        ends_at,
+    }
 }
 
 /// The notices as sent at `now`: a firing alert tells Alertmanager it ends `ends_in` after the
