@@ -345,11 +345,18 @@ def am_pushes(alerts):
         firing = ends > a["arrival"]
         prev = previous.get(key)
         if prev is not None and prev["firing"] and a["arrival"] > prev["ends"]:
-            late.append((a["labels"].get("alertname"), round(a["arrival"] - prev["ends"], 3)))
+            late.append({
+                "alertname": a["labels"].get("alertname"),
+                "late_by": round(a["arrival"] - prev["ends"], 3),
+                "since_previous_push": round(a["arrival"] - prev["arrival"], 3),
+                # endsAt minus arrival of the previous push: 3 × the interval if endsAt were
+                # computed at the push; less when it was computed earlier (at sync start).
+                "previous_headroom": round(prev["ends"] - prev["arrival"], 3),
+            })
         if prev is not None and not prev["firing"] and firing \
                 and a["labels"].get("kind") not in SELF_ALERTS:
             flaps.append((a["arrival"], a["labels"].get("alertname"), a["labels"].get("domain")))
-        previous[key] = {"ends": ends, "firing": firing}
+        previous[key] = {"ends": ends, "firing": firing, "arrival": a["arrival"]}
     return late, flaps
 
 
