@@ -120,6 +120,22 @@ fn copies_of(sim: &Sim, chain_pem: &str) -> Vec<String> {
     })
 }
 
+/// A random moment of what is left of the rotation: once `target` domains have moved (30: the
+/// last PATCH is done, the delete may not be), then `extra` more.
+fn kill_moment(sim: &Sim, old_id: &str, rng: &mut impl Rng) -> (usize, Duration) {
+    let moved = progress(sim, old_id).1;
+    let target = rng.random_range(moved..=DOMAIN_COUNT);
+    (target, Duration::from_millis(rng.random_range(0..50)))
+}
+
+/// Polls the account every 5 ms until `target` domains are off the old certificate.
+async fn wait_for_moved(sim: &Sim, old_id: &str, target: usize, within: Duration) {
+    let start = Instant::now();
+    while progress(sim, old_id).1 < target && start.elapsed() < within {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Uploads the simulator accepted (POST /tls_certificates answered 201).
 fn accepted_uploads(sim: &Sim) -> usize {
     sim.requests()
@@ -166,22 +182,20 @@ async fn sigkill_at_random_moments_of_a_30_domain_rotation_converges_safely() {
     let log = dir.path().join("daemon.log");
     inject_latency(&sim, &mut rng);
 
-    // The more kills, the sooner each: the rotation spans them all either way.
-    let longest_wait = (12_500 / kills.max(1)).clamp(600, 2500);
     for kill in 1..=kills {
         let mut child = spawn(&config, &log);
-        let after = Duration::from_millis(rng.random_range(100..longest_wait));
-        tokio::time::sleep(after).await;
+        let (target, extra) = kill_moment(&sim, &old_id, &mut rng);
+        wait_for_moved(&sim, &old_id, target, Duration::from_secs(20)).await;
+        tokio::time::sleep(extra).await;
         child.kill().unwrap();
         child.wait().unwrap();
         let (on_old, moved, old_exists) = progress(&sim, &old_id);
         println!(
-            "kill {kill}/{kills} after {after:?}: {on_old} domains on the old certificate, {moved} moved, \
-             the old certificate {}, {} upload(s)",
+            "kill {kill}/{kills} at {target} moved + {extra:?}: {on_old} domains on the old certificate, \
+             {moved} moved, the old certificate {}, {} upload(s)",
             if old_exists { "present" } else { "deleted" },
             accepted_uploads(&sim)
         );
-        // Later restarts must still find work now and then: more latency for the next ones.
         inject_latency(&sim, &mut rng);
     }
 
