@@ -120,11 +120,12 @@ fn copies_of(sim: &Sim, chain_pem: &str) -> Vec<String> {
     })
 }
 
-/// A random moment of what is left of the rotation: once `target` domains have moved (30: the
-/// last PATCH is done, the delete may not be), then `extra` more.
-fn kill_moment(sim: &Sim, old_id: &str, rng: &mut impl Rng) -> (usize, Duration) {
+/// A random moment of what is left of the rotation, spread over the `kills_left`: once `target`
+/// domains have moved (30: the last PATCH is done, the delete may not be), then `extra` more.
+fn kill_moment(sim: &Sim, old_id: &str, kills_left: u64, rng: &mut impl Rng) -> (usize, Duration) {
     let moved = progress(sim, old_id).1;
-    let target = rng.random_range(moved..=DOMAIN_COUNT);
+    let step = ((DOMAIN_COUNT - moved) * 2).div_ceil(kills_left.max(1) as usize);
+    let target = (moved + rng.random_range(0..=step.max(1))).min(DOMAIN_COUNT);
     (target, Duration::from_millis(rng.random_range(0..50)))
 }
 
@@ -184,7 +185,7 @@ async fn sigkill_at_random_moments_of_a_30_domain_rotation_converges_safely() {
 
     for kill in 1..=kills {
         let mut child = spawn(&config, &log);
-        let (target, extra) = kill_moment(&sim, &old_id, &mut rng);
+        let (target, extra) = kill_moment(&sim, &old_id, kills - kill + 1, &mut rng);
         wait_for_moved(&sim, &old_id, target, Duration::from_secs(20)).await;
         tokio::time::sleep(extra).await;
         child.kill().unwrap();
