@@ -511,6 +511,46 @@ async fn managed_certificates_go_with_their_policy_and_are_not_deleted_directly(
     );
 }
 
+/// `GET /_sim/violations`: the list, as `Sim::violations` has it.
+async fn violations(sim: &Sim) -> Vec<Value> {
+    let (status, body) = call(sim, Method::GET, "/_sim/violations", None).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = body["violations"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), sim.violations().len());
+    listed
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn safety_violations_are_recorded_outside_the_take_over_window() {
+    let sim = account().await;
+    let up = certificate_of(&sim, "up.example.com");
+    let (managed, plain) = (
+        domain_id(&sim, "m.example.com"),
+        domain_id(&sim, "up.example.com"),
+    );
+    // A take-over: no certificate between the policy's removal and the attach is allowed.
+    let path = format!("/reserved_domains/{managed}/certificate_management_policy");
+    assert_eq!(call(&sim, Method::DELETE, &path, None).await.0, 204);
+    let patch = json!({"certificate_id": up});
+    let path = format!("/reserved_domains/{managed}");
+    assert_eq!(call(&sim, Method::PATCH, &path, Some(patch)).await.0, 200);
+    assert!(violations(&sim).await.is_empty(), "{:?}", sim.violations());
+    // Detaching an uploaded certificate leaves the domain without one.
+    let path = format!("/reserved_domains/{plain}/certificate");
+    assert_eq!(call(&sim, Method::DELETE, &path, None).await.0, 204);
+    // Deleting the certificate the taken-over domain is on.
+    let path = format!("/tls_certificates/{up}");
+    assert_eq!(call(&sim, Method::DELETE, &path, None).await.0, 204);
+    let listed = violations(&sim).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["kind"], "domain_left_without_certificate");
+    assert_eq!(listed[0]["domain"], "up.example.com");
+    assert_eq!(listed[0]["certificate_id"], up.as_str());
+    assert_eq!(listed[1]["kind"], "certificate_deleted_while_attached");
+    assert_eq!(listed[1]["domain"], "m.example.com");
+    assert_eq!(listed[1]["domain_id"], managed.as_str());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_pems_and_mismatched_keys_have_their_codes() {
     let sim = account().await;

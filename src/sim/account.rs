@@ -4,7 +4,7 @@
 //! Deliberately independent of the client's wire types (`crate::sources::ngrok::types`): a misspelt field
 //! on one side is then caught by the other and by the official client test.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -212,6 +212,29 @@ fn base62(bytes: &[u8; 20]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// What the watchdog promises never to do to an account, seen happening (tests and the crash
+/// harness read these through `Sim::violations` or `GET /_sim/violations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationKind {
+    /// A certificate was deleted while a domain still referenced it.
+    CertificateDeletedWhileAttached,
+    /// A domain that had a certificate was left without one, outside a managed take-over's
+    /// window (from `DELETE …/certificate_management_policy` until the next attach).
+    DomainLeftWithoutCertificate,
+}
+
+/// One safety violation, when and where it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    #[serde(with = "whole_seconds")]
+    pub at: OffsetDateTime,
+    pub kind: ViolationKind,
+    pub domain_id: String,
+    pub domain: String,
+    pub certificate_id: String,
+}
+
 /// One page of a list.
 pub struct Page {
     pub items: Vec<Value>,
@@ -229,6 +252,11 @@ pub struct Account {
     pub credentials: BTreeMap<String, Credential>,
     pub ids: Ids,
     pub owner_id: String,
+    /// Safety violations so far, oldest first.
+    pub violations: Vec<Violation>,
+    /// Domains in a managed take-over's window: their policy was removed and nothing has been
+    /// attached since, so having no certificate is expected.
+    pub taking_over: BTreeSet<String>,
 }
 
 /// What a certificate upload carries besides the PEM.
@@ -344,7 +372,32 @@ impl Account {
                 "The certificate ID '{id}' could not be deleted because it has an attached Managed Certificate Policy."
             )));
         }
-        remove(&mut self.certificates, "TLS certificate", id)
+        remove(&mut self.certificates, "TLS certificate", id)?;
+        let attached: Vec<(String, String)> = self
+            .domains
+            .values()
+            .filter(|d| d.certificate.as_ref().is_some_and(|c| c.id == id))
+            .map(|d| (d.id.clone(), d.domain.clone()))
+            .collect();
+        for (domain_id, domain) in attached {
+            self.violate(
+                ViolationKind::CertificateDeletedWhileAttached,
+                domain_id,
+                domain,
+                id,
+            );
+        }
+        Ok(())
+    }
+
+    fn violate(&mut self, kind: ViolationKind, domain_id: String, domain: String, cert: &str) {
+        self.violations.push(Violation {
+            at: OffsetDateTime::now_utc(),
+            kind,
+            domain_id,
+            domain,
+            certificate_id: cert.to_string(),
+        });
     }
 
     /// Reserves a domain. A custom domain given neither certificate nor policy gets a managed
@@ -471,6 +524,7 @@ impl Account {
         );
         if certificate.is_some() {
             d.certificate = certificate;
+            self.taking_over.remove(id);
         }
         if let Some(policy) = fields.policy {
             if d.certificate_management_policy.as_ref() != Some(&policy) {
@@ -486,6 +540,7 @@ impl Account {
         if self.domains.get(id).is_some_and(|d| d.is_dev) {
             return Err(Code::DevDomain.with("The dev domain of an account cannot be deleted."));
         }
+        self.taking_over.remove(id);
         remove(&mut self.domains, "reserved domain", id)
     }
 
@@ -497,17 +552,28 @@ impl Account {
         if d.certificate_management_policy.is_some() {
             return Err(detach_policy_first(&d.domain));
         }
-        d.certificate = None;
+        let (domain_id, domain) = (d.id.clone(), d.domain.clone());
+        if let Some(old) = d.certificate.take() {
+            if !self.taking_over.contains(id) {
+                let kind = ViolationKind::DomainLeftWithoutCertificate;
+                self.violate(kind, domain_id, domain, &old.id);
+            }
+        }
         Ok(())
     }
 
     /// Assumption: the managed certificate goes with the policy (deleted; the domain is left
-    /// with no certificate). An uploaded certificate stays attached.
+    /// with no certificate). An uploaded certificate stays attached. Removing a policy opens a
+    /// managed take-over's window: no certificate until the next attach is no violation.
     pub fn detach_policy(&mut self, id: &str) -> Result<(), SimError> {
         let d = self
             .domains
             .get_mut(id)
             .ok_or_else(|| SimError::not_found("reserved domain", id))?;
+        if d.certificate_management_policy.is_some() {
+            self.taking_over.insert(id.to_string());
+        }
+        let (domain_id, domain) = (d.id.clone(), d.domain.clone());
         d.certificate_management_policy = None;
         d.certificate_management_status = None;
         let managed = d
@@ -522,6 +588,10 @@ impl Account {
         if let Some(cert) = managed {
             d.certificate = None;
             self.certificates.remove(&cert);
+            if !self.taking_over.contains(id) {
+                let kind = ViolationKind::DomainLeftWithoutCertificate;
+                self.violate(kind, domain_id, domain, &cert);
+            }
         }
         Ok(())
     }

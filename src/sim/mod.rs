@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use account::Account;
+pub use account::{Account, Violation, ViolationKind};
 pub use errors::{Code, SimError};
 
 /// The documented message of ERR_NGROK_218.
@@ -276,6 +276,12 @@ impl Sim {
 
     pub fn clear_requests(&self) {
         lock(&self.shared.requests).clear();
+    }
+
+    /// Safety violations seen so far (a certificate deleted while attached, a domain left
+    /// without a certificate outside a managed take-over's window), oldest first.
+    pub fn violations(&self) -> Vec<Violation> {
+        lock(&self.shared.account).violations.clone()
     }
 
     /// Reads or changes the account directly (tests and seeds).
@@ -608,6 +614,10 @@ fn control_request(shared: &Shared, method: &Method, path: &str, body: &Bytes) -
             lock(&shared.requests).clear();
             (204, empty(204))
         }
+        ("GET", "/violations") => ok(
+            200,
+            &json!({ "violations": lock(&shared.account).violations }),
+        ),
         _ => error(&SimError::not_found("simulator control endpoint", path)),
     }
 }
