@@ -4,7 +4,7 @@
 //! last restart it must converge: one upload of the new leaf, every domain on it, no safety
 //! violation recorded by the simulator (a certificate deleted while attached, a domain left
 //! without one), and the replaced certificate deleted (that last check is a separate test,
-//! ignored until the orphaned-certificate fix lands).
+//! the replaced certificate recorded in state.dir until deleted).
 //!
 //! 5 kills here; `CRASH_KILLS=20` (benches/crash.sh) for more. `CRASH_SEED=N` replays the kill
 //! points and the latencies: the seed is printed at the start.
@@ -278,11 +278,10 @@ async fn sigkill_at_random_moments_of_a_30_domain_rotation_converges_safely() {
     assert_converged_safely(&outcome);
 }
 
-/// The same, and the replaced certificate deleted. Waiting for the fix of "an interrupted
-/// rotation orphans the replaced certificate": a kill after the last PATCH (here, during the
-/// DELETE's latency) leaves a next pass with nothing to move, and it never deletes the old one.
+/// The same, and the replaced certificate deleted: a kill after the last PATCH (here, during the
+/// DELETE's latency) leaves a next pass with nothing to move; the record in `state.dir` of what
+/// the rotation replaced makes it delete the old certificate all the same.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs issue-10 fix: an interrupted rotation orphans the replaced certificate (a kill after the last PATCH: the next pass has nothing to move and never deletes it)"]
 async fn sigkill_at_random_moments_of_a_30_domain_rotation_deletes_the_replaced_certificate() {
     let o = crash_and_restart().await;
     assert_converged_safely(&o);

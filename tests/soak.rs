@@ -53,8 +53,11 @@ fn number(report: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} in {report}"))
 }
 
+/// One soak run, all its goals: no crash, no resolve and no flap at either receiver, no push
+/// after the previous push's `endsAt` (Alertmanager's `endsAt` counts from each push, and firing
+/// alerts are re-pushed while a sync runs long), no 429 from the simulator's own limits.
 #[test]
-fn soak_100_syncs_under_random_faults_no_crash_no_resolve_no_own_429() {
+fn soak_100_syncs_under_random_faults() {
     let r = soak();
     assert_eq!(r["completed"], true, "{SYNCS} syncs within 4 minutes: {r}");
     assert_eq!(number(&r, "crashes"), 0, "{r}");
@@ -66,24 +69,12 @@ fn soak_100_syncs_under_random_faults_no_crash_no_resolve_no_own_429() {
         number(&r, "json_alerts") > 0,
         "the json receiver got nothing: {r}"
     );
+    assert_eq!(number(&r, "flaps"), 0, "{r}");
+    assert_eq!(number(&r, "late_pushes"), 0, "{r}");
     // The client's budget keeps the simulator's own limits from ever answering 429.
     assert_eq!(number(&r, "own_429s"), 0, "{r}");
     assert!(
         number(&r, "injected_answers") > 0,
         "no fault was injected: {r}"
     );
-}
-
-/// Waiting for issue-10 fix 1: Alertmanager's `endsAt` is computed at sync start and pushed at
-/// sync end, and syncs slower than 3 × the interval (faults, retries) let the alerts expire
-/// before the next push: Alertmanager resolves them and they fire again.
-#[test]
-#[ignore = "needs issue-10 fix 1: Alertmanager endsAt computed at sync start and pushed at sync end; syncs slower than 3x the interval let alerts expire"]
-fn soak_100_syncs_under_random_faults_no_flap_no_late_push() {
-    let r = soak();
-    assert_eq!(r["completed"], true, "{SYNCS} syncs within 4 minutes: {r}");
-    assert_eq!(number(&r, "crashes"), 0, "{r}");
-    assert_eq!(number(&r, "flaps"), 0, "{r}");
-    assert_eq!(number(&r, "late_pushes"), 0, "{r}");
-    assert_eq!(number(&r, "own_429s"), 0, "{r}");
 }
