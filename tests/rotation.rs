@@ -880,3 +880,55 @@ async fn a_replaced_certificate_whose_delete_failed_is_deleted_by_a_later_pass()
     assert!(third.plan().unwrap().is_noop(), "{:?}", third.plan());
     assert_eq!(uploads(&sim), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_pass_of_three_domains_takes_n_plus_5_requests() {
+    let signer = Signer::new("R11").unwrap();
+    let names = ["app.example.com", "api.example.com", "other.example.com"];
+    let old = generate(&signer, &names, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), true).await;
+    let old_id = on(&sim)[0].clone().unwrap();
+    let watch = WatchSettings {
+        domains: names.iter().map(|n| n.to_string()).collect(),
+        ..certbot.watch()
+    };
+    certbot.renew(&generate(&signer, &names, 0, 90));
+    sim.clear_requests();
+    let report = pass(&sim, &watch).await;
+    assert_eq!(report.result().as_str(), Some("success"));
+    let log: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| {
+            let path = if r.path.starts_with("/reserved_domains/") {
+                "/reserved_domains/ID"
+            } else {
+                r.path.as_str()
+            };
+            format!("{} {path}", r.method)
+        })
+        .collect();
+    // The three listings (concurrent: in any order), then the writes in order.
+    let mut listings = log[..3].to_vec();
+    listings.sort();
+    assert_eq!(
+        listings,
+        [
+            "GET /credentials",
+            "GET /reserved_domains",
+            "GET /tls_certificates"
+        ]
+    );
+    assert_eq!(
+        log[3..],
+        [
+            "POST /tls_certificates".to_string(),
+            "PATCH /reserved_domains/ID".to_string(),
+            "PATCH /reserved_domains/ID".to_string(),
+            "PATCH /reserved_domains/ID".to_string(),
+            format!("DELETE /tls_certificates/{old_id}"),
+        ]
+    );
+    assert_eq!(log.len(), names.len() + 5);
+}

@@ -19,7 +19,8 @@ use crate::sources::local::{self, LocalPair, RefusalKind};
 
 use super::replaced;
 use crate::sources::ngrok::{
-    ApiError, Client, ErrorKind, ReservedDomainUpdate, TlsCertificateCreate,
+    ApiError, Client, ErrorKind, ReservedDomain, ReservedDomainUpdate, TlsCertificate,
+    TlsCertificateCreate,
 };
 
 /// How many times a failed PATCH is tried again within one pass (on top of the client's own
@@ -27,7 +28,7 @@ use crate::sources::ngrok::{
 const PATCH_ATTEMPTS: u32 = 3;
 
 /// Applies `plan`: upload (once), move each domain (`certificate_id` alone; a managed one after
-/// removing its policy), confirm by listing, and only then delete. Stops before deleting
+/// removing its policy; each answer confirms its move), and only then delete. Stops before deleting
 /// anything when a domain did not move. A step the API refuses for good is recorded with `key`.
 pub async fn execute(
     client: &Client,
@@ -51,8 +52,10 @@ pub async fn execute(
         Target::Existing(id) => Some(id.clone()),
         Target::Nothing => None,
         Target::Upload => match upload(client, watch, local, plan).await {
-            Ok(id) => {
+            Ok(created) => {
                 outcome.uploaded = true;
+                let id = created.id.clone();
+                outcome.created = Some(created);
                 Some(id)
             }
             Err(failure) => {
@@ -66,13 +69,17 @@ pub async fn execute(
     if let Some(target) = &target {
         for m in &plan.moves {
             match move_domain(client, m, target, backoff).await {
-                Ok(()) => outcome.moved.push(m.domain.clone()),
+                Ok(updated) => {
+                    outcome.moved.push(m.domain.clone());
+                    outcome.updated.push(updated);
+                }
                 Err(failure) => fail(&mut outcome, failure),
             }
         }
     }
+    // Each PATCH answer showed the domain on the target: that is the confirmation.
     if outcome.failures.is_empty() {
-        confirm_and_delete(client, plan, target.as_deref(), &mut outcome).await;
+        delete_replaced(client, plan, target.as_deref(), &mut outcome).await;
     }
     outcome
 }
@@ -99,7 +106,7 @@ async fn upload(
     watch: &WatchSettings,
     local: &LocalPair,
     plan: &Plan,
-) -> Result<String, StepFailure> {
+) -> Result<TlsCertificate, StepFailure> {
     let metadata = UploadMetadata {
         uploaded_by: UPLOADED_BY.into(),
         watch: watch.name.clone(),
@@ -112,7 +119,7 @@ async fn upload(
         private_key_pem: local.key_pem.expose_secret().to_string(),
     };
     match client.create_tls_certificate(&body).await {
-        Ok(created) => Ok(created.id),
+        Ok(created) => Ok(created),
         Err(e) => Err(StepFailure::from_api("upload", &e)),
     }
 }
@@ -126,7 +133,7 @@ async fn move_domain(
     m: &Move,
     target: &str,
     backoff: Duration,
-) -> Result<(), StepFailure> {
+) -> Result<ReservedDomain, StepFailure> {
     if m.take_over {
         tracing::warn!(
             domain = %m.domain,
@@ -163,7 +170,7 @@ async fn move_domain(
                 if m.take_over {
                     tracing::info!(domain = %m.domain, certificate = %target, "taken over: the domain has its certificate again");
                 }
-                return Ok(());
+                return Ok(d);
             }
             Ok(d) => {
                 last = Some(StepFailure {
@@ -191,43 +198,18 @@ async fn move_domain(
     }))
 }
 
-/// Confirms every move from a fresh listing, then deletes what the plan replaced — never a
-/// certificate that a domain references.
-async fn confirm_and_delete(
+/// Deletes what the plan replaced, once every move went through. The plan only lists
+/// certificates that no domain outside the moves referenced in the listing this pass made, that
+/// ngrok did not issue, and that are not the target.
+async fn delete_replaced(
     client: &Client,
     plan: &Plan,
     target: Option<&str>,
     outcome: &mut Outcome,
 ) {
-    let domains = match client.list_reserved_domains().await {
-        Ok(d) => d,
-        Err(e) => {
-            outcome.failures.push(format!("confirming the move: {e}"));
-            return;
-        }
-    };
-    let not_moved: Vec<&str> = plan
-        .moves
-        .iter()
-        .filter(|m| {
-            !domains
-                .iter()
-                .any(|d| d.id == m.domain_id && d.certificate_id() == target)
-        })
-        .map(|m| m.domain.as_str())
-        .collect();
-    if !not_moved.is_empty() {
-        outcome.failures.push(format!(
-            "the listing does not show {} on {} yet",
-            not_moved.join(", "),
-            target.unwrap_or("its certificate")
-        ));
-        return;
-    }
-    let referenced: BTreeSet<&str> = domains.iter().filter_map(|d| d.certificate_id()).collect();
     for id in &plan.deletes {
-        if referenced.contains(id.as_str()) || Some(id.as_str()) == target {
-            continue; // never while attached
+        if Some(id.as_str()) == target {
+            continue; // never the certificate the domains are on
         }
         match client.delete_tls_certificate(id).await {
             Ok(()) => outcome.deleted.push(id.clone()),

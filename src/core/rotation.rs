@@ -16,7 +16,7 @@ use crate::model::text::format_time;
 use crate::model::{Finding, FindingKind, Severity};
 use crate::sources::inventory::Inventory;
 use crate::sources::local::LocalPair;
-use crate::sources::ngrok::ReservedDomain;
+use crate::sources::ngrok::{ReservedDomain, TlsCertificate};
 
 /// Written into the metadata of every certificate the watchdog uploads.
 pub const UPLOADED_BY: &str = "ngrok-cert-watchdog";
@@ -348,6 +348,10 @@ pub struct Outcome {
     /// The API refused a step for good (a 4xx other than 404/408/409/429): not tried again
     /// until the attempt would differ.
     pub refusal: Option<FinalRefusal>,
+    /// The uploaded certificate as the API answered it.
+    pub created: Option<TlsCertificate>,
+    /// The moved domains as the API answered their PATCH.
+    pub updated: Vec<ReservedDomain>,
 }
 
 /// A step the ngrok API refused for good, and the attempt it refused.

@@ -117,15 +117,10 @@ async fn rotate_and_evaluate(
     now: OffsetDateTime,
 ) -> (Inventory, Vec<Finding>, Vec<WatchSeen>) {
     let reports = rotate_all(active, locks, &inventory, memory, now).await;
-    if reports
-        .iter()
-        .any(|r| r.outcome().is_some_and(|o| o.acted()))
-    {
-        // The account changed under this sync: report what it is now.
-        match inventory::sync(&active.client, OffsetDateTime::now_utc()).await {
-            Ok(fresh) => inventory = fresh,
-            Err(e) => tracing::warn!("re-reading the account after a rotation failed: {e}"),
-        }
+    // The account changed under this sync: report what it is now, from the API's answers to
+    // the rotations (no new listing; the next sync lists it all again anyway).
+    for o in reports.iter().filter_map(WatchReport::outcome) {
+        inventory = inventory.with_changes(o.created.clone(), o.updated.clone(), &o.deleted);
     }
     let account = evaluate(&inventory, &active.settings.expiry, now);
     let mut watches = Vec::new();

@@ -64,6 +64,34 @@ impl Inventory {
         }
     }
 
+    /// The account after changes the watchdog made, from the API's own answers instead of a
+    /// new listing: `created` certificates added, `updated` domains replaced by their answer,
+    /// `deleted` certificates removed.
+    pub fn with_changes(
+        self,
+        created: impl IntoIterator<Item = TlsCertificate>,
+        updated: impl IntoIterator<Item = ReservedDomain>,
+        deleted: &[String],
+    ) -> Self {
+        let mut certificates = self.certificates;
+        certificates.retain(|c| !deleted.contains(&c.id));
+        certificates.extend(created);
+        let mut domains = self.domains;
+        for d in updated {
+            match domains.iter_mut().find(|old| old.id == d.id) {
+                Some(old) => *old = d,
+                None => domains.push(d),
+            }
+        }
+        Self::new(
+            self.fetched_at,
+            certificates,
+            domains,
+            self.credentials,
+            self.missing_certificates,
+        )
+    }
+
     /// When the sync started.
     pub fn fetched_at(&self) -> OffsetDateTime {
         self.fetched_at
