@@ -318,7 +318,7 @@ pub async fn pass_remembering(
         if !done.failures.is_empty() {
             findings.push(rotation_failed(watch, &plan, &done));
         }
-        outcome = Some(done);
+        outcome = Some(Box::new(done));
     }
     let state = WatchState::Planned {
         not_after,

@@ -404,7 +404,7 @@ pub enum WatchState {
     Planned {
         not_after: OffsetDateTime,
         plan: Box<Plan>,
-        outcome: Option<Outcome>,
+        outcome: Option<Box<Outcome>>,
     },
 }
 
@@ -454,7 +454,7 @@ impl WatchReport {
 
     pub fn outcome(&self) -> Option<&Outcome> {
         match &self.state {
-            WatchState::Planned { outcome, .. } => outcome.as_ref(),
+            WatchState::Planned { outcome, .. } => outcome.as_deref(),
             _ => None,
         }
     }
