@@ -8,7 +8,9 @@ mod types;
 use std::sync::Arc;
 
 pub use budget::TokenBucket;
-pub use client::{Client, ClientOptions, RequestObserver, RetryPolicy, PAGE_LIMIT};
+pub use client::{
+    decode, error_from_body, Client, ClientOptions, RequestObserver, RetryPolicy, PAGE_LIMIT,
+};
 pub use error::{ApiError, ErrorKind};
 pub use types::*;
 
