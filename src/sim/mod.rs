@@ -623,19 +623,12 @@ fn control_request(shared: &Shared, method: &Method, path: &str, body: &Bytes) -
 }
 
 fn api(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes) -> (u16, Response) {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let Some(route) = routes::Route::parse(method.as_str(), &segments) else {
-        return error(&Code::NotFound.with(format!("No API endpoint {method} {path}.")));
-    };
-    let object = match prepare(route, query, body) {
-        Ok(o) => o,
-        Err(e) => return error(&e),
-    };
-    let result = routes::run(
+    let result = apply_request(
         &mut lock(&shared.account),
-        route,
-        &account::Body(&object),
+        method.as_str(),
+        path,
         query,
+        body,
         OffsetDateTime::now_utc(),
     );
     match result {
@@ -645,12 +638,25 @@ fn api(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes) 
     }
 }
 
-/// Refuses unknown query parameters and body fields; the body of a request that takes one.
-fn prepare(
-    route: routes::Route,
+/// One API request applied to `account`, everything but HTTP itself (auth, version, rate limit,
+/// faults): the route, its query and its body. Public so that `fuzz/` can drive it.
+pub fn apply_request(
+    account: &mut Account,
+    method: &str,
+    path: &str,
     query: &str,
-    body: &Bytes,
-) -> Result<Map<String, Value>, SimError> {
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<routes::Answer, SimError> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let route = routes::Route::parse(method, &segments)
+        .ok_or_else(|| Code::NotFound.with(format!("No API endpoint {method} {path}.")))?;
+    let object = prepare(route, query, body)?;
+    routes::run(account, route, &account::Body(&object), query, now)
+}
+
+/// Refuses unknown query parameters and body fields; the body of a request that takes one.
+fn prepare(route: routes::Route, query: &str, body: &[u8]) -> Result<Map<String, Value>, SimError> {
     routes::check_query(route, query)?;
     let Some(fields) = route.body_fields() else {
         return Ok(Map::new());
@@ -660,7 +666,7 @@ fn prepare(
     Ok(object)
 }
 
-fn parse_body(body: &Bytes) -> Result<Map<String, Value>, SimError> {
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, SimError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }

@@ -318,8 +318,22 @@ fn seed_job(j: &SeedJob, now: OffsetDateTime) -> Result<Job, String> {
     })
 }
 
+/// The most resources of each kind a `[bulk]` section may ask for (the benchmark uses 10,000).
+pub const MAX_BULK: usize = 100_000;
+
 /// Generates the bulk section: one shared key and CA, so 10,000 certificates take seconds.
 pub fn apply_bulk(bulk: &Bulk, account: &mut Account, now: OffsetDateTime) -> Result<(), String> {
+    for (kind, count) in [
+        ("certificates", bulk.certificates),
+        ("domains", bulk.domains),
+        ("credentials", bulk.credentials),
+    ] {
+        if count > MAX_BULK {
+            return Err(format!(
+                "bulk.{kind}: {count} is too many, at most {MAX_BULK}"
+            ));
+        }
+    }
     let signer = Signer::with_shared_leaf_key("Watchdog Bulk CA").map_err(|e| e.to_string())?;
     let suffix = bulk.suffix.as_deref().unwrap_or("example.test");
     let mut cert_ids = Vec::with_capacity(bulk.certificates);
@@ -386,12 +400,48 @@ pub fn relative_time(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Str
     };
     let d = humantime::parse_duration(rest.trim()).map_err(|e| format!("{s:?}: {e}"))?;
     let d = time::Duration::try_from(d).map_err(|_| format!("{s:?}: too large"))?;
-    Ok(if sign > 0 { now + d } else { now - d })
+    let at = if sign > 0 {
+        now.checked_add(d)
+    } else {
+        now.checked_sub(d)
+    };
+    at.ok_or_else(|| format!("{s:?}: beyond the year 9999"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relative_time_beyond_the_calendar_is_refused_not_a_panic() {
+        let now = time::macros::datetime!(2026-11-22 10:00 UTC);
+        assert!(relative_time("+100000000y", now).is_err());
+        assert!(relative_time("-100000000y", now).is_err());
+    }
+
+    #[test]
+    fn a_bulk_count_too_large_is_refused_before_anything_is_generated() {
+        let now = time::macros::datetime!(2026-11-22 10:00 UTC);
+        let mut account = Account::new("http://sim".into(), now);
+        for bulk in [
+            Bulk {
+                certificates: usize::MAX,
+                ..Bulk::default()
+            },
+            Bulk {
+                domains: 1 << 40,
+                ..Bulk::default()
+            },
+            Bulk {
+                credentials: MAX_BULK + 1,
+                ..Bulk::default()
+            },
+        ] {
+            let err = apply_bulk(&bulk, &mut account, now).unwrap_err();
+            assert!(err.contains("at most 100000"), "{err}");
+        }
+        assert!(account.certificates.is_empty() && account.domains.is_empty());
+    }
 
     #[test]
     fn relative_times() {

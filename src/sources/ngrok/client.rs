@@ -670,7 +670,9 @@ fn operation_name(method: &Method, url: &Url) -> String {
     format!("{method} {}", url.path())
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8], operation: &str) -> Result<T, ApiError> {
+/// A 2xx body as `T`, or an error that never quotes the body. Public so that `fuzz/` reaches the
+/// client's own decoding without a network.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], operation: &str) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         // Only the position: the serde message can quote response values (a credential token).
         let what = match e.classify() {
@@ -707,7 +709,9 @@ fn missing_field_hint(e: &serde_json::Error) -> String {
     }
 }
 
-fn error_from_body(status: u16, bytes: &[u8], operation: &str) -> ApiError {
+/// The error for a non-2xx answer, from its documented error body if it has one. Public so that
+/// `fuzz/` reaches it without a network.
+pub fn error_from_body(status: u16, bytes: &[u8], operation: &str) -> ApiError {
     let body: Option<ErrorBody> = serde_json::from_slice(bytes).ok();
     let body = body.unwrap_or_default();
     ApiError {

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use budget::RollingWindow;
-pub use client::{Client, ClientOptions, RequestObserver, RetryPolicy, PAGE_LIMIT};
+pub use client::{
+    decode, error_from_body, Client, ClientOptions, RequestObserver, RetryPolicy, PAGE_LIMIT,
+};
 pub use error::{ApiError, ErrorKind};
 pub use types::*;
 

@@ -199,24 +199,27 @@ impl TunnelCredential {
     }
 }
 
+/// One page of `GET /tls_certificates`. Public so that `fuzz/` can decode it.
 #[derive(Debug, Deserialize)]
-pub(crate) struct TlsCertificateList {
+pub struct TlsCertificateList {
     #[serde(default, deserialize_with = "null_as_default")]
     pub tls_certificates: Vec<TlsCertificate>,
     #[serde(default)]
     pub next_page_uri: Option<String>,
 }
 
+/// One page of `GET /reserved_domains`. Public so that `fuzz/` can decode it.
 #[derive(Debug, Deserialize)]
-pub(crate) struct ReservedDomainList {
+pub struct ReservedDomainList {
     #[serde(default, deserialize_with = "null_as_default")]
     pub reserved_domains: Vec<ReservedDomain>,
     #[serde(default)]
     pub next_page_uri: Option<String>,
 }
 
+/// One page of `GET /credentials`. Public so that `fuzz/` can decode it.
 #[derive(Debug, Deserialize)]
-pub(crate) struct TunnelCredentialList {
+pub struct TunnelCredentialList {
     #[serde(default, deserialize_with = "null_as_default")]
     pub credentials: Vec<TunnelCredential>,
     #[serde(default)]
