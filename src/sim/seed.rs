@@ -5,6 +5,7 @@
 //! Times are relative to when the simulator starts ("+3d", "-2h") or RFC 3339 timestamps, so a
 //! seed stays meaningful whenever it is run.
 
+use crate::model::fs;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -124,7 +125,8 @@ pub fn load(path: &Path) -> Result<Seed, SeedError> {
         file: path.display().to_string(),
         msg,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(crate::model::text::io_reason(&e)))?;
+    // Seeds are small: a 10,000-resource bulk seed is a few lines.
+    let text = fs::read_text(path, fs::MAX_FILE_BYTES).map_err(|e| err(e.to_string()))?;
     let mut seed: Seed = toml::from_str(&text).map_err(|e| err(one_line(&e)))?;
     let base = path.parent().unwrap_or(Path::new("."));
     for c in &mut seed.certificates {
@@ -222,8 +224,7 @@ fn certificate_pem(
     match (&c.certificate_file, &c.private_key_file) {
         (Some(cf), Some(kf)) => {
             let read = |p: &PathBuf| {
-                std::fs::read_to_string(p)
-                    .map_err(|e| format!("{}: {}", p.display(), crate::model::text::io_reason(&e)))
+                fs::read_text(p, fs::MAX_FILE_BYTES).map_err(|e| format!("{}: {e}", p.display()))
             };
             Ok((read(cf)?, read(kf)?))
         }
