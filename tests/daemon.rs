@@ -196,6 +196,30 @@ async fn metrics_match_the_account_and_leave_no_stale_series() {
         .unwrap()
         .contains("8 certificates, 13 domains, 2 credentials"));
     let (status, metrics) = d.get("/metrics").await;
+    // Asked for gzip (as Prometheus asks), the same page compressed: one gzip member, which
+    // every client reads whole (curl --compressed reads only the first of several).
+    let res = http()
+        .get(format!("{}/metrics", d.url))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    let compressed = res.bytes().await.unwrap();
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert!(compressed.len() * 3 < unzipped.len(), "not compressed");
+    let account = |page: &str| -> Vec<String> {
+        page.lines()
+            .filter(|l| l.starts_with("ngrok_") && !l.starts_with("ngrok_cert_watchdog_"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(account(&unzipped), account(&metrics));
     assert_eq!(status, 200);
     let (shop_id, shop_not_after, api_id) = sim.with_account(|a| {
         let shop = a

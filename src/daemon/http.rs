@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use time::OffsetDateTime;
+
+use crate::outputs::metrics::Encoding;
 
 use super::Shared;
 
@@ -23,17 +25,38 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// The account's part goes out as the shared buffer itself (a reference count, no copy), then
-/// the daemon's own series.
-async fn serve_metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let page = shared.metrics.render();
+/// the daemon's own series; gzip-compressed (the account's part once per sync) when asked.
+async fn serve_metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> impl IntoResponse {
+    let accepts_gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| e.trim().split(';').next() == Some("gzip"));
+    let encoding = if accepts_gzip {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    };
+    let page = shared.metrics.render_as(encoding);
     let chunks = [page.account, page.own].map(Ok::<_, std::convert::Infallible>);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+    let mut response = (
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            (header::VARY, "Accept-Encoding"),
+        ],
         Body::from_stream(futures_util::stream::iter(chunks)),
     )
+        .into_response();
+    if encoding == Encoding::Gzip {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
 }
 
 async fn serve_readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

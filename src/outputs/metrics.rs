@@ -37,8 +37,9 @@ pub struct Metrics {
     pub webhook_deliveries_total: IntCounterVec,
     alerts_firing: IntGaugeVec,
     supervisor_alarms_total: IntCounterVec,
-    /// The account's part of the exposition, rendered once per sync and shared by every scrape.
-    account: RwLock<Bytes>,
+    /// The account's part of the exposition, rendered (and gzip-compressed) once per sync and
+    /// shared by every scrape.
+    account: RwLock<Rendered>,
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -170,7 +171,7 @@ impl Metrics {
                 "Times the supervisor found the sync loop dead (tick_late: the scheduler stopped firing; sync_stuck: a sync made no progress) and stopped pinging the systemd watchdog.",
                 &["reason"],
             ),
-            account: RwLock::new(Bytes::new()),
+            account: RwLock::new(Rendered::default()),
             registry,
         };
         for result in ["success", "failure"] {
@@ -211,8 +212,9 @@ impl Metrics {
         finished_at: OffsetDateTime,
     ) {
         let account = render_account(inventory);
+        let rendered = Rendered::of(account);
         if let Ok(mut cached) = self.account.write() {
-            *cached = Bytes::from(account);
+            *cached = rendered;
         }
         self.findings.reset();
         let mut counts: BTreeMap<(Severity, &str), i64> = BTreeMap::new();
@@ -275,13 +277,30 @@ impl Metrics {
     /// every scrape: at 10,000 domains it is ~6 MB, and concurrent scrapers must not each get a
     /// copy), then the daemon's own few dozen series, encoded now.
     pub fn render(&self) -> Exposition {
+        self.render_as(Encoding::Identity)
+    }
+
+    /// [`render`](Self::render) in `encoding`. Compressed, it is one gzip stream whose first
+    /// part — the header and the account's deflate blocks, flushed to a byte boundary — was
+    /// compressed once per sync; each scrape only compresses the daemon's own few dozen series
+    /// and appends them with the trailer. (Two gzip members would be valid too, but `curl
+    /// --compressed` reads only the first.)
+    pub fn render_as(&self, encoding: Encoding) -> Exposition {
         let account = self.account.read().map(|a| a.clone()).unwrap_or_default();
         let mut own = Vec::with_capacity(8192);
         // Encoding into a Vec cannot fail for well-formed families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut own);
-        Exposition {
-            account,
-            own: Bytes::from(own),
+        match encoding {
+            Encoding::Identity => Exposition {
+                account: account.plain,
+                own: Bytes::from(own),
+                encoding,
+            },
+            Encoding::Gzip => Exposition {
+                own: account.gzip_tail(&own),
+                account: account.gzip_head,
+                encoding,
+            },
         }
     }
 }
@@ -298,12 +317,75 @@ fn unix(t: OffsetDateTime) -> f64 {
     t.unix_timestamp() as f64
 }
 
+/// The account's part, as sent to scrapers that ask for each encoding.
+#[derive(Debug, Clone, Default)]
+struct Rendered {
+    plain: Bytes,
+    /// A gzip header and the account's raw deflate blocks, sync-flushed: not final.
+    gzip_head: Bytes,
+    /// CRC-32 of `plain`, continued over the daemon's own part at each scrape.
+    crc: u32,
+}
+
+impl Rendered {
+    fn of(account: String) -> Self {
+        // RFC 1952: magic, deflate, no flags, no time, no extra flags, unknown OS.
+        let mut head = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+        head.extend(deflate(account.as_bytes(), flate2::FlushCompress::Sync));
+        Self {
+            crc: crc32fast::hash(account.as_bytes()),
+            gzip_head: Bytes::from(head),
+            plain: Bytes::from(account),
+        }
+    }
+
+    /// The rest of the gzip stream after `gzip_head`: `own`'s deflate blocks, the last one
+    /// final, then the CRC-32 and the length of the whole page.
+    fn gzip_tail(&self, own: &[u8]) -> Bytes {
+        let mut tail = deflate(own, flate2::FlushCompress::Finish);
+        let mut crc = crc32fast::Hasher::new_with_initial(self.crc);
+        crc.update(own);
+        tail.extend(crc.finalize().to_le_bytes());
+        let size = (self.plain.len() + own.len()) as u32; // modulo 2^32, as RFC 1952 says
+        tail.extend(size.to_le_bytes());
+        Bytes::from(tail)
+    }
+}
+
+/// How an exposition is encoded on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+}
+
+/// Raw deflate blocks of `bytes`, ending as `flush` says (a byte boundary, or the final block).
+fn deflate(bytes: &[u8], flush: flate2::FlushCompress) -> Vec<u8> {
+    let mut compress = flate2::Compress::new(flate2::Compression::fast(), false);
+    let mut out = Vec::with_capacity(bytes.len() / 4 + 64);
+    loop {
+        let consumed = compress.total_in() as usize;
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(1024));
+        }
+        let status = compress.compress_vec(&bytes[consumed..], &mut out, flush);
+        let done = compress.total_in() as usize == bytes.len() && out.len() < out.capacity();
+        match status {
+            Ok(flate2::Status::StreamEnd) => return out,
+            Ok(_) if done && flush != flate2::FlushCompress::Finish => return out,
+            Ok(_) => {}
+            Err(_) => return out,
+        }
+    }
+}
+
 /// One scrape's exposition in two parts, sent one after the other.
 #[derive(Debug, Clone)]
 pub struct Exposition {
     /// Shared with every other scrape until the next sync.
     pub account: Bytes,
     pub own: Bytes,
+    pub encoding: Encoding,
 }
 
 impl Exposition {
@@ -455,5 +537,19 @@ mod tests {
         assert!(String::from_utf8(second.to_vec())
             .unwrap()
             .contains("ngrok_cert_watchdog_build_info"));
+        // Compressed once per sync, and the same bytes for every scrape too.
+        let gz = metrics.render_as(Encoding::Gzip);
+        assert_eq!(
+            gz.account.as_ptr(),
+            metrics.render_as(Encoding::Gzip).account.as_ptr()
+        );
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&gz.to_vec()[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        // Identical but for the daemon's own counters between the two renders.
+        assert!(text.starts_with(std::str::from_utf8(&first.account).unwrap()));
+        assert!(text.contains("ngrok_cert_watchdog_build_info"));
     }
 }
