@@ -84,7 +84,19 @@ pub struct ScheduleSettings {
     pub cron: croner::Cron,
     /// The interval between two scheduled syncs (the shortest seen over the next few).
     pub interval: Duration,
+    /// As set, or three intervals; see [`StaleAfter`] for what the daemon makes of a default.
     pub stale_after: Duration,
+    pub stale_after_from: StaleAfter,
+}
+
+/// Where `schedule.stale_after` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaleAfter {
+    /// The file sets it: used as it is.
+    File,
+    /// Not set: three intervals, or twice the time the budget needs for one sync (known from
+    /// the last sync) when that is longer.
+    Default,
 }
 
 #[derive(Debug, Clone)]

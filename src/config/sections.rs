@@ -10,8 +10,8 @@ use crate::model::ExpiryPolicy;
 use super::problems::Problems;
 use super::raw::{RawExpiry, RawMetrics, RawSchedule, RawState};
 use super::{
-    Environment, MetricsSettings, ScheduleSettings, DEFAULT_METRICS_LISTEN, DEFAULT_STATE_DIR,
-    DEFAULT_SYNC,
+    Environment, MetricsSettings, ScheduleSettings, StaleAfter, DEFAULT_METRICS_LISTEN,
+    DEFAULT_STATE_DIR, DEFAULT_SYNC,
 };
 
 impl RawSchedule {
@@ -24,15 +24,19 @@ impl RawSchedule {
                 parse_cron(DEFAULT_SYNC).expect("the default schedule parses")
             }
         };
-        let stale_after = match self.stale_after.as_deref() {
-            Some(text) => p.duration("schedule.stale_after", Some(text), "15m"),
-            None => interval.saturating_mul(3),
+        let (stale_after, stale_after_from) = match self.stale_after.as_deref() {
+            Some(text) => (
+                p.duration("schedule.stale_after", Some(text), "15m"),
+                StaleAfter::File,
+            ),
+            None => (interval.saturating_mul(3), StaleAfter::Default),
         };
         ScheduleSettings {
             sync,
             cron,
             interval,
             stale_after,
+            stale_after_from,
         }
     }
 }

@@ -34,9 +34,57 @@ pub fn schedule_warning(
     ))
 }
 
+/// The least time the budget lets one sync of `per_sync` requests take: a rolling window of
+/// `per_minute` lets that many through at once, then as many each minute after.
+pub fn budget_bound_sync(per_sync: u64, per_minute: u32) -> Duration {
+    let per_minute = u64::from(per_minute.max(1));
+    Duration::from_secs(per_sync.saturating_sub(1) / per_minute * 60)
+}
+
+/// `schedule.stale_after` when the file does not set it: three intervals, or twice the time the
+/// budget needs for one sync when that is longer — a sync that must wait for the budget is not
+/// a stale one.
+pub fn default_stale_after(interval: Duration, budget_bound: Duration) -> Duration {
+    interval
+        .saturating_mul(3)
+        .max(budget_bound.saturating_mul(2))
+}
+
+/// What `/readyz` adds when the budget makes a sync longer than the schedule's interval.
+pub fn budget_note(interval: Duration, per_sync: u64, per_minute: u32) -> Option<String> {
+    let needs = budget_bound_sync(per_sync, per_minute);
+    (needs > interval).then(|| {
+        format!(
+            "a sync needs at least {} of request budget ({per_sync} requests at api.requests_per_minute = {per_minute}), longer than the schedule's interval of {}",
+            humantime::format_duration(needs),
+            humantime::format_duration(interval)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_bound_sync_stays_ready_and_says_why() {
+        let min = |m: u64| Duration::from_secs(60 * m);
+        // 201 requests (10,000 + 10,000) at 60 a minute: 3 more minutes after the first 60.
+        assert_eq!(budget_bound_sync(201, 60), min(3));
+        assert_eq!(budget_bound_sync(60, 60), Duration::ZERO);
+        assert_eq!(budget_bound_sync(61, 60), min(1));
+        // 100,000 + 100,000 domains: 2,001 requests take 33 minutes at 60 a minute.
+        assert_eq!(budget_bound_sync(2_001, 60), min(33));
+        // The default: the larger of three 5-minute intervals and twice the sync.
+        assert_eq!(default_stale_after(min(5), min(3)), min(15));
+        assert_eq!(default_stale_after(min(5), min(33)), min(66));
+        let note = budget_note(min(5), 2_001, 60).unwrap();
+        assert!(
+            note.contains("at least 33m") && note.contains("2001 requests"),
+            "{note}"
+        );
+        assert!(budget_note(min(5), 201, 60).is_none());
+    }
 
     #[test]
     fn a_schedule_the_budget_cannot_sustain_is_named() {

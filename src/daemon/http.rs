@@ -60,12 +60,16 @@ async fn serve_metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) ->
 }
 
 async fn serve_readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let stale_after = shared.active().settings.schedule.stale_after;
-    readiness(
+    let stale_after = shared.stale_after();
+    let (status, mut text) = readiness(
         shared.last_success(),
         stale_after,
         OffsetDateTime::now_utc(),
-    )
+    );
+    if let Some(note) = shared.budget_note() {
+        text = format!("{}; {note}\n", text.trim_end());
+    }
+    (status, text)
 }
 
 /// 200 while the last successful sync is younger than `stale_after`, else 503 with the reason.

@@ -27,6 +27,7 @@ pub mod triggers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Environment, Settings};
+use crate::config::{Environment, Settings, StaleAfter};
 use crate::core::alerts::Observation;
 use crate::core::pass::PassMemory;
 use crate::model::url::redacted_url;
@@ -94,6 +95,9 @@ pub struct Shared {
     expected_tick: Mutex<Option<DateTime<Utc>>>,
     outcomes: latest::Sender<Option<Arc<SyncOutcome>>>,
     alerting: Alerting,
+    /// Requests the last successful sync took (from `state.dir` at start): how long the budget
+    /// makes a sync last.
+    last_sync_requests: AtomicU64,
 }
 
 impl Shared {
@@ -120,6 +124,26 @@ impl Shared {
         }
     }
 
+    /// The requests the last sync took, as known (none before a first sync of any run).
+    fn last_sync_requests(&self) -> Option<u64> {
+        Some(self.last_sync_requests.load(Ordering::Relaxed)).filter(|n| *n > 0)
+    }
+
+    /// `schedule.stale_after` in force: as set, or the default that a budget-bound sync widens.
+    fn stale_after(&self) -> Duration {
+        effective_stale_after(&self.active().settings, self.last_sync_requests())
+    }
+
+    /// Why a sync takes longer than the schedule's interval, when the budget makes it so.
+    fn budget_note(&self) -> Option<String> {
+        let settings = self.active().settings.clone();
+        crate::core::budget::budget_note(
+            settings.schedule.interval,
+            self.last_sync_requests()?,
+            settings.api.requests_per_minute.get(),
+        )
+    }
+
     fn last_success(&self) -> Option<OffsetDateTime> {
         self.last_success.lock().ok().and_then(|l| *l)
     }
@@ -137,6 +161,13 @@ impl Shared {
         if let Ok(mut last) = self.last_success.lock() {
             *last = Some(finished_at);
         }
+    }
+
+    /// A successful sync's request count: the budget-bound sync time, and the `stale_after`
+    /// that follows from it, are now known.
+    fn record_sync_requests(&self, requests: u64) {
+        self.last_sync_requests.store(requests, Ordering::Relaxed);
+        self.metrics.set_stale_after(self.stale_after());
     }
 
     /// Hands a pass's observation to the webhooks and updates `alerts_firing`.
@@ -171,6 +202,10 @@ impl RequestObserver for Observer {
     fn observe(&self, method: &str, resource: &str, code: &str) {
         self.progress.request();
         self.metrics.observe(method, resource, code);
+    }
+
+    fn waiting_for_budget(&self) {
+        self.progress.touch();
     }
 }
 
@@ -298,6 +333,22 @@ pub async fn start(
     Ok((shared, running))
 }
 
+/// `schedule.stale_after` as the daemon applies it: what the file sets, else the larger of
+/// three intervals and twice the time the budget needs for a sync of `per_sync` requests.
+pub fn effective_stale_after(settings: &Settings, per_sync: Option<u64>) -> Duration {
+    match settings.schedule.stale_after_from {
+        StaleAfter::File => settings.schedule.stale_after,
+        StaleAfter::Default => {
+            let per_sync = per_sync.unwrap_or(crate::core::budget::MIN_REQUESTS_PER_SYNC);
+            let budget_bound = crate::core::budget::budget_bound_sync(
+                per_sync,
+                settings.api.requests_per_minute.get(),
+            );
+            crate::core::budget::default_stale_after(settings.schedule.interval, budget_bound)
+        }
+    }
+}
+
 /// A warning when the schedule needs more requests a minute than the budget allows, estimated
 /// from the last sync's request count recorded in `state.dir` (or the least a sync takes).
 pub fn schedule_warning(settings: &Settings) -> Option<String> {
@@ -318,7 +369,8 @@ fn build_shared(
     shutdown: &CancellationToken,
 ) -> Result<(Arc<Shared>, Arc<dyn RequestObserver>), RunError> {
     let metrics = Arc::new(Metrics::new(&settings.expiry));
-    metrics.set_stale_after(settings.schedule.stale_after);
+    let last_sync = crate::sources::state::read_last_sync(&settings.state_dir).map(|l| l.requests);
+    metrics.set_stale_after(effective_stale_after(&settings, last_sync));
     let progress = Arc::new(Progress::new());
     let observer: Arc<dyn RequestObserver> = Arc::new(Observer {
         metrics: Arc::clone(&metrics),
@@ -352,6 +404,7 @@ fn build_shared(
         expected_tick: Mutex::new(expected_tick),
         outcomes,
         alerting,
+        last_sync_requests: AtomicU64::new(last_sync.unwrap_or(0)),
     });
     Ok((shared, observer))
 }
@@ -373,4 +426,32 @@ fn spawn_http(
             tracing::error!(error = %e, "metrics server stopped");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn settings(text: &str) -> Settings {
+        let env = Environment {
+            ngrok_api_key: Some("k".into()),
+            ..Environment::default()
+        };
+        crate::config::parse(text, Path::new("/etc/w/config.toml"), &env).unwrap()
+    }
+
+    #[test]
+    fn stale_after_widens_for_a_budget_bound_sync_unless_set() {
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        let default = settings("");
+        // Before a first sync, and for a small account: three 5-minute intervals.
+        assert_eq!(effective_stale_after(&default, None), minutes(15));
+        assert_eq!(effective_stale_after(&default, Some(201)), minutes(15));
+        // 100,000 + 100,000 domains at 60 a minute: a sync takes 33 minutes; twice that.
+        assert_eq!(effective_stale_after(&default, Some(2_001)), minutes(66));
+        // Set in the file: as set.
+        let set = settings("[schedule]\nstale_after = \"20m\"\n");
+        assert_eq!(effective_stale_after(&set, Some(2_001)), minutes(20));
+    }
 }

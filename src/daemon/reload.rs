@@ -77,7 +77,10 @@ impl Reloader {
             self.restart_scheduler(&new.schedule.sync).await;
         }
         shared.metrics.set_policy(&new.expiry);
-        shared.metrics.set_stale_after(new.schedule.stale_after);
+        shared.metrics.set_stale_after(super::effective_stale_after(
+            &new,
+            shared.last_sync_requests(),
+        ));
         let new = Arc::new(new);
         shared.set_expected_tick(triggers::next_tick(&new, Utc::now()));
         shared.set_active(Active {

@@ -80,6 +80,7 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
             shared.alert(&conclusion.memory, conclusion.observation);
             let requests = shared.progress.requests() - requests_before;
             state::write_last_sync(&settings.state_dir, LastSync { requests });
+            shared.record_sync_requests(requests);
             let status = Summary::of(&inventory, &findings).line();
             tracing::info!(duration_ms = listed_in.as_millis() as u64, "sync: {status}");
             let result = Ok((Arc::new(inventory), Arc::new(findings)));

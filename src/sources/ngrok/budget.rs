@@ -59,6 +59,12 @@ impl RollingWindow {
     /// Lets one request through, waiting until fewer than the limit were let through in the
     /// last 60 s.
     pub async fn acquire(&self) {
+        self.acquire_telling(|| {}).await;
+    }
+
+    /// [`acquire`](Self::acquire), calling `waiting` before each wait for the window: waiting
+    /// for the budget is progress, not a stuck sync.
+    pub async fn acquire_telling(&self, waiting: impl Fn()) {
         loop {
             let wait = {
                 let mut state = self.state.lock().await;
@@ -79,6 +85,7 @@ impl RollingWindow {
                 let oldest = state.sent.front().copied().unwrap_or(now);
                 (oldest + WINDOW).saturating_duration_since(now)
             };
+            waiting();
             tokio::time::sleep(wait).await;
         }
     }
@@ -194,6 +201,20 @@ mod tests {
         // The first 30 at once, then the 31st when the first leaves the window.
         assert_eq!(times[29] - start, Duration::ZERO);
         assert_eq!(times[30] - start, WINDOW);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_for_the_window_is_told() {
+        let window = RollingWindow::per_minute(NonZeroU32::new(2).unwrap(), None);
+        let told = std::sync::atomic::AtomicUsize::new(0);
+        let tell = || {
+            told.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        window.acquire_telling(tell).await;
+        window.acquire_telling(tell).await;
+        assert_eq!(told.load(std::sync::atomic::Ordering::Relaxed), 0);
+        window.acquire_telling(tell).await;
+        assert_eq!(told.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -160,6 +160,9 @@ pub struct ClientOptions {
 pub trait RequestObserver: Send + Sync {
     /// `code` is the HTTP status, or `error` when no response came.
     fn observe(&self, method: &str, resource: &str, code: &str);
+
+    /// A request waits for the budget's window (up to a minute): slow, but not stuck.
+    fn waiting_for_budget(&self) {}
 }
 
 /// A client of the ngrok API. Cheap to clone; clones share the request budget.
@@ -521,7 +524,15 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.inner.budget.acquire().await;
+            let observer = self.inner.observer.as_deref();
+            self.inner
+                .budget
+                .acquire_telling(|| {
+                    if let Some(o) = observer {
+                        o.waiting_for_budget();
+                    }
+                })
+                .await;
             // Held for the whole attempt, the response body included; never closed.
             let permit = self.inner.in_flight.acquire().await;
             let result = self
