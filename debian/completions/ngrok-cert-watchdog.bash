@@ -86,7 +86,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__check)
+        ngrok__cert__watchdog__subcmd__check)
             opts="-h --format --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -112,7 +112,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__check__subcmd__config)
+        ngrok__cert__watchdog__subcmd__check__subcmd__config)
             opts="-h --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -134,7 +134,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__demo)
+        ngrok__cert__watchdog__subcmd__demo)
             opts="-h --metrics-listen --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -160,7 +160,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__help)
+        ngrok__cert__watchdog__subcmd__help)
             opts="run check check-config rotate simulate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -174,7 +174,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__help__subcmd__check)
+        ngrok__cert__watchdog__subcmd__help__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -188,7 +188,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__help__subcmd__check__subcmd__config)
+        ngrok__cert__watchdog__subcmd__help__subcmd__check__subcmd__config)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -202,7 +202,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__help__subcmd__demo)
+        ngrok__cert__watchdog__subcmd__help__subcmd__demo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -216,7 +216,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__help__subcmd__help)
+        ngrok__cert__watchdog__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -230,7 +230,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__help__subcmd__rotate)
+        ngrok__cert__watchdog__subcmd__help__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -244,7 +244,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__help__subcmd__run)
+        ngrok__cert__watchdog__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -258,7 +258,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__help__subcmd__simulate)
+        ngrok__cert__watchdog__subcmd__help__subcmd__simulate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -272,7 +272,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__rotate)
+        ngrok__cert__watchdog__subcmd__rotate)
             opts="-h --watch --dry-run --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -298,7 +298,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__run)
+        ngrok__cert__watchdog__subcmd__run)
             opts="-h --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -320,7 +320,7 @@ _ngrok__cert__watchdog() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ngrok__subcmd__cert__subcmd__watchdog__subcmd__simulate)
+        ngrok__cert__watchdog__subcmd__simulate)
             opts="-h --listen --api-key --seed --rate-limit --max-concurrent --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

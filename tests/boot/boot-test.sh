@@ -37,8 +37,8 @@ skip() {
 }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (debootstrap, systemd-nspawn)"
-for tool in debootstrap systemd-nspawn cargo; do
-    command -v "$tool" >/dev/null || skip "$tool is not installed (apt-get install debootstrap systemd-container)"
+for tool in debootstrap systemd-nspawn dpkg-scanpackages cargo; do
+    command -v "$tool" >/dev/null || skip "$tool is not installed (apt-get install debootstrap systemd-container dpkg-dev)"
 done
 cargo deb --version >/dev/null 2>&1 || skip "cargo-deb is not installed (cargo install cargo-deb --locked)"
 
@@ -84,6 +84,23 @@ else
     say "reusing the Debian root in $base"
 fi
 
+# The containers have no network. What apt installs there besides our .deb comes from a local
+# repository standing in for the Debian mirror: ca-certificates (the package depends on it; a
+# minimal Debian has no TLS roots) and what it needs, fetched once with this machine's apt.
+debs="$work/debs"
+extra_debs="ca-certificates openssl libssl3"
+if [ ! -f "$debs/Packages" ] || [ "$(cat "$debs/.boot-test-stamp" 2>/dev/null)" != "$extra_debs" ]; then
+    say "apt-get download $extra_debs (once; the containers' package repository)"
+    rm -rf "$debs" "$debs.tmp"
+    mkdir -p "$debs.tmp"
+    # shellcheck disable=SC2086 # one package a word
+    (cd "$debs.tmp" && apt-get download $extra_debs) >"$work/apt-download.log" 2>&1 \
+        || { cat "$work/apt-download.log" >&2; skip "apt-get download $extra_debs failed (apt-get update first?)"; }
+    (cd "$debs.tmp" && dpkg-scanpackages . /dev/null >Packages 2>/dev/null)
+    echo "$extra_debs" >"$debs.tmp/.boot-test-stamp"
+    mv "$debs.tmp" "$debs"
+fi
+
 # --- 3 and 4. the containers -------------------------------------------------------------------
 # What the package must ship under /usr/share/ngrok-cert-watchdog/, from the source tree.
 {
@@ -126,6 +143,9 @@ boot() {
     rm -rf "$root" "$out"
     mkdir -p "$out"
     cp -a --reflink=auto "$base" "$root"
+    # apt's only source: the local repository (the mirror cannot be reached from inside).
+    echo "deb [trusted=yes] file:/boot-test/debs ./" >"$root/etc/apt/sources.list"
+    rm -f "$root/etc/apt/sources.list.d/"*
     install -m 0644 /dev/stdin "$root/etc/systemd/system/boot-test.service" <<EOF
 [Unit]
 Description=boot test checks ($name)
@@ -187,6 +207,7 @@ rm -rf "$work/share"
 mkdir -p "$work/share"
 cp "$work/pkg-1.deb" "$work/pkg-2.deb" "$work/expected-share.txt" "$work/readme-manual-install.sh" \
     "$here/package-checks.sh" "$here/manual-checks.sh" "$here/lib.sh" config/demo-seed.toml "$work/share/"
+cp -r "$debs" "$work/share/debs"
 
 boot package package-checks.sh
 boot manual manual-checks.sh

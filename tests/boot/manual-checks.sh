@@ -28,7 +28,7 @@ safe_config() {
         || NGROK_API_KEY=x ngrok-cert-watchdog --config /etc/ngrok-cert-watchdog/config.toml check-config
     ! grep -Eq '^\[\[(watch|webhook)\]\]' /etc/ngrok-cert-watchdog/config.toml \
         || die "an active [[watch]] or [[webhook]] in the installed configuration"
-    ! journalctl -q -u $unit | grep -qi "webhook" || die "webhook activity in the journal"
+    ! journal_has $unit debug "webhook" || die "webhook activity in the journal"
 }
 check "the installed configuration is valid and has no active [[watch]] or [[webhook]]" safe_config
 
@@ -36,7 +36,7 @@ reload() {
     local pid
     pid=$(systemctl show -P MainPID $unit)
     systemctl reload $unit || die "systemctl reload failed: $(systemctl status $unit)"
-    wait_for 10 sh -c "journalctl -q -u $unit | grep -q 'reload: configuration applied'" \
+    wait_for 10 journal_has $unit info "reload: configuration applied" \
         || die "no reload in the journal"
     [ "$(systemctl show -P MainPID $unit)" = "$pid" ] || die "the process was replaced"
 }

@@ -11,7 +11,11 @@ sim_port=18080
 
 # --- install ---------------------------------------------------------------------------------
 install_v1() {
-    dpkg -i /boot-test/pkg-1.deb >/tmp/dpkg-1.log 2>&1 || { cat /tmp/dpkg-1.log; return 1; }
+    # As the README says: apt installs the .deb and what it depends on (ca-certificates, from
+    # the container's only package source: a local repository standing in for the mirror).
+    apt-get update -qq >/dev/null
+    apt-get install -y /boot-test/pkg-1.deb >/tmp/dpkg-1.log 2>&1 || { cat /tmp/dpkg-1.log; return 1; }
+    dpkg-query -W -f='${Status}' ca-certificates | grep -q "install ok installed" || die "ca-certificates not pulled in"
     grep -q "installed but not enabled" /tmp/dpkg-1.log || die "postinst did not say how to enable"
     getent passwd ngrok-cert-watchdog >/dev/null || die "no user ngrok-cert-watchdog"
     getent group ngrok-cert-watchdog >/dev/null || die "no group ngrok-cert-watchdog"
@@ -19,12 +23,12 @@ install_v1() {
     ! systemctl is-active --quiet $unit || die "started by the install"
     systemctl cat ngrok-cert-watchdog@x.service >/dev/null || die "the template unit is not known to systemd"
 }
-check "dpkg -i installs; user and group made; the service is left disabled and stopped" install_v1
+check "apt-get install ./the.deb installs (with ca-certificates); user and group made; service left disabled and stopped" install_v1
 
 man_page() {
     local page
     page=$(man ngrok-cert-watchdog 2>&1) || { echo "$page"; return 1; }
-    grep -q "ngrok-cert-watchdog - Keeps" <<<"$page" || die "no NAME section: $page"
+    grep -Eq "ngrok-cert-watchdog +- +Keeps" <<<"$page" || die "no NAME section: $page"
     grep -q "EXIT STATUS" <<<"$page" || die "no EXIT STATUS section"
     man ngrok-cert-watchdog-check >/dev/null 2>&1 || die "no page for the check command"
 }
@@ -53,7 +57,9 @@ check "bash completions load (check-c<Tab>, rotate --d<Tab>); zsh and fish files
 shared_files() {
     diff /boot-test/expected-share.txt <(ls /usr/share/ngrok-cert-watchdog | sort) || return 1
     [ -x /usr/share/ngrok-cert-watchdog/certbot-deploy-hook ] || die "the deploy hook is not executable"
-    dpkg-query -W -f='${Conffiles}\n' ngrok-cert-watchdog | grep -q "^ $conf " || die "$conf is not a conffile"
+    local conffiles
+    conffiles=$(dpkg-query -W -f='${Conffiles}\n' ngrok-cert-watchdog)
+    grep -q "^ $conf " <<<"$conffiles" || die "$conf is not a conffile"
 }
 check "/usr/share/ngrok-cert-watchdog/ holds $(tr '\n' ' ' </boot-test/expected-share.txt)and the config is a conffile" shared_files
 
@@ -92,7 +98,7 @@ enable_start() {
     systemctl enable --now $unit || return 1
     # Type=notify: "active" only after READY=1.
     [ "$(systemctl show -P ActiveState $unit)" = active ] || die "not active: $(systemctl status $unit)"
-    wait_for 30 sh -c "systemctl show -P StatusText $unit | grep -q certificates" \
+    wait_for 30 sh -c "systemctl show -P StatusText $unit | grep certificates" \
         || die "no STATUS line after the first sync: $(systemctl status $unit)"
     echo "STATUS: $(systemctl show -P StatusText $unit)" >>/boot-test-out/notes.txt
 }
@@ -124,12 +130,10 @@ EOF
 check "systemctl reload (no /bin/kill here) applies a changed threshold in the same process" reload
 
 journal_priorities() {
-    wait_for 30 sh -c "journalctl -q -u $unit -p warning | grep -q 'watch bad:'" \
+    wait_for 30 journal_has $unit warning "watch bad:" \
         || die "no warning about the bad watch: $(journalctl -q -u $unit -p warning | tail -n 5)"
-    journalctl -q -u $unit -p info | grep -q "reload: configuration applied" \
-        || die "info lines are missing from the journal"
-    ! journalctl -q -u $unit -p warning | grep -q "reload: configuration applied" \
-        || die "an info line shows at -p warning"
+    journal_has $unit info "reload: configuration applied" || die "info lines are missing from the journal"
+    ! journal_has $unit warning "reload: configuration applied" || die "an info line shows at -p warning"
 }
 check "journalctl -p warning shows the bad watch, and no info line" journal_priorities
 
@@ -161,8 +165,8 @@ upgrade() {
     sum=$(sha256sum "$conf")
     pid1=$(systemctl show -P MainPID $unit)
     pid2=$(systemctl show -P MainPID ngrok-cert-watchdog@second.service)
-    dpkg -i /boot-test/pkg-2.deb </dev/null >/tmp/dpkg-2.log 2>&1 || { cat /tmp/dpkg-2.log; return 1; }
-    dpkg-query -W -f='${Version}' ngrok-cert-watchdog | grep -q '+boot2$' || die "not upgraded"
+    apt-get install -y /boot-test/pkg-2.deb </dev/null >/tmp/dpkg-2.log 2>&1 || { cat /tmp/dpkg-2.log; return 1; }
+    [[ "$(dpkg-query -W -f='${Version}' ngrok-cert-watchdog)" == *+boot2 ]] || die "not upgraded"
     [ "$(sha256sum "$conf")" = "$sum" ] || die "the edited configuration was replaced"
     systemctl is-active --quiet $unit || die "main not running after the upgrade"
     systemctl is-active --quiet ngrok-cert-watchdog@second.service || die "@second not running after the upgrade"
