@@ -79,9 +79,7 @@ fn generated() -> Vec<(String, Vec<u8>)> {
             .clone()
             .name(name.clone().leak() as &'static str)
             .bin_name(format!("{BIN} {}", sub.get_name()));
-        clap_mangen::Man::new(page_cmd)
-            .render(&mut page)
-            .unwrap();
+        clap_mangen::Man::new(page_cmd).render(&mut page).unwrap();
         files.push((format!("man/{name}.1"), page));
     }
 
@@ -134,7 +132,14 @@ fn the_man_pages_and_completions_are_generated_from_the_cli() {
 fn the_main_man_page_lists_every_command_and_global_option() {
     let (_, page) = generated().into_iter().next().unwrap();
     let page = String::from_utf8(page).unwrap();
-    for name in ["run", "check", "check\\-config", "rotate", "simulate", "demo"] {
+    for name in [
+        "run",
+        "check",
+        "check\\-config",
+        "rotate",
+        "simulate",
+        "demo",
+    ] {
         assert!(page.contains(name), "{name} missing from the man page");
     }
     assert!(page.contains("\\-\\-config"), "{page}");
@@ -152,7 +157,10 @@ fn assets() -> Vec<(String, String)> {
         .iter()
         .map(|a| {
             let a = a.as_array().unwrap();
-            (a[0].as_str().unwrap().to_owned(), a[1].as_str().unwrap().to_owned())
+            (
+                a[0].as_str().unwrap().to_owned(),
+                a[1].as_str().unwrap().to_owned(),
+            )
         })
         .collect()
 }
