@@ -62,7 +62,9 @@ fn generated_dir() -> PathBuf {
 
 /// Every generated file: its path under `debian/` and its content.
 fn generated() -> Vec<(String, Vec<u8>)> {
-    let cmd = Cli::command();
+    let mut cmd = Cli::command();
+    // Built, the command has its generated `help` subcommand too (the main page lists it).
+    cmd.build();
     let mut files = Vec::new();
 
     let mut main = Vec::new();
