@@ -76,15 +76,29 @@ EOF
 }
 check "the simulator runs as a second unit (boot-sim.service)" start_simulator
 
+# section_off NAME: "enabled = false" in [NAME] of the configuration, whether the shipped file
+# has that section (then its own "enabled" line goes) or not (then it is appended).
+section_off() {
+    if grep -q "^\[$1\]" "$conf"; then
+        awk -v s="[$1]" '$0 == s { print; print "enabled = false"; on = 1; next }
+            /^\[/ { on = 0 }
+            !(on && /^enabled *=/) { print }' "$conf" >"$conf.new" && mv "$conf.new" "$conf"
+    else
+        printf '\n[%s]\nenabled = false\n' "$1" >>"$conf"
+    fi
+}
+
 # The configuration as a user would edit it: the shipped file with the API pointed at the
 # simulator. Everything stays on loopback (the container has no other network either).
 configure() {
     sed -i -e "s|^url = \"https://api.ngrok.com\"|url = \"http://127.0.0.1:$sim_port\"|" \
         -e 's|^warning = .*|warning = "30d"|' "$conf"
     grep -q "^url = \"http://127.0.0.1:$sim_port\"" "$conf" || die "could not point api.url at the simulator"
-    # Issues 12/13: [edge] and [dns] probe by default. Once those sections exist, append them
-    # switched off, so that nothing tries to leave the machine:
-    #   printf '\n[edge]\nenabled = false\n\n[dns]\nenabled = false\n' >>"$conf"
+    # [edge] and [dns] probe by default (TLS handshakes, DNS queries): off, so that nothing tries
+    # to leave the machine (the container has no network either).
+    section_off edge
+    section_off dns
+    NGROK_API_KEY=sim-key ngrok-cert-watchdog --config "$conf" check-config
     install -m 0600 /dev/stdin /etc/ngrok-cert-watchdog/api-key <<<"sim-key"
     # A bad watch for later (garbage where a certificate belongs), readable by the service.
     install -d -m 0750 -g ngrok-cert-watchdog /etc/ngrok-cert-watchdog/certs/bad
