@@ -195,7 +195,11 @@ fn load_settings(
     on_error: Exit,
 ) -> Result<Settings, Exit> {
     config::load(path, env).map_err(|e| {
-        eprintln!("{e}");
+        // One problem a line; each an error in the journal.
+        let prefix = logging::error_prefix();
+        for line in e.to_string().lines() {
+            eprintln!("{prefix}{line}");
+        }
         on_error
     })
 }

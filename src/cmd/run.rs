@@ -22,7 +22,8 @@ pub async fn run(path: PathBuf, env: Environment) -> Exit {
         Ok(l) => l,
         Err(e) => {
             eprintln!(
-                "ngrok-cert-watchdog: run: cannot listen on metrics.listen {}: {}",
+                "{}ngrok-cert-watchdog: run: cannot listen on metrics.listen {}: {}",
+                super::logging::error_prefix(),
                 settings.metrics.listen,
                 io_reason(&e)
             );
@@ -50,7 +51,8 @@ pub async fn run(path: PathBuf, env: Environment) -> Exit {
     match daemon::run(ctx, shutdown).await {
         Ok(()) => Exit::Ok,
         Err(e) => {
-            eprintln!("ngrok-cert-watchdog: run: {e}");
+            let prefix = super::logging::error_prefix();
+            eprintln!("{prefix}ngrok-cert-watchdog: run: {e}");
             Exit::Software
         }
     }

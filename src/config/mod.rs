@@ -631,7 +631,35 @@ mod shipped_example {
         assert_eq!(s.expiry, defaults.expiry);
         assert_eq!(s.metrics.listen, defaults.metrics.listen);
         assert_eq!(s.state_dir, defaults.state_dir);
+        // Safe as installed: no watch, no webhook, until the user uncomments one.
+        assert_eq!(s.watches.len(), 0);
+        assert_eq!(s.webhooks.len(), 0);
+    }
+
+    #[test]
+    fn the_shipped_examples_of_watch_and_webhook_are_valid_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ngrok-cert-watchdog.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let start = text
+            .find("# [[watch]]")
+            .expect("a commented [[watch]] example");
+        // "# key = ..." and "# [[table]]" lines are the example; "## ..." its explanations.
+        let is_toml = |l: &&str| {
+            l.starts_with("[[")
+                || l.starts_with(|c: char| c.is_ascii_lowercase()) && l.contains(" = ")
+        };
+        let uncommented: String = text[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").filter(is_toml).unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let env = Environment {
+            ngrok_api_key: Some("k".into()),
+            ..Environment::default()
+        };
+        let s = parse(&format!("{}{uncommented}", &text[..start]), &path, &env).unwrap();
         assert_eq!(s.watches.len(), 1);
+        assert_eq!(s.watches[0].name, "app");
         assert_eq!(s.webhooks.len(), 1);
     }
 }

@@ -216,6 +216,9 @@ pub enum RunError {
     Scheduler(String),
     #[error("cannot serve metrics on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    /// E.g. no TLS roots on the host (Debian: package ca-certificates).
+    #[error("cannot set up the ngrok API client for {url}: {reason}")]
+    Client { url: String, reason: String },
 }
 
 /// Runs until `shutdown` is cancelled, then drains within a deadline and returns.
@@ -381,8 +384,8 @@ fn build_shared(
         &settings.state_dir,
         Some(Arc::clone(&observer)),
     )
-    .map_err(|e| RunError::Listen {
-        addr: settings.api.url.to_string(),
+    .map_err(|e| RunError::Client {
+        url: settings.api.url.to_string(),
         reason: e.to_string(),
     })?;
     let alerting = delivery::start(
