@@ -6,6 +6,7 @@
 //! listener it is given.
 
 pub mod account;
+pub mod edge;
 pub mod errors;
 pub mod routes;
 pub mod seed;
