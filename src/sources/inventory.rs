@@ -26,6 +26,8 @@ pub struct Inventory {
     users: HashMap<String, Vec<usize>>,
     /// Each certificate's leaf fingerprint → its positions, computed once for every watch.
     leaves: HashMap<String, Vec<usize>>,
+    /// Each certificate's leaf fingerprint by position (kept when the PEMs are dropped).
+    fingerprints: Vec<Option<String>>,
 }
 
 impl Inventory {
@@ -39,12 +41,15 @@ impl Inventory {
     ) -> Self {
         let mut by_id = HashMap::new();
         let mut leaves: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut fingerprints = Vec::with_capacity(certificates.len());
         for (i, c) in certificates.iter().enumerate() {
             by_id.entry(c.id.clone()).or_insert(i);
             let pem = c.certificate_pem.as_deref().unwrap_or_default();
-            if let Some(fp) = crate::model::certs::leaf_fingerprint(pem.as_bytes()) {
-                leaves.entry(fp).or_default().push(i);
+            let fp = crate::model::certs::leaf_fingerprint(pem.as_bytes());
+            if let Some(fp) = &fp {
+                leaves.entry(fp.clone()).or_default().push(i);
             }
+            fingerprints.push(fp);
         }
         let mut users: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, d) in domains.iter().enumerate() {
@@ -61,6 +66,7 @@ impl Inventory {
             by_id,
             users,
             leaves,
+            fingerprints,
         }
     }
 
@@ -124,6 +130,13 @@ impl Inventory {
 
     pub fn certificate(&self, id: &str) -> Option<&TlsCertificate> {
         self.by_id.get(id).map(|&i| &self.certificates[i])
+    }
+
+    /// The SHA-256 fingerprint of the leaf of certificate `id`, when its PEM parsed.
+    pub fn leaf_fingerprint(&self, id: &str) -> Option<&str> {
+        self.by_id
+            .get(id)
+            .and_then(|&i| self.fingerprints[i].as_deref())
     }
 
     /// The certificates whose leaf has this SHA-256 fingerprint (from their `certificate_pem`), so
