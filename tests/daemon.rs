@@ -78,6 +78,12 @@ struct Daemon {
 
 impl Daemon {
     async fn start(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
+        // Probes off: nothing may leave the machine.
+        Self::start_probing(sim, &format!("{}{extra}", common::NO_PROBES), supervision).await
+    }
+
+    /// [`Daemon::start`] with `[edge]` and `[dns]` as `extra` sets them.
+    async fn start_probing(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
         let state = tempfile::tempdir().unwrap();
         let text = format!(
             "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n{extra}",

@@ -178,6 +178,12 @@ listen = "{metrics_addr}"
 [state]
 dir = "{state}"
 
+[edge]
+enabled = false
+
+[dns]
+enabled = false
+
 [[watch]]
 name = "app"
 certificate = "{cert}"

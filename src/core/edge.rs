@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::core::pass::Streak;
 use crate::model::certs;
 use crate::model::text::{format_time, human, signed};
+use crate::model::trust::Trust;
 use crate::model::{Finding, FindingKind, Severity};
 use crate::sources::edge::{Probe, Target};
 use crate::sources::inventory::Inventory;
@@ -266,14 +267,19 @@ pub fn targets(
     (targets, skipped)
 }
 
-/// Records a probe pass's results: each probe judged at `now` with `verify`.
+/// Records a probe pass's results: each served chain judged at `now` against `trust`.
 pub fn record_probes(
     memory: &mut EdgeMemory,
     targets: &[Target],
     probes: Vec<Probe>,
     now: OffsetDateTime,
-    verify: &dyn Fn(&[CertificateDer<'_>], &str, OffsetDateTime) -> Result<(), String>,
+    trust: &Trust,
 ) {
+    let verify = |chain: &[CertificateDer<'_>], name: &str, at| {
+        trust
+            .verify(chain, Some(name), at)
+            .map_err(|p| p.to_string())
+    };
     for (target, probe) in targets.iter().zip(probes) {
         let seen = match probe {
             Probe::Served { chain, .. } => judge(&chain, &target.sni, now, verify),

@@ -12,6 +12,7 @@
 //! - [`triggers`] — the cron schedule and a test's manual ticks
 //! - [`sync`] — the sync loop and one pass
 //! - [`supervisor`] — liveness and the keep-alive
+//! - [`probes`] — the probe pass (edge TLS probes, DNS diagnosis) on the edge schedule
 //! - [`http`] — `/metrics`, `/healthz`, `/readyz`
 //! - [`reload`] — SIGHUP
 //! - [`file_events`] — changes to `[[watch]]` files start a pass
@@ -20,6 +21,7 @@
 pub mod file_events;
 pub mod http;
 pub mod notify;
+pub mod probes;
 pub mod reload;
 pub mod supervisor;
 pub mod sync;
