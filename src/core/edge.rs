@@ -223,9 +223,9 @@ impl EdgeMemory {
             RotationState::Pending => true,
             RotationState::Confirmed => false,
             RotationState::GraceOver => r.domains.iter().any(|d| {
-                domains
-                    .get(d)
-                    .is_some_and(|e| matches!(&e.seen, Seen::Served(s) if s.fingerprint != r.fingerprint))
+                domains.get(d).is_some_and(
+                    |e| matches!(&e.seen, Seen::Served(s) if s.fingerprint != r.fingerprint),
+                )
             }),
         });
         settled
@@ -297,7 +297,13 @@ pub fn findings(
     now: OffsetDateTime,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    for d in inventory.domains() {
+    // A domain without a certificate has its own finding (provisioning, or none attached);
+    // what the edge serves meanwhile goes into that finding's message ([`annotate`]).
+    for d in inventory
+        .domains()
+        .iter()
+        .filter(|d| d.certificate_id().is_some())
+    {
         let Some(edge) = memory.domain(&d.domain) else {
             continue;
         };
@@ -458,8 +464,9 @@ pub fn annotate(findings: &mut [Finding], inventory: &Inventory, memory: &EdgeMe
                     .push_str(&format!("; meanwhile the edge serves {}", s.describe()));
             }
             Some(Seen::Failed(e)) => {
-                f.message
-                    .push_str(&format!("; meanwhile the edge answers no TLS handshake: {e}"));
+                f.message.push_str(&format!(
+                    "; meanwhile the edge answers no TLS handshake: {e}"
+                ));
             }
             None => {}
         }
@@ -584,15 +591,29 @@ mod tests {
             Default::default(),
         );
         let mut memory = EdgeMemory::default();
-        memory.record("app.example.com", "app.example.com", served(&fp(&a), true, 60), NOW);
+        memory.record(
+            "app.example.com",
+            "app.example.com",
+            served(&fp(&a), true, 60),
+            NOW,
+        );
         assert!(findings(&inv, &memory, &POLICY, NOW).is_empty());
         assert_eq!(rows(&inv, &memory)[0].matches, Some(true));
 
-        memory.record("app.example.com", "app.example.com", served(&fp(&b), true, 60), NOW);
+        memory.record(
+            "app.example.com",
+            "app.example.com",
+            served(&fp(&b), true, 60),
+            NOW,
+        );
         let f = findings(&inv, &memory, &POLICY, NOW);
         assert_eq!(
             kinds(&f),
-            [(Severity::Warning, FindingKind::EdgeCertificateMismatch, "rd_app")]
+            [(
+                Severity::Warning,
+                FindingKind::EdgeCertificateMismatch,
+                "rd_app"
+            )]
         );
         assert!(f[0].message.contains("cert_a"), "{}", f[0].message);
         assert_eq!(rows(&inv, &memory)[0].matches, Some(false));
@@ -616,7 +637,12 @@ mod tests {
             Default::default(),
         );
         let mut memory = EdgeMemory::default();
-        memory.record("m.example.com", "m.example.com", served(&fp(&old), true, 60), NOW);
+        memory.record(
+            "m.example.com",
+            "m.example.com",
+            served(&fp(&old), true, 60),
+            NOW,
+        );
         assert!(findings(&inv, &memory, &POLICY, NOW).is_empty());
         let later = issued + time::Duration::minutes(11);
         assert_eq!(findings(&inv, &memory, &POLICY, later).len(), 1);
@@ -641,15 +667,26 @@ mod tests {
         }
         let f = findings(&inv, &memory, &POLICY, NOW);
         assert_eq!(f[0].kind, FindingKind::EdgeUnreachable);
-        assert!(f[0].message.contains("3 times in a row: connection refused"));
+        assert!(f[0]
+            .message
+            .contains("3 times in a row: connection refused"));
         let once = EdgePolicy {
             failures_before_finding: 1,
             ..POLICY
         };
-        memory.record("app.example.com", "app.example.com", served(&fp(&a), true, 60), NOW);
+        memory.record(
+            "app.example.com",
+            "app.example.com",
+            served(&fp(&a), true, 60),
+            NOW,
+        );
         assert!(findings(&inv, &memory, &once, NOW).is_empty());
         memory.record("app.example.com", "app.example.com", fail(), NOW);
-        assert_eq!(findings(&inv, &memory, &once, NOW).len(), 1, "check probes once");
+        assert_eq!(
+            findings(&inv, &memory, &once, NOW).len(),
+            1,
+            "check probes once"
+        );
         let row = &rows(&inv, &memory)[0];
         assert!(!row.success && row.not_after.is_some(), "{row:?}");
     }
@@ -664,8 +701,9 @@ mod tests {
             vec![],
             Default::default(),
         );
-        let chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(a.as_bytes()).map(Result::unwrap).collect();
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(a.as_bytes())
+            .map(Result::unwrap)
+            .collect();
         let untrusted = |_: &[CertificateDer<'_>], _: &str, _| Err("unknown issuer".to_string());
         let seen = judge(&chain, "app.example.com", NOW, untrusted);
         let mut memory = EdgeMemory::default();
@@ -673,7 +711,11 @@ mod tests {
         let f = findings(&inv, &memory, &POLICY, NOW);
         assert_eq!(
             kinds(&f),
-            [(Severity::Critical, FindingKind::EdgeCertificateInvalid, "rd_app")]
+            [(
+                Severity::Critical,
+                FindingKind::EdgeCertificateInvalid,
+                "rd_app"
+            )]
         );
         assert!(f[0].message.ends_with("unknown issuer"), "{}", f[0].message);
         // The real trust: the test CA is no public root.
@@ -703,16 +745,34 @@ mod tests {
         memory.follow(check);
         assert_eq!(memory.held(), ["cert_old".to_string()].into());
         let later = NOW + time::Duration::seconds(30);
-        memory.record("app.example.com", "app.example.com", served(&fp(&new), true, 60), later);
-        memory.record("api.example.com", "api.example.com", served(&fp(&old), true, 60), later);
+        memory.record(
+            "app.example.com",
+            "app.example.com",
+            served(&fp(&new), true, 60),
+            later,
+        );
+        memory.record(
+            "api.example.com",
+            "api.example.com",
+            served(&fp(&old), true, 60),
+            later,
+        );
         assert!(memory.settle(POLICY.propagation_grace, later).is_empty());
         assert_eq!(memory.pending_domains().len(), 2);
-        memory.record("api.example.com", "api.example.com", served(&fp(&new), true, 60), later);
+        memory.record(
+            "api.example.com",
+            "api.example.com",
+            served(&fp(&new), true, 60),
+            later,
+        );
         let settled = memory.settle(POLICY.propagation_grace, later);
         assert_eq!(settled.len(), 1);
         assert_eq!(settled[0].state, RotationState::Confirmed);
         assert!(memory.held().is_empty());
-        assert!(memory.settle(POLICY.propagation_grace, later).is_empty(), "once");
+        assert!(
+            memory.settle(POLICY.propagation_grace, later).is_empty(),
+            "once"
+        );
     }
 
     #[test]
@@ -735,7 +795,12 @@ mod tests {
             patched_at: NOW,
             state: RotationState::Pending,
         });
-        memory.record("app.example.com", "app.example.com", served(&fp(&old), true, 60), NOW);
+        memory.record(
+            "app.example.com",
+            "app.example.com",
+            served(&fp(&old), true, 60),
+            NOW,
+        );
         // Within the grace: propagation, no finding; the replaced certificate is held.
         assert!(findings(&inv, &memory, &POLICY, NOW).is_empty());
         let late = NOW + time::Duration::minutes(11);
@@ -745,9 +810,17 @@ mod tests {
         let f = findings(&inv, &memory, &POLICY, late);
         assert_eq!(
             kinds(&f),
-            [(Severity::Warning, FindingKind::EdgeCertificateMismatch, "app")]
+            [(
+                Severity::Warning,
+                FindingKind::EdgeCertificateMismatch,
+                "app"
+            )]
         );
-        assert!(f[0].message.contains("rotation to cert_new"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("rotation to cert_new"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
@@ -768,7 +841,10 @@ mod tests {
         );
         let names = [("*.example.com".to_string(), "www.example.com".to_string())].into();
         let (t, skipped) = targets(&inv, &names);
-        let t: Vec<(&str, &str)> = t.iter().map(|t| (t.domain.as_str(), t.sni.as_str())).collect();
+        let t: Vec<(&str, &str)> = t
+            .iter()
+            .map(|t| (t.domain.as_str(), t.sni.as_str()))
+            .collect();
         assert_eq!(
             t,
             [
@@ -797,13 +873,22 @@ mod tests {
             not_after: None,
         }];
         let mut memory = EdgeMemory::default();
-        memory.record("new.example.com", "new.example.com", served("ab", false, 60), NOW);
+        memory.record(
+            "new.example.com",
+            "new.example.com",
+            served("ab", false, 60),
+            NOW,
+        );
         annotate(&mut f, &inv, &memory);
         assert!(
-            f[0].message.contains("meanwhile the edge serves CN=app.example.com issued by R11"),
+            f[0].message
+                .contains("meanwhile the edge serves CN=app.example.com issued by R11"),
             "{}",
             f[0].message
         );
-        assert!(findings(&inv, &memory, &POLICY, NOW).is_empty(), "no new finding");
+        assert!(
+            findings(&inv, &memory, &POLICY, NOW).is_empty(),
+            "no new finding"
+        );
     }
 }

@@ -56,8 +56,7 @@ pub async fn probe_pass(
 ) -> PassReport {
     let mut report = PassReport::default();
     if settings.edge.enabled {
-        let (mut targets, skipped) =
-            edge::targets(inventory, &settings.edge.wildcard_probe_names);
+        let (mut targets, skipped) = edge::targets(inventory, &settings.edge.wildcard_probe_names);
         if let Some(only) = only {
             targets.retain(|t| only.contains(&t.domain));
         }

@@ -261,6 +261,27 @@ pub struct Account {
     pub taking_over: BTreeSet<String>,
     /// The root CA the seeds' generated certificates chain to (made on first use).
     seed_ca: Option<std::sync::Arc<certs::generate::Signer>>,
+    /// Each certificate's private key, as ngrok's edge holds it to serve the certificate (the
+    /// loopback edge of the demo and tests serves from here); never in an API answer.
+    keys: Keys,
+}
+
+/// Certificate id → private key PEM; its `Debug` shows only the count.
+#[derive(Default)]
+struct Keys(BTreeMap<String, String>);
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({} private keys)", self.0.len())
+    }
+}
+
+/// What the edge serves for a name: the certificate's id, its chain and its key (PEM).
+#[derive(Clone)]
+pub struct ServedPair {
+    pub certificate_id: String,
+    pub chain_pem: String,
+    pub key_pem: String,
 }
 
 /// What a certificate upload carries besides the PEM.
@@ -357,8 +378,31 @@ impl Account {
             subject_province: leaf.subject_province,
             subject_country: leaf.subject_country,
         };
+        self.keys.0.insert(id.clone(), private_key_pem.to_string());
         self.certificates.insert(id, certificate.clone());
         Ok(certificate)
+    }
+
+    /// What ngrok's edge would serve for `name`: the certificate attached to the reserved domain
+    /// of that name, else to the wildcard domain one label up.
+    pub fn served_for(&self, name: &str) -> Option<ServedPair> {
+        let name = name.to_ascii_lowercase();
+        let wildcard = name.split_once('.').map(|(_, rest)| format!("*.{rest}"));
+        let domain = self
+            .domains
+            .values()
+            .find(|d| d.domain == name)
+            .or_else(|| {
+                let w = wildcard?;
+                self.domains.values().find(|d| d.domain == w)
+            })?;
+        let id = &domain.certificate.as_ref()?.id;
+        let certificate = self.certificates.get(id)?;
+        Some(ServedPair {
+            certificate_id: id.clone(),
+            chain_pem: certificate.certificate_pem.clone(),
+            key_pem: self.keys.0.get(id)?.clone(),
+        })
     }
 
     pub fn update_certificate(
@@ -390,6 +434,7 @@ impl Account {
             )));
         }
         remove(&mut self.certificates, "TLS certificate", id)?;
+        self.keys.0.remove(id);
         let attached: Vec<(String, String)> = self
             .domains
             .values()

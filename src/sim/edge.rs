@@ -14,14 +14,22 @@ use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::account::ServedPair;
 use crate::model::certs::{self, CertError};
+
+/// What the account attaches to a name (see `Sim::edge_lookup`).
+pub type Lookup = Arc<dyn Fn(&str) -> Option<ServedPair> + Send + Sync>;
 
 #[derive(Default)]
 struct Names {
-    /// Lowercase name (or `*.suffix`) → what is served for it.
+    /// Lowercase name (or `*.suffix`) → what is served for it, whatever the account says.
     configs: BTreeMap<String, Arc<ServerConfig>>,
     /// Names whose connections are accepted and then never answered.
     hanging: BTreeSet<String>,
+    /// Names without an entry above are served what the account attaches to them.
+    account: Option<Lookup>,
+    /// Server configs of account certificates, by certificate id.
+    cached: BTreeMap<String, Arc<ServerConfig>>,
 }
 
 struct Shared {
@@ -85,6 +93,13 @@ impl EdgeServer {
         names.hanging.remove(&name.to_ascii_lowercase());
         names.configs.insert(name.to_ascii_lowercase(), config);
         Ok(())
+    }
+
+    /// Serves every name without an entry of its own what the account attaches to it, live:
+    /// a rotation through the API is served at once (an entry set with [`EdgeServer::serve`]
+    /// stands for an edge that has not picked it up yet).
+    pub fn follow(&self, lookup: Lookup) {
+        lock(&self.shared.names).account = Some(lookup);
     }
 
     /// Accepts connections for `name` and never answers them.
@@ -158,6 +173,40 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Cancellat
     connections.wait().await;
 }
 
+/// What to do for a connection to `name`: an entry of its own first, then the account's.
+fn choose(names: &mut Names, name: &str) -> Choice {
+    let wildcard = name.split_once('.').map(|(_, rest)| format!("*.{rest}"));
+    if names.hanging.contains(name) {
+        return Choice::Hang;
+    }
+    if let Some(config) = names
+        .configs
+        .get(name)
+        .or_else(|| wildcard.and_then(|w| names.configs.get(&w)))
+    {
+        return Choice::Serve(Arc::clone(config));
+    }
+    let Some(pair) = names.account.as_ref().and_then(|lookup| lookup(name)) else {
+        return Choice::Refuse;
+    };
+    if let Some(config) = names.cached.get(&pair.certificate_id) {
+        return Choice::Serve(Arc::clone(config));
+    }
+    let config = certs::parse_chain(pair.chain_pem.as_bytes())
+        .ok()
+        .zip(certs::parse_private_key(pair.key_pem.as_bytes()).ok())
+        .and_then(|(chain, key)| server_config(chain.certificates, key).ok());
+    match config {
+        Some(config) => {
+            names
+                .cached
+                .insert(pair.certificate_id, Arc::clone(&config));
+            Choice::Serve(config)
+        }
+        None => Choice::Refuse,
+    }
+}
+
 enum Choice {
     Serve(Arc<ServerConfig>),
     Hang,
@@ -175,21 +224,7 @@ async fn serve_one(stream: tokio::net::TcpStream, shared: &Shared) {
         .server_name()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let chosen = {
-        let names = lock(&shared.names);
-        let wildcard = name.split_once('.').map(|(_, rest)| format!("*.{rest}"));
-        if names.hanging.contains(&name) {
-            Choice::Hang
-        } else if let Some(config) = names
-            .configs
-            .get(&name)
-            .or_else(|| wildcard.and_then(|w| names.configs.get(&w)))
-        {
-            Choice::Serve(Arc::clone(config))
-        } else {
-            Choice::Refuse
-        }
-    };
+    let chosen = choose(&mut lock(&shared.names), &name);
     let config = match chosen {
         Choice::Serve(config) => config,
         // Nothing for this name: the handshake is broken off.

@@ -303,6 +303,13 @@ impl Sim {
             .map_err(|e| SimulateError::Usage(e.to_string()))
     }
 
+    /// What the edge serves for a name, live from the account: for [`edge::EdgeServer::follow`],
+    /// so that a loopback edge picks up every change the API makes at once.
+    pub fn edge_lookup(&self) -> edge::Lookup {
+        let shared = Arc::clone(&self.shared);
+        Arc::new(move |name: &str| lock(&shared.account).served_for(name))
+    }
+
     pub async fn stop(self) {
         self.stop.cancel();
         let _ = self.task.await;

@@ -95,7 +95,10 @@ pub async fn probe_all(targets: &[Target], options: &ProbeOptions) -> Vec<Probe>
         tasks.spawn(async move {
             // No socket before the permit: concurrency bounds open connections, not just work.
             let Ok(_permit) = permits.acquire_owned().await else {
-                return (i, Probe::Failed(ProbeError::Connect("shutting down".into())));
+                return (
+                    i,
+                    Probe::Failed(ProbeError::Connect("shutting down".into())),
+                );
             };
             (i, probe(&target, &options, &config).await)
         });
@@ -108,7 +111,11 @@ pub async fn probe_all(targets: &[Target], options: &ProbeOptions) -> Vec<Probe>
     }
     results
         .into_iter()
-        .map(|p| p.unwrap_or(Probe::Failed(ProbeError::Connect("probe task failed".into()))))
+        .map(|p| {
+            p.unwrap_or(Probe::Failed(ProbeError::Connect(
+                "probe task failed".into(),
+            )))
+        })
         .collect()
 }
 
@@ -190,7 +197,10 @@ async fn connect(addresses: &[SocketAddr]) -> Result<(TcpStream, SocketAddr), Pr
 }
 
 fn handshake_error(e: &std::io::Error) -> ProbeError {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         Some(rustls::Error::AlertReceived(alert)) => {
             ProbeError::TlsAlert(format!("{alert:?}").to_ascii_lowercase())
         }
