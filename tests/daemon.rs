@@ -760,3 +760,224 @@ async fn polling_notices_files_replaced_in_place() {
     assert_eq!(count(&sim, "POST", "/tls_certificates"), 1);
     d.stop().await;
 }
+
+/// A rotation followed at the edge: the simulator's account, a loopback edge following it, the
+/// watched domains pinned to the old certificate at first (an edge that has not picked up the
+/// change yet), and the daemon with `delete_replaced`.
+struct EdgeRotation {
+    sim: Sim,
+    edge: ngrok_cert_watchdog::sim::edge::EdgeServer,
+    certbot: Certbot,
+    signer: ngrok_cert_watchdog::model::certs::generate::Signer,
+    _ca: tempfile::TempDir,
+    extra: String,
+}
+
+impl EdgeRotation {
+    async fn new(grace: &str) -> EdgeRotation {
+        let sim = seeded(
+            "dev_domain = false\n[[certificate]]\nname = \"old\"\ndns_names = [\"app.example.com\", \"api.example.com\"]\nnot_before = \"-80d\"\nnot_after = \"+10d\"\n[[domain]]\ndomain = \"app.example.com\"\ncertificate = \"old\"\n[[domain]]\ndomain = \"api.example.com\"\ncertificate = \"old\"\n",
+        )
+        .await;
+        let signer = sim
+            .with_account(|a| a.seed_ca())
+            .unwrap()
+            .intermediate("R11", false)
+            .unwrap();
+        let ca = tempfile::tempdir().unwrap();
+        std::fs::write(ca.path().join("ca.pem"), sim.ca_pem().unwrap()).unwrap();
+        let edge = ngrok_cert_watchdog::sim::edge::EdgeServer::local()
+            .await
+            .unwrap();
+        edge.follow(sim.edge_lookup());
+        for name in DOMAINS {
+            let old = sim.with_account(|a| a.served_for(name)).unwrap();
+            edge.serve(name, &old.chain_pem, &old.key_pem).unwrap();
+        }
+        // The files on disk start as the certificate in the account.
+        let old = sim.with_account(|a| a.served_for(DOMAINS[0])).unwrap();
+        let certbot = Certbot::new(&ngrok_cert_watchdog::model::certs::generate::Generated {
+            leaf_pem: old.chain_pem.clone(),
+            chain_pem: old.chain_pem,
+            key_pem: old.key_pem,
+        });
+        let extra = format!(
+            "[schedule]\nsync = \"0 0 0 1 1 *\"\n\
+             [edge]\ninterval = \"1h\"\ntimeout = \"2s\"\npropagation_grace = \"{grace}\"\ntrust_anchors = \"{}\"\n\
+             resolve = {{ \"app.example.com\" = \"{edge}\", \"api.example.com\" = \"{edge}\" }}\n\
+             [dns]\nenabled = false\n\
+             [[watch]]\nname = \"app\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [\"app.example.com\", \"api.example.com\"]\ndelete_replaced = true\ndebounce = \"300ms\"\n",
+            ca.path().join("ca.pem").display(),
+            certbot.live("fullchain.pem").display(),
+            certbot.live("privkey.pem").display(),
+            edge = edge.addr(),
+        );
+        EdgeRotation {
+            sim,
+            edge,
+            certbot,
+            signer,
+            _ca: ca,
+            extra,
+        }
+    }
+
+    fn certificates(&self) -> usize {
+        self.sim.with_account(|a| a.certificates.len())
+    }
+}
+
+/// Polls `/metrics` until the series starting with `prefix` has `want`, within `within`.
+async fn metric_becomes(d: &Daemon, prefix: &str, want: f64, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, m) = d.get("/metrics").await;
+        if value(&m, prefix) == Some(want) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{prefix} never became {want}: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_is_confirmed_at_the_edge_before_the_replaced_certificate_is_deleted() {
+    let mut r = EdgeRotation::new("30s").await;
+    let d = Daemon::start_probing(&r.sim, &r.extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    // The first probe pass follows the first sync: the edge serves what is attached.
+    metric_becomes(
+        &d,
+        "ngrok_edge_certificate_matches{domain=\"app.example.com\"}",
+        1.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    let old_id = r
+        .sim
+        .with_account(|a| a.served_for("app.example.com"))
+        .unwrap()
+        .certificate_id;
+
+    // certbot renews; the daemon rotates. The edge still serves the old certificate.
+    let mut outcomes = d.shared.subscribe();
+    outcomes.borrow_and_update();
+    r.certbot.renew(&generate(&r.signer, &DOMAINS, 0, 90));
+    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
+        .await
+        .expect("a pass after the file event")
+        .unwrap();
+    let new_id = r
+        .sim
+        .with_account(|a| a.served_for("app.example.com"))
+        .unwrap()
+        .certificate_id;
+    assert_ne!(new_id, old_id, "rotated");
+    let outcome = outcomes.borrow().clone().unwrap();
+    let (_, findings) = outcome.result.as_ref().unwrap();
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.kind.as_str().starts_with("edge_")),
+        "propagating within the grace is no finding: {findings:?}"
+    );
+    // Probed again until confirmed; meanwhile the replaced certificate stays.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(r.certificates(), 2, "deleted before the edge confirmed");
+    let (_, m) = d.get("/metrics").await;
+    assert_eq!(
+        value(
+            &m,
+            "ngrok_edge_certificate_matches{domain=\"app.example.com\"}"
+        ),
+        Some(0.0),
+        "{m}"
+    );
+
+    // The edge picks the new certificate up: confirmed, counted once, then the old one goes.
+    for name in DOMAINS {
+        r.edge.forget(name);
+    }
+    metric_becomes(
+        &d,
+        "ngrok_cert_watchdog_edge_rotations_total{result=\"confirmed\",watch=\"app\"}",
+        1.0,
+        Duration::from_secs(15),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while r.certificates() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the replaced certificate was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(r
+        .sim
+        .with_account(|a| !a.certificates.contains_key(&old_id)));
+    let m = metric_becomes(
+        &d,
+        "ngrok_edge_certificate_matches{domain=\"api.example.com\"}",
+        1.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        value(
+            &m,
+            "ngrok_cert_watchdog_edge_rotations_total{result=\"grace_passed\",watch=\"app\"}"
+        ),
+        None
+    );
+    assert!(r.sim.violations().is_empty(), "{:?}", r.sim.violations());
+    d.stop().await;
+    r.edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_grace_the_replaced_certificate_is_deleted_and_the_edge_is_a_finding_on_the_watch()
+{
+    let mut r = EdgeRotation::new("3s").await;
+    let d = Daemon::start_probing(&r.sim, &r.extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let mut outcomes = d.shared.subscribe();
+    outcomes.borrow_and_update();
+    r.certbot.renew(&generate(&r.signer, &DOMAINS, 0, 90));
+    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
+        .await
+        .expect("a pass after the file event")
+        .unwrap();
+    assert_eq!(r.certificates(), 2);
+    // The edge never picks the new one up: past the grace, the replaced one is deleted anyway.
+    metric_becomes(
+        &d,
+        "ngrok_cert_watchdog_edge_rotations_total{result=\"grace_passed\",watch=\"app\"}",
+        1.0,
+        Duration::from_secs(15),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while r.certificates() != 1 {
+        assert!(Instant::now() < deadline, "never deleted after the grace");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ... and the edge still serving another leaf is a mismatch on the watch, naming the rotation.
+    let outcome = d.sync(true).await;
+    let (_, findings) = outcome.result.as_ref().unwrap();
+    let on_watch: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind.as_str() == "edge_certificate_mismatch" && f.resource_id == "app")
+        .collect();
+    assert_eq!(on_watch.len(), 2, "{findings:?}");
+    assert!(
+        on_watch[0].message.contains("after the rotation to cert_"),
+        "{}",
+        on_watch[0].message
+    );
+    d.stop().await;
+    r.edge.stop().await;
+}

@@ -77,13 +77,14 @@ pub async fn sync_and_evaluate(settings: &Settings, probe: bool) -> Result<Check
     let inventory = inventory::sync(&client, now).await?;
     let mut findings = evaluate(&inventory, &settings.expiry, now);
     if probe {
+        let results = probes::probe_pass(settings, &inventory, None).await;
         let mut memory = EdgeMemory::default();
-        let report = probes::probe_pass(settings, &inventory, &mut memory, None).await;
-        for wildcard in &report.skipped_wildcards {
+        let now = OffsetDateTime::now_utc();
+        memory.record_all(&results.seen, now);
+        for wildcard in &results.skipped_wildcards {
             tracing::info!(domain = %wildcard, "not probed at the edge: a wildcard needs a name in edge.wildcard_probe_names");
         }
         let policy = probes::policy(settings, true);
-        let now = OffsetDateTime::now_utc();
         probes::add_findings(&mut findings, &inventory, &memory, &policy, now);
     }
     Ok(CheckOutcome {

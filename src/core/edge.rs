@@ -156,6 +156,13 @@ impl EdgeMemory {
         self.domains.insert(domain.to_string(), edge);
     }
 
+    /// Records a probe pass's results (see [`judge_probes`]).
+    pub fn record_all(&mut self, results: &[(Target, Seen)], at: OffsetDateTime) {
+        for (target, seen) in results {
+            self.record(&target.domain, &target.sni, seen.clone(), at);
+        }
+    }
+
     /// Forgets domains the account no longer has.
     pub fn retain_domains(&mut self, inventory: &Inventory) {
         let names: BTreeSet<&str> = inventory
@@ -267,26 +274,29 @@ pub fn targets(
     (targets, skipped)
 }
 
-/// Records a probe pass's results: each served chain judged at `now` against `trust`.
-pub fn record_probes(
-    memory: &mut EdgeMemory,
-    targets: &[Target],
+/// A probe pass's results, each served chain judged at `now` against `trust`.
+pub fn judge_probes(
+    targets: Vec<Target>,
     probes: Vec<Probe>,
     now: OffsetDateTime,
     trust: &Trust,
-) {
+) -> Vec<(Target, Seen)> {
     let verify = |chain: &[CertificateDer<'_>], name: &str, at| {
         trust
             .verify(chain, Some(name), at)
             .map_err(|p| p.to_string())
     };
-    for (target, probe) in targets.iter().zip(probes) {
-        let seen = match probe {
-            Probe::Served { chain, .. } => judge(&chain, &target.sni, now, verify),
-            Probe::Failed(e) => Seen::Failed(e.to_string()),
-        };
-        memory.record(&target.domain, &target.sni, seen, now);
-    }
+    targets
+        .into_iter()
+        .zip(probes)
+        .map(|(target, probe)| {
+            let seen = match probe {
+                Probe::Served { chain, .. } => judge(&chain, &target.sni, now, verify),
+                Probe::Failed(e) => Seen::Failed(e.to_string()),
+            };
+            (target, seen)
+        })
+        .collect()
 }
 
 /// The edge's findings for the account in `inventory`.

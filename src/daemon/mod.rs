@@ -27,10 +27,11 @@ pub mod supervisor;
 pub mod sync;
 pub mod triggers;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -44,6 +45,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Environment, Settings, StaleAfter};
 use crate::core::alerts::Observation;
+use crate::core::edge::EdgeMemory;
 use crate::core::pass::PassMemory;
 use crate::model::url::redacted_url;
 use crate::model::Finding;
@@ -100,6 +102,11 @@ pub struct Shared {
     /// Requests the last successful sync took (from `state.dir` at start): how long the budget
     /// makes a sync last.
     last_sync_requests: AtomicU64,
+    /// What the probes saw at the edge, and the rotations followed there (see [`probes`]).
+    edge: Mutex<EdgeMemory>,
+    /// Domains to probe at once (a rotation moved them), and the wake-up of the probe loop.
+    probe_requests: Mutex<BTreeSet<String>>,
+    probe_now: Notify,
 }
 
 impl Shared {
@@ -178,6 +185,32 @@ impl Shared {
             self.metrics.set_alerts_firing(severity, n as i64);
         }
         self.alerting.observe(observation);
+    }
+
+    /// The probes' memory; a poisoned lock still holds the last results.
+    fn edge(&self) -> MutexGuard<'_, EdgeMemory> {
+        self.edge.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the probe loop to probe these domains now (after a rotation).
+    fn request_probes(&self, domains: impl IntoIterator<Item = String>) {
+        let mut requests = self
+            .probe_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        requests.extend(domains);
+        if !requests.is_empty() {
+            self.probe_now.notify_one();
+        }
+    }
+
+    fn take_probe_requests(&self) -> BTreeSet<String> {
+        std::mem::take(
+            &mut *self
+                .probe_requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
     }
 
     fn publish(&self, outcome: SyncOutcome) {
@@ -287,6 +320,11 @@ pub async fn start(
         shutdown.clone(),
     );
     tracker.spawn(sync_loop);
+    tracker.spawn(probes::run_probe_loop(
+        Arc::clone(&shared),
+        Arc::clone(&wake),
+        shutdown.clone(),
+    ));
     {
         let (shared, shutdown, notifier) =
             (Arc::clone(&shared), shutdown.clone(), Arc::clone(&notifier));
@@ -407,6 +445,9 @@ fn build_shared(
         outcomes,
         alerting,
         last_sync_requests: AtomicU64::new(last_sync.unwrap_or(0)),
+        edge: Mutex::new(EdgeMemory::default()),
+        probe_requests: Mutex::new(BTreeSet::new()),
+        probe_now: Notify::new(),
     });
     Ok((shared, observer))
 }
