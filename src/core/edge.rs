@@ -173,6 +173,11 @@ impl EdgeMemory {
         self.domains.retain(|d, _| names.contains(d.as_str()));
     }
 
+    /// No domain probed yet.
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty()
+    }
+
     pub fn domain(&self, domain: &str) -> Option<&DomainEdge> {
         self.domains.get(domain)
     }

@@ -192,6 +192,11 @@ impl Shared {
         self.edge.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether the edge has been probed since start (its findings are in the syncs' since).
+    pub fn edge_probed(&self) -> bool {
+        !self.edge().is_empty()
+    }
+
     /// Asks the probe loop to probe these domains now (after a rotation).
     fn request_probes(&self, domains: impl IntoIterator<Item = String>) {
         let mut requests = self

@@ -97,7 +97,7 @@ pub fn recheck_interval(settings: &Settings) -> Duration {
 }
 
 /// The daemon's probe schedule: a full pass every `edge.interval` (the first after the first
-/// successful sync), the domains of a rotation at once when the sync loop asks, and those of
+/// successful sync, and followed by one more sync), the domains of a rotation at once when the sync loop asks, and those of
 /// rotations still pending again every [`recheck_interval`]. A rotation that settles is logged
 /// and counted once; then the sync loop is woken to delete what it replaced.
 pub(super) async fn run_probe_loop(
@@ -148,6 +148,7 @@ pub(super) async fn run_probe_loop(
         if full {
             next_full = Some(Instant::now() + settings.edge.interval);
         }
+        let first = full && shared.edge().is_empty();
         let results = probe_pass(&settings, &inventory, (!full).then_some(&only)).await;
         for wildcard in results.skipped_wildcards.iter() {
             if told.insert(wildcard.clone()) {
@@ -155,6 +156,11 @@ pub(super) async fn run_probe_loop(
             }
         }
         record(&shared, &wake, &settings, &inventory, &results);
+        if first {
+            // The first look at the edge: one sync now puts its findings in the alerts and the
+            // report, instead of at the next scheduled sync.
+            wake.notify_one();
+        }
     }
 }
 

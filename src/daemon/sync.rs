@@ -257,7 +257,7 @@ fn follow_rotations(
             .filter(|id| !outcome.deleted.contains(id))
             .cloned()
             .collect();
-        tracing::info!(watch = %report.watch, certificate = %target, "rotation done; probing its domains at the edge until they serve it");
+        tracing::info!(watch = %report.watch, certificate = %target, "probing the rotated domains at the edge until they serve the new certificate");
         shared.edge().follow(RotationCheck {
             watch: report.watch.clone(),
             domains: outcome.moved.clone(),

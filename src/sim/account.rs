@@ -383,6 +383,15 @@ impl Account {
         Ok(certificate)
     }
 
+    /// Certificate `id` with its key, as the edge would serve it.
+    pub fn pair_of(&self, id: &str) -> Option<ServedPair> {
+        Some(ServedPair {
+            certificate_id: id.to_string(),
+            chain_pem: self.certificates.get(id)?.certificate_pem.clone(),
+            key_pem: self.keys.0.get(id)?.clone(),
+        })
+    }
+
     /// What ngrok's edge would serve for `name`: the certificate attached to the reserved domain
     /// of that name, else to the wildcard domain one label up.
     pub fn served_for(&self, name: &str) -> Option<ServedPair> {
@@ -396,13 +405,7 @@ impl Account {
                 let w = wildcard?;
                 self.domains.values().find(|d| d.domain == w)
             })?;
-        let id = &domain.certificate.as_ref()?.id;
-        let certificate = self.certificates.get(id)?;
-        Some(ServedPair {
-            certificate_id: id.clone(),
-            chain_pem: certificate.certificate_pem.clone(),
-            key_pem: self.keys.0.get(id)?.clone(),
-        })
+        self.pair_of(&domain.certificate.as_ref()?.id)
     }
 
     pub fn update_certificate(

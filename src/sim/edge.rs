@@ -30,6 +30,8 @@ struct Names {
     account: Option<Lookup>,
     /// Server configs of account certificates, by certificate id.
     cached: BTreeMap<String, Arc<ServerConfig>>,
+    /// Served for a name nothing else covers (ngrok's edge serves its own certificate then).
+    fallback: Option<Arc<ServerConfig>>,
 }
 
 struct Shared {
@@ -100,6 +102,15 @@ impl EdgeServer {
     /// stands for an edge that has not picked it up yet).
     pub fn follow(&self, lookup: Lookup) {
         lock(&self.shared.names).account = Some(lookup);
+    }
+
+    /// Serves this chain for names that have nothing else (instead of breaking the handshake
+    /// off), as ngrok's edge serves its own certificate while a domain has none.
+    pub fn set_fallback(&self, chain_pem: &str, key_pem: &str) -> Result<(), CertError> {
+        let chain = certs::parse_chain(chain_pem.as_bytes())?;
+        let key = certs::parse_private_key(key_pem.as_bytes())?;
+        lock(&self.shared.names).fallback = Some(server_config(chain.certificates, key)?);
+        Ok(())
     }
 
     /// Accepts connections for `name` and never answers them.
@@ -187,7 +198,10 @@ fn choose(names: &mut Names, name: &str) -> Choice {
         return Choice::Serve(Arc::clone(config));
     }
     let Some(pair) = names.account.as_ref().and_then(|lookup| lookup(name)) else {
-        return Choice::Refuse;
+        return match &names.fallback {
+            Some(config) => Choice::Serve(Arc::clone(config)),
+            None => Choice::Refuse,
+        };
     };
     if let Some(config) = names.cached.get(&pair.certificate_id) {
         return Choice::Serve(Arc::clone(config));
