@@ -497,6 +497,8 @@ pub struct EdgeRow {
     pub not_after: Option<OffsetDateTime>,
     /// Whether the served leaf is the attached one; `None` without an attached certificate.
     pub matches: Option<bool>,
+    /// Whether the served chain verifies for the name (the last one served).
+    pub valid: Option<bool>,
 }
 
 /// The metrics of every probed domain of the account.
@@ -515,6 +517,7 @@ pub fn rows(inventory: &Inventory, memory: &EdgeMemory) -> Vec<EdgeRow> {
                 success: matches!(edge.seen, Seen::Served(_)),
                 not_after: served.map(|s| s.not_after),
                 matches: attached.zip(served).map(|(a, s)| a == s.fingerprint),
+                valid: served.map(|s| s.problem.is_none()),
             })
         })
         .collect()

@@ -465,8 +465,17 @@ pub fn render_edge(rows: &[EdgeRow]) -> String {
         "1 when the edge serves the certificate attached to the reserved domain, else 0.",
         &["domain"],
     );
+    let valid = int_gauge_vec(
+        &registry,
+        "ngrok_edge_certificate_valid",
+        "1 when the chain the edge serves for a reserved domain verifies for its name (public roots and edge.trust_anchors), else 0.",
+        &["domain"],
+    );
     for row in rows {
         let labels = [row.domain.as_str()];
+        if let Some(v) = row.valid {
+            valid.with_label_values(&labels).set(i64::from(v));
+        }
         success
             .with_label_values(&labels)
             .set(i64::from(row.success));
