@@ -38,7 +38,10 @@ async fn main() {
     ))
     .unwrap();
     sim.seed(&bulk, "bench").unwrap();
-    println!("seeded {DOMAINS} certificates and domains in {:?}", seeded.elapsed());
+    println!(
+        "seeded {DOMAINS} certificates and domains in {:?}",
+        seeded.elapsed()
+    );
     let client = Client::new(ClientOptions {
         base_url: sim.url().parse().unwrap(),
         api_key: SecretString::from(KEY.to_string()),
@@ -76,11 +79,15 @@ async fn main() {
     };
     let warm = Instant::now();
     let probes = probe_all(&targets, &options(32)).await;
-    println!("warm-up pass (edge caching its configs): {:?}", warm.elapsed());
+    println!(
+        "warm-up pass (edge caching its configs): {:?}",
+        warm.elapsed()
+    );
     assert!(probes.iter().all(|p| matches!(p, Probe::Served { .. })));
 
     let mut last = Vec::new();
     for concurrency in [8, 32] {
+        edge.reset_counts();
         let started = Instant::now();
         let probes = probe_all(&targets, &options(concurrency)).await;
         let took = started.elapsed();
@@ -90,9 +97,10 @@ async fn main() {
             .count();
         assert_eq!(served, DOMAINS);
         println!(
-            "probe {DOMAINS} domains at concurrency {concurrency}: {took:.2?} ({} per 1,000); at most {} at once",
+            "probe {DOMAINS} domains at concurrency {concurrency}: {took:.2?} ({} per 1,000); at most {} at once; {} connections",
             per_thousand(took, DOMAINS),
-            edge.most_at_once()
+            edge.most_at_once(),
+            edge.accepted()
         );
         last = probes;
     }
@@ -113,7 +121,9 @@ async fn main() {
     let rows = edge::rows(&inventory, &memory);
     let evaluated = started.elapsed();
     assert!(findings.is_empty(), "{:?}", findings.first());
-    assert!(rows.iter().all(|r| r.matches == Some(true) && r.valid == Some(true)));
+    assert!(rows
+        .iter()
+        .all(|r| r.matches == Some(true) && r.valid == Some(true)));
     println!(
         "judge {DOMAINS} chains against the trust store: {judged:.2?} ({} per 1,000)",
         per_thousand(judged, DOMAINS)

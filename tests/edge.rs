@@ -293,3 +293,92 @@ async fn an_untrusted_chain_is_invalid_and_trusting_its_root_fixes_it() {
     edge.stop().await;
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulate_write_ca_writes_the_root_every_seeded_certificate_chains_to() {
+    use ngrok_cert_watchdog::model::trust::Trust;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let port = closed_port().port();
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-seed.toml");
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "simulate",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--api-key",
+            KEY,
+        ])
+        .args([
+            "--seed",
+            seed.to_str().unwrap(),
+            "--write-ca",
+            ca.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/tls_certificates");
+    let mut listed = None;
+    for _ in 0..100 {
+        if let Ok(r) = http()
+            .get(&url)
+            .bearer_auth(KEY)
+            .header("Ngrok-Version", "2")
+            .send()
+            .await
+        {
+            listed = Some(r.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let listed = listed.expect("the simulator answers");
+    let anchors: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&ca)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(anchors.len(), 1);
+    let trust = Trust::with_anchors(&anchors).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mut verified = 0;
+    for c in listed["tls_certificates"].as_array().unwrap() {
+        let pem = c["certificate_pem"].as_str().unwrap();
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+        // Valid ones verify; expired ones fail for their dates only, never for their issuer.
+        match trust.verify(&chain, None, now) {
+            Ok(()) => verified += 1,
+            Err(e) => assert_eq!(
+                e,
+                ngrok_cert_watchdog::model::trust::ChainProblem::Expired,
+                "{}",
+                c["subject_common_name"]
+            ),
+        }
+    }
+    assert!(verified >= 5, "{verified}");
+    assert!(Trust::public()
+        .verify(
+            &CertificateDer::pem_slice_iter(
+                listed["tls_certificates"][0]["certificate_pem"]
+                    .as_str()
+                    .unwrap()
+                    .as_bytes()
+            )
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+            None,
+            now
+        )
+        .is_err());
+}

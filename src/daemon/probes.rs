@@ -136,7 +136,8 @@ pub(super) async fn run_probe_loop(
         let full = next_full.is_some_and(|t| t <= Instant::now());
         let mut only = shared.take_probe_requests();
         only.extend(pending);
-        if !settings.edge.enabled {
+        // The DNS diagnosis runs on this schedule too, with or without the TLS probes.
+        if !settings.edge.enabled && !settings.dns.enabled {
             if full {
                 next_full = Some(Instant::now() + settings.edge.interval);
             }

@@ -138,6 +138,12 @@ impl EdgeServer {
         self.shared.most_waiting.load(Ordering::SeqCst)
     }
 
+    /// Starts counting [`EdgeServer::most_at_once`] and [`EdgeServer::accepted`] afresh.
+    pub fn reset_counts(&self) {
+        self.shared.most_waiting.store(0, Ordering::SeqCst);
+        self.shared.accepted.store(0, Ordering::SeqCst);
+    }
+
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.shared.accepted.load(Ordering::SeqCst)
