@@ -847,7 +847,7 @@ mod tests {
         dev.cname_target = None;
         let inv = Inventory::new(
             NOW,
-            vec![],
+            Vec::<TlsCertificate>::new(),
             vec![
                 dev,
                 domain("rd_a", "app.example.com", None),
@@ -877,7 +877,7 @@ mod tests {
     fn a_domain_waiting_for_its_certificate_says_what_the_edge_serves_meanwhile() {
         let inv = Inventory::new(
             NOW,
-            vec![],
+            Vec::<TlsCertificate>::new(),
             vec![domain("rd_p", "new.example.com", None)],
             vec![],
             Default::default(),
