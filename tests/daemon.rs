@@ -504,15 +504,8 @@ async fn a_sync_without_progress_stops_the_pings() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn promtool_finds_nothing_to_lint_in_the_metrics() {
-    let promtool = which("promtool")
-        .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
-    let sim = seeded(include_str!("../config/demo-seed.toml")).await;
-    let d = Daemon::start(&sim, "", quiet()).await;
-    assert!(d.sync(false).await.result.is_ok());
-    let (_, metrics) = d.get("/metrics").await;
-    d.stop().await;
+/// `promtool check metrics` on `metrics`: no problem, no lint.
+fn assert_promtool_finds_nothing(promtool: &Path, metrics: &str) {
     let mut child = std::process::Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -537,6 +530,18 @@ async fn promtool_finds_nothing_to_lint_in_the_metrics() {
         out.status.success() && lint.trim().is_empty(),
         "promtool check metrics:\n{lint}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promtool_finds_nothing_to_lint_in_the_metrics() {
+    let promtool = which("promtool")
+        .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
+    let sim = seeded(include_str!("../config/demo-seed.toml")).await;
+    let d = Daemon::start(&sim, "", quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let (_, metrics) = d.get("/metrics").await;
+    d.stop().await;
+    assert_promtool_finds_nothing(&promtool, &metrics);
     // Every metric of INTERFACE.md is there with HELP.
     for name in [
         "ngrok_tls_certificate_not_after_timestamp_seconds",
@@ -934,6 +939,21 @@ async fn a_rotation_is_confirmed_at_the_edge_before_the_replaced_certificate_is_
         None
     );
     assert!(r.sim.violations().is_empty(), "{:?}", r.sim.violations());
+    // The edge's series, and the whole page, lint clean.
+    for name in [
+        "ngrok_edge_probe_success",
+        "ngrok_edge_certificate_not_after_timestamp_seconds",
+        "ngrok_edge_certificate_matches",
+        "ngrok_edge_certificate_valid",
+    ] {
+        assert!(
+            value(&m, &format!("{name}{{domain=\"app.example.com\"}}")).is_some(),
+            "{name}: {m}"
+        );
+    }
+    let promtool = which("promtool")
+        .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
+    assert_promtool_finds_nothing(&promtool, &m);
     d.stop().await;
     r.edge.stop().await;
 }
