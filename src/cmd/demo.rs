@@ -227,19 +227,16 @@ delete_replaced = true
 async fn print_outcomes(shared: Arc<daemon::Shared>, metrics_addr: SocketAddr) {
     let mut outcomes = shared.subscribe();
     let mut printed = false;
-    let mut probed = false;
     while outcomes.changed().await.is_ok() {
         let Some(outcome) = outcomes.borrow_and_update().clone() else {
             continue;
         };
-        // The edge is probed after the first sync, and one more sync follows.
-        let edge_known = probed;
-        probed = shared.edge_probed();
+        // The edge is probed after the first sync, and one more sync follows at once.
         match &outcome.result {
-            Ok((inventory, findings)) if !printed && edge_known => {
+            Ok((inventory, findings)) if !printed && outcome.edge_included => {
                 printed = true;
                 println!(
-                    "First sync at {}: {}",
+                    "First sync with the edge probed, at {}: {}",
                     format_time(outcome.finished_at),
                     Summary::of(inventory, findings).line()
                 );

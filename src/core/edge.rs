@@ -134,6 +134,8 @@ pub enum RotationState {
 pub struct EdgeMemory {
     domains: BTreeMap<String, DomainEdge>,
     rotations: BTreeMap<String, RotationCheck>,
+    /// A probe pass has been recorded (even one with nothing to probe).
+    probed: bool,
 }
 
 impl EdgeMemory {
@@ -158,6 +160,7 @@ impl EdgeMemory {
 
     /// Records a probe pass's results (see [`judge_probes`]).
     pub fn record_all(&mut self, results: &[(Target, Seen)], at: OffsetDateTime) {
+        self.probed = true;
         for (target, seen) in results {
             self.record(&target.domain, &target.sni, seen.clone(), at);
         }
@@ -173,9 +176,9 @@ impl EdgeMemory {
         self.domains.retain(|d, _| names.contains(d.as_str()));
     }
 
-    /// No domain probed yet.
-    pub fn is_empty(&self) -> bool {
-        self.domains.is_empty()
+    /// Whether a probe pass has been recorded.
+    pub fn probed(&self) -> bool {
+        self.probed
     }
 
     pub fn domain(&self, domain: &str) -> Option<&DomainEdge> {

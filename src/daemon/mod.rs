@@ -81,6 +81,8 @@ pub struct RunContext {
 pub struct SyncOutcome {
     pub finished_at: OffsetDateTime,
     pub result: SyncResult,
+    /// Its findings include what the edge serves (a probe pass had been recorded).
+    pub edge_included: bool,
 }
 
 /// The settings in force and the client built from them; swapped whole on reload.
@@ -194,7 +196,7 @@ impl Shared {
 
     /// Whether the edge has been probed since start (its findings are in the syncs' since).
     pub fn edge_probed(&self) -> bool {
-        !self.edge().is_empty()
+        self.edge().probed()
     }
 
     /// Asks the probe loop to probe these domains now (after a rotation).

@@ -149,7 +149,7 @@ pub(super) async fn run_probe_loop(
         if full {
             next_full = Some(Instant::now() + settings.edge.interval);
         }
-        let first = full && shared.edge().is_empty();
+        let first = full && !shared.edge().probed();
         let results = probe_pass(&settings, &inventory, (!full).then_some(&only)).await;
         for wildcard in results.skipped_wildcards.iter() {
             if told.insert(wildcard.clone()) {
@@ -157,7 +157,7 @@ pub(super) async fn run_probe_loop(
             }
         }
         record(&shared, &wake, &settings, &inventory, &results);
-        if first {
+        if first && !results.seen.is_empty() {
             // The first look at the edge: one sync now puts its findings in the alerts and the
             // report, instead of at the next scheduled sync.
             wake.notify_one();

@@ -84,6 +84,8 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
     shared.progress.touch();
     let finished_at = OffsetDateTime::now_utc();
     let policy = PassPolicy::new(settings.schedule.interval);
+    // Whether the findings below include the edge's (a probe pass was recorded before them).
+    let edge_included = shared.edge_probed();
     // Rotation below is part of the pass: the supervisor watches it for progress too.
     let (status, memory, result) = match result {
         Ok(inventory) => {
@@ -118,6 +120,7 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
     let outcome = SyncOutcome {
         finished_at,
         result,
+        edge_included,
     };
     (status, memory, outcome)
 }
