@@ -1001,3 +1001,75 @@ async fn past_the_grace_the_replaced_certificate_is_deleted_and_the_edge_is_a_fi
     d.stop().await;
     r.edge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_unreachable_needs_its_failures_in_a_row_and_clears_once_the_edge_answers() {
+    let sim = seeded(
+        "dev_domain = false\n[[certificate]]\nname = \"a\"\ndns_names = [\"app.example.com\"]\n[[domain]]\ndomain = \"app.example.com\"\ncertificate = \"a\"\n",
+    )
+    .await;
+    let ca = tempfile::tempdir().unwrap();
+    std::fs::write(ca.path().join("ca.pem"), sim.ca_pem().unwrap()).unwrap();
+    // Nothing listens at the edge's address yet.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let extra = format!(
+        "[schedule]\nsync = \"0 0 0 1 1 *\"\n[edge]\ninterval = \"2s\"\ntimeout = \"1s\"\nfailures_before_finding = 3\ntrust_anchors = \"{}\"\nresolve = {{ \"app.example.com\" = \"{addr}\" }}\n[dns]\nenabled = false\n",
+        ca.path().join("ca.pem").display()
+    );
+    let d = Daemon::start_probing(&sim, &extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let unreachable = |o: &daemon::SyncOutcome| {
+        let (_, findings) = o.result.as_ref().unwrap();
+        findings
+            .iter()
+            .filter(|f| f.kind.as_str() == "edge_unreachable")
+            .map(|f| f.message.clone())
+            .collect::<Vec<_>>()
+    };
+    // One failed probe (the next is 2 s away): not yet a finding.
+    metric_becomes(
+        &d,
+        "ngrok_edge_probe_success{domain=\"app.example.com\"}",
+        0.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    let o = d.sync(true).await;
+    assert!(o.edge_included);
+    assert!(unreachable(&o).is_empty(), "a single failure is no finding");
+    // Three in a row: the finding, with the error.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let found = unreachable(&*d.sync(true).await);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("times in a row: connection refused"),
+        "{}",
+        found[0]
+    );
+    // The edge answers: the next probe clears it.
+    let edge = ngrok_cert_watchdog::sim::edge::EdgeServer::start(
+        tokio::net::TcpListener::bind(addr).await.unwrap(),
+    )
+    .unwrap();
+    edge.follow(sim.edge_lookup());
+    metric_becomes(
+        &d,
+        "ngrok_edge_probe_success{domain=\"app.example.com\"}",
+        1.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    let o = d.sync(true).await;
+    assert!(unreachable(&o).is_empty());
+    let (_, findings) = o.result.as_ref().unwrap();
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.kind.as_str().starts_with("edge_")),
+        "{findings:?}"
+    );
+    d.stop().await;
+    edge.stop().await;
+}
