@@ -150,7 +150,11 @@ pub(super) async fn run_probe_loop(
             next_full = Some(Instant::now() + settings.edge.interval);
         }
         let first = full && !shared.edge().probed();
-        let results = probe_pass(&settings, &inventory, (!full).then_some(&only)).await;
+        // Shutdown does not wait for a pass: its probes are dropped (each one's socket closed).
+        let results = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            results = probe_pass(&settings, &inventory, (!full).then_some(&only)) => results,
+        };
         for wildcard in results.skipped_wildcards.iter() {
             if told.insert(wildcard.clone()) {
                 tracing::info!(domain = %wildcard, "not probed at the edge: a wildcard needs a name in edge.wildcard_probe_names");
