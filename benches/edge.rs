@@ -76,6 +76,7 @@ async fn main() {
         concurrency,
         port: 443,
         resolve: resolve.clone(),
+        in_flight: None,
     };
     let warm = Instant::now();
     let probes = probe_all(&targets, &options(32)).await;

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use ngrok_cert_watchdog::model::certs::{self, generate::Signer};
 use ngrok_cert_watchdog::sim::edge::EdgeServer;
-use ngrok_cert_watchdog::sources::edge::{probe_all, Probe, ProbeError, ProbeOptions, Target};
+use ngrok_cert_watchdog::sources::edge::{
+    probe_all, InFlight, Probe, ProbeError, ProbeOptions, Target,
+};
 
 mod common;
 
@@ -18,6 +20,7 @@ fn options(resolve: BTreeMap<String, SocketAddr>, concurrency: usize) -> ProbeOp
         concurrency,
         port: 443,
         resolve,
+        in_flight: None,
     }
 }
 
@@ -141,9 +144,16 @@ async fn five_hundred_domains_never_open_more_sockets_than_the_concurrency() {
         .map(|t| (t.sni.clone(), edge.addr()))
         .collect();
     let concurrency = 8; // the default of edge.concurrency
-    let probes = probe_all(&targets, &options(resolve, concurrency)).await;
+    let in_flight = std::sync::Arc::new(InFlight::default());
+    let options = ProbeOptions {
+        in_flight: Some(in_flight.clone()),
+        ..options(resolve, concurrency)
+    };
+    let probes = probe_all(&targets, &options).await;
     assert!(probes.iter().all(|p| fingerprint(p).is_some()));
     assert_eq!(edge.accepted(), 500);
+    // Measured at the prober: probes from before the name lookup until the socket is closed.
+    assert_eq!(in_flight.most(), concurrency);
     // Measured at the server: connections waiting for their ServerHello at once, each an open
     // socket of the prober. The bound holds, and is reached (the probes do run side by side).
     assert_eq!(edge.most_at_once(), concurrency);

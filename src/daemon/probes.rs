@@ -41,6 +41,7 @@ fn options(settings: &Settings) -> ProbeOptions {
         concurrency: settings.edge.concurrency.get(),
         port: settings.edge.port,
         resolve: settings.edge.resolve.clone(),
+        in_flight: None,
     }
 }
 

@@ -36,6 +36,32 @@ pub struct ProbeOptions {
     pub port: u16,
     /// Names connected to at a fixed address instead of being resolved (like curl --resolve).
     pub resolve: BTreeMap<String, SocketAddr>,
+    /// Counts the probes under way (each holds at most one socket), when given.
+    pub in_flight: Option<Arc<InFlight>>,
+}
+
+/// Probes under way now, and the most there were at once: a probe counts from before its name
+/// is resolved until its socket is closed.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl InFlight {
+    pub fn most(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn enter(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// What one probe saw.
@@ -121,10 +147,19 @@ pub async fn probe_all(targets: &[Target], options: &ProbeOptions) -> Vec<Probe>
 
 /// One probe within `options.timeout`.
 pub async fn probe(target: &Target, options: &ProbeOptions, config: &ProbeConfig) -> Probe {
-    match tokio::time::timeout(options.timeout, handshake(target, options, config)).await {
-        Ok(probe) => probe,
-        Err(_) => Probe::Failed(ProbeError::Timeout(options.timeout)),
+    if let Some(counter) = &options.in_flight {
+        counter.enter();
     }
+    // The handshake's future owns the socket: on return or timeout it is dropped, and closed.
+    let probe =
+        match tokio::time::timeout(options.timeout, handshake(target, options, config)).await {
+            Ok(probe) => probe,
+            Err(_) => Probe::Failed(ProbeError::Timeout(options.timeout)),
+        };
+    if let Some(counter) = &options.in_flight {
+        counter.leave();
+    }
+    probe
 }
 
 async fn handshake(target: &Target, options: &ProbeOptions, config: &ProbeConfig) -> Probe {
