@@ -78,6 +78,12 @@ struct Daemon {
 
 impl Daemon {
     async fn start(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
+        // Probes off: nothing may leave the machine.
+        Self::start_probing(sim, &format!("{}{extra}", common::NO_PROBES), supervision).await
+    }
+
+    /// [`Daemon::start`] with `[edge]` and `[dns]` as `extra` sets them.
+    async fn start_probing(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
         let state = tempfile::tempdir().unwrap();
         let text = format!(
             "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n{extra}",
@@ -498,15 +504,8 @@ async fn a_sync_without_progress_stops_the_pings() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn promtool_finds_nothing_to_lint_in_the_metrics() {
-    let promtool = which("promtool")
-        .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
-    let sim = seeded(include_str!("../config/demo-seed.toml")).await;
-    let d = Daemon::start(&sim, "", quiet()).await;
-    assert!(d.sync(false).await.result.is_ok());
-    let (_, metrics) = d.get("/metrics").await;
-    d.stop().await;
+/// `promtool check metrics` on `metrics`: no problem, no lint.
+fn assert_promtool_finds_nothing(promtool: &Path, metrics: &str) {
     let mut child = std::process::Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -531,6 +530,18 @@ async fn promtool_finds_nothing_to_lint_in_the_metrics() {
         out.status.success() && lint.trim().is_empty(),
         "promtool check metrics:\n{lint}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promtool_finds_nothing_to_lint_in_the_metrics() {
+    let promtool = which("promtool")
+        .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
+    let sim = seeded(include_str!("../config/demo-seed.toml")).await;
+    let d = Daemon::start(&sim, "", quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let (_, metrics) = d.get("/metrics").await;
+    d.stop().await;
+    assert_promtool_finds_nothing(&promtool, &metrics);
     // Every metric of INTERFACE.md is there with HELP.
     for name in [
         "ngrok_tls_certificate_not_after_timestamp_seconds",
@@ -753,4 +764,312 @@ async fn polling_notices_files_replaced_in_place() {
     }
     assert_eq!(count(&sim, "POST", "/tls_certificates"), 1);
     d.stop().await;
+}
+
+/// A rotation followed at the edge: the simulator's account, a loopback edge following it, the
+/// watched domains pinned to the old certificate at first (an edge that has not picked up the
+/// change yet), and the daemon with `delete_replaced`.
+struct EdgeRotation {
+    sim: Sim,
+    edge: ngrok_cert_watchdog::sim::edge::EdgeServer,
+    certbot: Certbot,
+    signer: ngrok_cert_watchdog::model::certs::generate::Signer,
+    _ca: tempfile::TempDir,
+    extra: String,
+}
+
+impl EdgeRotation {
+    async fn new(grace: &str) -> EdgeRotation {
+        let sim = seeded(
+            "dev_domain = false\n[[certificate]]\nname = \"old\"\ndns_names = [\"app.example.com\", \"api.example.com\"]\nnot_before = \"-80d\"\nnot_after = \"+10d\"\n[[domain]]\ndomain = \"app.example.com\"\ncertificate = \"old\"\n[[domain]]\ndomain = \"api.example.com\"\ncertificate = \"old\"\n",
+        )
+        .await;
+        let signer = sim
+            .with_account(|a| a.seed_ca())
+            .unwrap()
+            .intermediate("R11", false)
+            .unwrap();
+        let ca = tempfile::tempdir().unwrap();
+        std::fs::write(ca.path().join("ca.pem"), sim.ca_pem().unwrap()).unwrap();
+        let edge = ngrok_cert_watchdog::sim::edge::EdgeServer::local()
+            .await
+            .unwrap();
+        edge.follow(sim.edge_lookup());
+        for name in DOMAINS {
+            let old = sim.with_account(|a| a.served_for(name)).unwrap();
+            edge.serve(name, &old.chain_pem, &old.key_pem).unwrap();
+        }
+        // The files on disk start as the certificate in the account.
+        let old = sim.with_account(|a| a.served_for(DOMAINS[0])).unwrap();
+        let certbot = Certbot::new(&ngrok_cert_watchdog::model::certs::generate::Generated {
+            leaf_pem: old.chain_pem.clone(),
+            chain_pem: old.chain_pem,
+            key_pem: old.key_pem,
+        });
+        let extra = format!(
+            "[schedule]\nsync = \"0 0 0 1 1 *\"\n\
+             [edge]\ninterval = \"1h\"\ntimeout = \"2s\"\npropagation_grace = \"{grace}\"\ntrust_anchors = \"{}\"\n\
+             resolve = {{ \"app.example.com\" = \"{edge}\", \"api.example.com\" = \"{edge}\" }}\n\
+             [dns]\nenabled = false\n\
+             [[watch]]\nname = \"app\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [\"app.example.com\", \"api.example.com\"]\ndelete_replaced = true\ndebounce = \"300ms\"\n",
+            ca.path().join("ca.pem").display(),
+            certbot.live("fullchain.pem").display(),
+            certbot.live("privkey.pem").display(),
+            edge = edge.addr(),
+        );
+        EdgeRotation {
+            sim,
+            edge,
+            certbot,
+            signer,
+            _ca: ca,
+            extra,
+        }
+    }
+
+    fn certificates(&self) -> usize {
+        self.sim.with_account(|a| a.certificates.len())
+    }
+}
+
+/// Polls `/metrics` until the series starting with `prefix` has `want`, within `within`.
+async fn metric_becomes(d: &Daemon, prefix: &str, want: f64, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, m) = d.get("/metrics").await;
+        if value(&m, prefix) == Some(want) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{prefix} never became {want}: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_is_confirmed_at_the_edge_before_the_replaced_certificate_is_deleted() {
+    let mut r = EdgeRotation::new("30s").await;
+    let d = Daemon::start_probing(&r.sim, &r.extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    // The first probe pass follows the first sync: the edge serves what is attached.
+    metric_becomes(
+        &d,
+        "ngrok_edge_certificate_matches{domain=\"app.example.com\"}",
+        1.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    let old_id = r
+        .sim
+        .with_account(|a| a.served_for("app.example.com"))
+        .unwrap()
+        .certificate_id;
+
+    // certbot renews; the daemon rotates. The edge still serves the old certificate.
+    let mut outcomes = d.shared.subscribe();
+    outcomes.borrow_and_update();
+    r.certbot.renew(&generate(&r.signer, &DOMAINS, 0, 90));
+    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
+        .await
+        .expect("a pass after the file event")
+        .unwrap();
+    let new_id = r
+        .sim
+        .with_account(|a| a.served_for("app.example.com"))
+        .unwrap()
+        .certificate_id;
+    assert_ne!(new_id, old_id, "rotated");
+    let outcome = outcomes.borrow().clone().unwrap();
+    let (_, findings) = outcome.result.as_ref().unwrap();
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.kind.as_str().starts_with("edge_")),
+        "propagating within the grace is no finding: {findings:?}"
+    );
+    // Probed again until confirmed; meanwhile the replaced certificate stays.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(r.certificates(), 2, "deleted before the edge confirmed");
+    let (_, m) = d.get("/metrics").await;
+    assert_eq!(
+        value(
+            &m,
+            "ngrok_edge_certificate_matches{domain=\"app.example.com\"}"
+        ),
+        Some(0.0),
+        "{m}"
+    );
+
+    // The edge picks the new certificate up: confirmed, counted once, then the old one goes.
+    for name in DOMAINS {
+        r.edge.forget(name);
+    }
+    metric_becomes(
+        &d,
+        "ngrok_cert_watchdog_edge_rotations_total{result=\"confirmed\",watch=\"app\"}",
+        1.0,
+        Duration::from_secs(15),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while r.certificates() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the replaced certificate was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(r
+        .sim
+        .with_account(|a| !a.certificates.contains_key(&old_id)));
+    let m = metric_becomes(
+        &d,
+        "ngrok_edge_certificate_matches{domain=\"api.example.com\"}",
+        1.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        value(
+            &m,
+            "ngrok_cert_watchdog_edge_rotations_total{result=\"grace_passed\",watch=\"app\"}"
+        ),
+        None
+    );
+    assert!(r.sim.violations().is_empty(), "{:?}", r.sim.violations());
+    // The edge's series, and the whole page, lint clean.
+    for name in [
+        "ngrok_edge_probe_success",
+        "ngrok_edge_certificate_not_after_timestamp_seconds",
+        "ngrok_edge_certificate_matches",
+        "ngrok_edge_certificate_valid",
+    ] {
+        assert!(
+            value(&m, &format!("{name}{{domain=\"app.example.com\"}}")).is_some(),
+            "{name}: {m}"
+        );
+    }
+    let promtool = which("promtool")
+        .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
+    assert_promtool_finds_nothing(&promtool, &m);
+    d.stop().await;
+    r.edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_grace_the_replaced_certificate_is_deleted_and_the_edge_is_a_finding_on_the_watch()
+{
+    let mut r = EdgeRotation::new("3s").await;
+    let d = Daemon::start_probing(&r.sim, &r.extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let mut outcomes = d.shared.subscribe();
+    outcomes.borrow_and_update();
+    r.certbot.renew(&generate(&r.signer, &DOMAINS, 0, 90));
+    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
+        .await
+        .expect("a pass after the file event")
+        .unwrap();
+    assert_eq!(r.certificates(), 2);
+    // The edge never picks the new one up: past the grace, the replaced one is deleted anyway.
+    metric_becomes(
+        &d,
+        "ngrok_cert_watchdog_edge_rotations_total{result=\"grace_passed\",watch=\"app\"}",
+        1.0,
+        Duration::from_secs(15),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while r.certificates() != 1 {
+        assert!(Instant::now() < deadline, "never deleted after the grace");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ... and the edge still serving another leaf is a mismatch on the watch, naming the rotation.
+    let outcome = d.sync(true).await;
+    let (_, findings) = outcome.result.as_ref().unwrap();
+    let on_watch: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind.as_str() == "edge_certificate_mismatch" && f.resource_id == "app")
+        .collect();
+    assert_eq!(on_watch.len(), 2, "{findings:?}");
+    assert!(
+        on_watch[0].message.contains("after the rotation to cert_"),
+        "{}",
+        on_watch[0].message
+    );
+    d.stop().await;
+    r.edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_unreachable_needs_its_failures_in_a_row_and_clears_once_the_edge_answers() {
+    let sim = seeded(
+        "dev_domain = false\n[[certificate]]\nname = \"a\"\ndns_names = [\"app.example.com\"]\n[[domain]]\ndomain = \"app.example.com\"\ncertificate = \"a\"\n",
+    )
+    .await;
+    let ca = tempfile::tempdir().unwrap();
+    std::fs::write(ca.path().join("ca.pem"), sim.ca_pem().unwrap()).unwrap();
+    // Nothing listens at the edge's address yet.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let extra = format!(
+        "[schedule]\nsync = \"0 0 0 1 1 *\"\n[edge]\ninterval = \"2s\"\ntimeout = \"1s\"\nfailures_before_finding = 3\ntrust_anchors = \"{}\"\nresolve = {{ \"app.example.com\" = \"{addr}\" }}\n[dns]\nenabled = false\n",
+        ca.path().join("ca.pem").display()
+    );
+    let d = Daemon::start_probing(&sim, &extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let unreachable = |o: &daemon::SyncOutcome| {
+        let (_, findings) = o.result.as_ref().unwrap();
+        findings
+            .iter()
+            .filter(|f| f.kind.as_str() == "edge_unreachable")
+            .map(|f| f.message.clone())
+            .collect::<Vec<_>>()
+    };
+    // One failed probe (the next is 2 s away): not yet a finding.
+    metric_becomes(
+        &d,
+        "ngrok_edge_probe_success{domain=\"app.example.com\"}",
+        0.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    let o = d.sync(true).await;
+    assert!(o.edge_included);
+    assert!(unreachable(&o).is_empty(), "a single failure is no finding");
+    // Three in a row: the finding, with the error.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let found = unreachable(&*d.sync(true).await);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("times in a row: connection refused"),
+        "{}",
+        found[0]
+    );
+    // The edge answers: the next probe clears it.
+    let edge = ngrok_cert_watchdog::sim::edge::EdgeServer::start(
+        tokio::net::TcpListener::bind(addr).await.unwrap(),
+    )
+    .unwrap();
+    edge.follow(sim.edge_lookup());
+    metric_becomes(
+        &d,
+        "ngrok_edge_probe_success{domain=\"app.example.com\"}",
+        1.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    let o = d.sync(true).await;
+    assert!(unreachable(&o).is_empty());
+    let (_, findings) = o.result.as_ref().unwrap();
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.kind.as_str().starts_with("edge_")),
+        "{findings:?}"
+    );
+    d.stop().await;
+    edge.stop().await;
 }

@@ -64,6 +64,7 @@ async fn pass_remembering(
         ngrok_cert_watchdog::actions::rotation::Remembered {
             refusal: held,
             state_dir: None,
+            ..Default::default()
         },
     )
     .await;
@@ -835,6 +836,7 @@ async fn a_replaced_certificate_whose_delete_failed_is_deleted_by_a_later_pass()
     let remembered = ngrok_cert_watchdog::actions::rotation::Remembered {
         refusal: None,
         state_dir: Some(state.path()),
+        ..Default::default()
     };
     let client = client(&sim);
     let watch = &watch;

@@ -257,6 +257,36 @@ pub struct Remembered<'a> {
     pub refusal: Option<&'a FinalRefusal>,
     /// Where replaced certificates are remembered until deleted (`state.dir`).
     pub state_dir: Option<&'a Path>,
+    /// When what the plan replaced may be deleted.
+    pub deletion: Deletion<'a>,
+}
+
+/// When a rotation deletes the certificates it replaced.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Deletion<'a> {
+    /// As soon as every PATCH confirmed its move (`rotate`, and the daemon with the edge off).
+    #[default]
+    Confirmed,
+    /// Once the edge serves the new certificate (the daemon with the edge on): a pass that moves
+    /// domains deletes nothing yet — what it replaced stays remembered in `state.dir`, like an
+    /// interrupted deletion — and a later pass deletes what is no longer `held` (the edge
+    /// confirmed, or `edge.propagation_grace` passed).
+    AfterEdge { held: &'a BTreeSet<String> },
+}
+
+impl Deletion<'_> {
+    /// `plan` as it may be carried out now.
+    fn apply(self, plan: &Plan) -> Plan {
+        let mut plan = plan.clone();
+        if let Deletion::AfterEdge { held } = self {
+            if plan.moves.is_empty() {
+                plan.deletes.retain(|id| !held.contains(id));
+            } else {
+                plan.deletes.clear();
+            }
+        }
+        plan
+    }
 }
 
 /// [`pass`], with what earlier passes left behind.
@@ -309,7 +339,8 @@ pub async fn pass_remembering(
                 let mut to_delete = replaced_before.clone();
                 to_delete.extend(plan.deletes.iter().cloned());
                 remember(remembered.state_dir, watch, &to_delete);
-                let done = execute(client, watch, &local, &plan, options.backoff, &key).await;
+                let now_plan = remembered.deletion.apply(&plan);
+                let done = execute(client, watch, &local, &now_plan, options.backoff, &key).await;
                 let left = to_delete.into_iter().filter(|id| !done.deleted.contains(id));
                 remember(remembered.state_dir, watch, &left.collect());
                 done

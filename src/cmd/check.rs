@@ -8,7 +8,9 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 use crate::config::{Environment, Settings};
+use crate::core::edge::EdgeMemory;
 use crate::core::evaluate::evaluate;
+use crate::daemon::probes;
 use crate::model::Finding;
 use crate::outputs::report;
 use crate::sources::inventory::{self, Inventory};
@@ -28,13 +30,14 @@ pub struct CheckOutcome {
     pub findings: Vec<Finding>,
 }
 
-/// `check [--format text|json]`: exit 0/1/2 by the worst finding, 3 when it could not check.
-pub async fn check(path: &Path, env: &Environment, format: ReportFormat) -> Exit {
+/// `check [--format text|json] [--no-edge]`: exit 0/1/2 by the worst finding, 3 when it could
+/// not check. Probes the edge once (and diagnoses DNS) unless `no_edge`.
+pub async fn check(path: &Path, env: &Environment, format: ReportFormat, no_edge: bool) -> Exit {
     let settings = match super::load_settings(path, env, Exit::Unknown) {
         Ok(s) => s,
         Err(exit) => return exit,
     };
-    let outcome = match sync_and_evaluate(&settings).await {
+    let outcome = match sync_and_evaluate(&settings, !no_edge).await {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("ngrok-cert-watchdog: check: {e}");
@@ -76,12 +79,24 @@ pub fn exit_for(findings: &[Finding]) -> Exit {
     }
 }
 
-/// Syncs and evaluates. `now` is read once, here, at the edge.
-pub async fn sync_and_evaluate(settings: &Settings) -> Result<CheckOutcome, ApiError> {
+/// Syncs and evaluates, then (with `probe`) probes every domain once from outside the API.
+/// `now` is read once for the account, here, at the edge.
+pub async fn sync_and_evaluate(settings: &Settings, probe: bool) -> Result<CheckOutcome, ApiError> {
     let client = ngrok::client_for(&settings.api, &settings.state_dir, None)?;
     let now = OffsetDateTime::now_utc();
     let inventory = inventory::sync(&client, now).await?;
-    let findings = evaluate(&inventory, &settings.expiry, now);
+    let mut findings = evaluate(&inventory, &settings.expiry, now);
+    if probe {
+        let results = probes::probe_pass(settings, &inventory, None).await;
+        let mut memory = EdgeMemory::default();
+        let now = OffsetDateTime::now_utc();
+        memory.record_all(&results.seen, now);
+        for wildcard in &results.skipped_wildcards {
+            tracing::info!(domain = %wildcard, "not probed at the edge: a wildcard needs a name in edge.wildcard_probe_names");
+        }
+        let policy = probes::policy(settings, true);
+        probes::add_findings(&mut findings, &inventory, &memory, &policy, now);
+    }
     Ok(CheckOutcome {
         inventory,
         findings,

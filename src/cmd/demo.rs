@@ -18,6 +18,7 @@ use crate::model::certs::generate::{Signer, Spec};
 use crate::model::text::format_time;
 use crate::model::text::io_reason;
 use crate::outputs::report::{findings_text, Summary};
+use crate::sim::edge::EdgeServer;
 use crate::sim::{seed, RateLimit, Sim, SimOptions};
 
 use super::Exit;
@@ -76,13 +77,14 @@ pub async fn run_demo(
     .map_err(|e| DemoError::Setup(e.to_string()))?;
 
     let dir = tempfile_dir().map_err(|e| DemoError::Setup(format!("temporary directory: {e}")))?;
-    write_watched_pair(dir.path()).map_err(DemoError::Setup)?;
+    write_watched_pair(&sim, dir.path()).map_err(DemoError::Setup)?;
+    let edge = start_edge(&sim, dir.path()).await?;
 
     let listener = bind_metrics(metrics_listen).await?;
     let metrics_addr = listener
         .local_addr()
         .map_err(|e| DemoError::Setup(e.to_string()))?;
-    let settings = demo_settings(&sim.url(), metrics_addr, dir.path())?;
+    let settings = demo_settings(&sim, edge.addr(), metrics_addr, dir.path())?;
     let env = demo_env();
     println!("ngrok-cert-watchdog demo — everything runs in this process, on loopback, with no ngrok account.");
     println!();
@@ -96,7 +98,11 @@ pub async fn run_demo(
         "  watched files         {}/app/{{fullchain,privkey}}.pem",
         dir.path().display()
     );
-    println!("  schedule              a sync every 15 seconds");
+    println!(
+        "  TLS edge              {}  (on loopback: serves each domain's certificate by SNI; {STALE_DOMAIN} still serves its replaced certificate, {WRONG_DOMAIN} one for another name)",
+        edge.addr()
+    );
+    println!("  schedule              a sync every 15 seconds, the edge probed every minute");
     println!();
 
     let stop = CancellationToken::new();
@@ -117,13 +123,14 @@ pub async fn run_demo(
     .await
     .map_err(|e| DemoError::Setup(e.to_string()))?;
 
-    let printer = print_outcomes(shared.subscribe(), metrics_addr);
+    let printer = print_outcomes(Arc::clone(&shared), metrics_addr);
     tokio::select! {
         _ = shutdown => {}
         _ = printer => {}
     }
     stop.cancel();
     running.wait_and_drain(stop).await;
+    edge.stop().await;
     sim.stop().await;
     println!("demo stopped.");
     Ok(())
@@ -157,12 +164,21 @@ fn demo_env() -> Environment {
     }
 }
 
-/// The daemon's settings: the simulator's account, a fast schedule, the watched pair in `dir`.
+/// The daemon's settings: the simulator's account, a fast schedule, the watched pair in `dir`,
+/// every domain of the account resolved to the loopback edge, the simulator's CA trusted.
 fn demo_settings(
-    sim_url: &str,
+    sim: &Sim,
+    edge: SocketAddr,
     metrics_addr: SocketAddr,
     dir: &Path,
 ) -> Result<config::Settings, DemoError> {
+    let resolve: Vec<String> = sim.with_account(|a| {
+        a.domains
+            .values()
+            .filter(|d| !d.domain.starts_with('*'))
+            .map(|d| format!("\"{}\" = \"{edge}\"", d.domain))
+            .collect()
+    });
     let config_text = format!(
         r#"[api]
 url = "{url}"
@@ -178,6 +194,16 @@ listen = "{metrics_addr}"
 [state]
 dir = "{state}"
 
+[edge]
+interval = "1m"
+timeout = "5s"
+propagation_grace = "1m"
+trust_anchors = "{ca}"
+resolve = {{ {resolve} }}
+
+[dns]
+enabled = false
+
 [[watch]]
 name = "app"
 certificate = "{cert}"
@@ -185,7 +211,9 @@ private_key = "{key}"
 domains = ["app.example.com"]
 delete_replaced = true
 "#,
-        url = sim_url,
+        url = sim.url(),
+        ca = dir.join(CA_FILE).display(),
+        resolve = resolve.join(", "),
         state = dir.join("state").display(),
         cert = dir.join("app/fullchain.pem").display(),
         key = dir.join("app/privkey.pem").display(),
@@ -194,21 +222,21 @@ delete_replaced = true
         .map_err(|e| DemoError::Setup(e.to_string()))
 }
 
-/// Prints the first sync's findings and where to look, then failed syncs, until the daemon stops.
-async fn print_outcomes(
-    mut outcomes: tokio::sync::watch::Receiver<Option<Arc<daemon::SyncOutcome>>>,
-    metrics_addr: SocketAddr,
-) {
+/// Prints the findings of the first sync that knows what the edge serves, and where to look,
+/// then failed syncs, until the daemon stops.
+async fn print_outcomes(shared: Arc<daemon::Shared>, metrics_addr: SocketAddr) {
+    let mut outcomes = shared.subscribe();
     let mut printed = false;
     while outcomes.changed().await.is_ok() {
         let Some(outcome) = outcomes.borrow_and_update().clone() else {
             continue;
         };
+        // The edge is probed after the first sync, and one more sync follows at once.
         match &outcome.result {
-            Ok((inventory, findings)) if !printed => {
+            Ok((inventory, findings)) if !printed && outcome.edge_included => {
                 printed = true;
                 println!(
-                    "First sync at {}: {}",
+                    "First sync with the edge probed, at {}: {}",
                     format_time(outcome.finished_at),
                     Summary::of(inventory, findings).line()
                 );
@@ -222,6 +250,9 @@ async fn print_outcomes(
                 println!();
                 println!("Also try, in another terminal:");
                 println!("  curl -s http://{metrics_addr}/metrics | grep ngrok_reserved_domain_provisioning_failed");
+                println!(
+                    "  curl -s http://{metrics_addr}/metrics | grep ngrok_edge_certificate_matches"
+                );
                 println!("Press Ctrl-C to stop.");
             }
             Ok(_) => {}
@@ -230,19 +261,72 @@ async fn print_outcomes(
     }
 }
 
+/// The demo domain whose edge still serves the certificate it replaced.
+const STALE_DOMAIN: &str = "www.example.com";
+/// The demo domain whose edge serves a certificate for another name.
+const WRONG_DOMAIN: &str = "api.example.com";
+/// The simulator's CA, for `edge.trust_anchors`.
+const CA_FILE: &str = "simulator-ca.pem";
+
+/// The loopback edge: the account's certificates by SNI, a fallback for domains without one,
+/// and the two broken domains of the demo.
+async fn start_edge(sim: &Sim, dir: &Path) -> Result<EdgeServer, DemoError> {
+    let setup = |e: String| DemoError::Setup(format!("the demo edge: {e}"));
+    let ca = sim.ca_pem().map_err(|e| setup(e.to_string()))?;
+    std::fs::write(dir.join(CA_FILE), ca).map_err(|e| setup(io_reason(&e)))?;
+    let edge = EdgeServer::local().await.map_err(|e| DemoError::Bind {
+        addr: "127.0.0.1:0".into(),
+        reason: e.to_string(),
+    })?;
+    edge.follow(sim.edge_lookup());
+    let names = vec!["*.ngrok.dev".to_string()];
+    let now = time::OffsetDateTime::now_utc();
+    let fallback = Signer::new("ngrok edge fallback (demo)")
+        .and_then(|s| {
+            s.generate(&Spec {
+                common_name: &names[0],
+                dns_names: &names,
+                not_before: now - time::Duration::days(1),
+                not_after: now + time::Duration::days(90),
+            })
+        })
+        .map_err(|e| setup(e.to_string()))?;
+    edge.set_fallback(&fallback.chain_pem, &fallback.key_pem)
+        .map_err(|e| setup(e.to_string()))?;
+    let (stale, wrong) = sim.with_account(|a| {
+        let replaced = a
+            .certificates
+            .values()
+            .find(|c| c.description == "replaced by certbot www")
+            .and_then(|c| a.pair_of(&c.id));
+        (replaced, a.served_for(STALE_DOMAIN))
+    });
+    let (Some(stale), Some(wrong)) = (stale, wrong) else {
+        return Err(setup("the demo seed lacks its www certificates".into()));
+    };
+    edge.serve(STALE_DOMAIN, &stale.chain_pem, &stale.key_pem)
+        .map_err(|e| setup(e.to_string()))?;
+    edge.serve(WRONG_DOMAIN, &wrong.chain_pem, &wrong.key_pem)
+        .map_err(|e| setup(e.to_string()))?;
+    Ok(edge)
+}
+
 fn tempfile_dir() -> std::io::Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix("ngrok-cert-watchdog-demo-")
         .tempdir()
 }
 
-/// A certificate for app.example.com on disk, renewed relative to the one in the account.
-fn write_watched_pair(dir: &Path) -> Result<(), String> {
+/// A certificate for app.example.com on disk, renewed relative to the one in the account, from
+/// the simulator's CA (so that the edge's chain verifies once it serves it).
+fn write_watched_pair(sim: &Sim, dir: &Path) -> Result<(), String> {
     let app = dir.join("app");
     std::fs::create_dir_all(&app).map_err(|e| format!("{}: {}", app.display(), io_reason(&e)))?;
     let names = vec!["app.example.com".to_string()];
     let now = time::OffsetDateTime::now_utc();
-    let generated = Signer::new("Watchdog Demo CA")
+    let generated = sim
+        .with_account(|a| a.seed_ca())
+        .and_then(|root| root.intermediate("Watchdog Demo CA", false))
         .and_then(|s| {
             s.generate(&Spec {
                 common_name: &names[0],

@@ -88,6 +88,9 @@ pub enum Command {
     Check {
         #[arg(long, value_enum, default_value = "text")]
         format: check::ReportFormat,
+        /// Skip the probes from outside the API: no TLS handshake with the edge, no DNS query.
+        #[arg(long)]
+        no_edge: bool,
     },
     /// Validate the configuration (0 valid, 78 invalid).
     CheckConfig,
@@ -119,6 +122,10 @@ pub enum Command {
         /// no limit.
         #[arg(long, value_name = "N", default_value_t = crate::sim::DEFAULT_MAX_CONCURRENT)]
         max_concurrent: usize,
+        /// Write the root CA the seeds' certificates chain to (PEM) into FILE, for
+        /// `edge.trust_anchors`.
+        #[arg(long, value_name = "FILE")]
+        write_ca: Option<PathBuf>,
     },
     /// The simulator and the daemon in one process on loopback, with a seeded account; reads no
     /// configuration file; runs until Ctrl-C.
@@ -172,7 +179,9 @@ async fn dispatch(cli: Cli) -> Exit {
     match cli.command {
         Command::Run => run::run(cli.config, env).await,
         Command::CheckConfig => check_config::check_config(&cli.config, &env),
-        Command::Check { format } => check::check(&cli.config, &env, format).await,
+        Command::Check { format, no_edge } => {
+            check::check(&cli.config, &env, format, no_edge).await
+        }
         Command::Rotate { watch, dry_run } => {
             rotate::rotate(&cli.config, &env, watch.as_deref(), dry_run).await
         }
@@ -183,7 +192,8 @@ async fn dispatch(cli: Cli) -> Exit {
             seed,
             rate_limit,
             max_concurrent,
-        } => simulate::simulate(listen, api_key, seed, rate_limit, max_concurrent).await,
+            write_ca,
+        } => simulate::simulate(listen, api_key, seed, rate_limit, max_concurrent, write_ca).await,
     }
 }
 

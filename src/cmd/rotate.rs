@@ -6,7 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::actions::lock::{WatchLock, LOCK_WAIT};
-use crate::actions::rotation::{pass_remembering, PassOptions, Remembered};
+use crate::actions::rotation::{pass_remembering, Deletion, PassOptions, Remembered};
 use crate::config::{Environment, Settings, WatchSettings};
 use crate::core::rotation::WatchReport;
 use crate::model::FindingKind;
@@ -84,10 +84,12 @@ async fn rotate_with(settings: &Settings, only: Option<&str>, dry_run: bool) -> 
             backoff: Duration::from_secs(1),
         };
         // The daemon's record of replaced certificates is shared: what it could not delete,
-        // this pass deletes, and the other way round.
+        // this pass deletes, and the other way round. `rotate` deletes as soon as the PATCHes
+        // confirm: it does not wait for the edge.
         let remembered = Remembered {
             refusal: None,
             state_dir: Some(&settings.state_dir),
+            deletion: Deletion::Confirmed,
         };
         let report = pass_remembering(&client, watch, &inventory, options, now, remembered).await;
         failed |= print_report(&report, dry_run);

@@ -661,5 +661,15 @@ mod shipped_example {
         assert_eq!(s.watches.len(), 1);
         assert_eq!(s.watches[0].name, "app");
         assert_eq!(s.webhooks.len(), 1);
+        assert_eq!(s.edge.enabled, defaults.edge.enabled);
+        assert_eq!(s.edge.interval, defaults.edge.interval);
+        assert_eq!(s.edge.timeout, defaults.edge.timeout);
+        assert_eq!(s.edge.concurrency, defaults.edge.concurrency);
+        assert_eq!(s.edge.port, defaults.edge.port);
+        assert_eq!(
+            s.edge.failures_before_finding,
+            defaults.edge.failures_before_finding
+        );
+        assert_eq!(s.edge.propagation_grace, defaults.edge.propagation_grace);
     }
 }

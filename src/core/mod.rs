@@ -1,8 +1,10 @@
-//! The pure core: findings from the inventory, the pass's rules over its memory, the alert
-//! lifecycle, the rotation plan. No I/O, no clock: `now` is a parameter.
+//! The pure core: findings from the inventory and from what the edge serves, the pass's rules
+//! over its memory, the alert lifecycle, the rotation plan. No I/O, no clock: `now` is a
+//! parameter.
 
 pub mod alerts;
 pub mod budget;
+pub mod edge;
 pub mod evaluate;
 pub mod pass;
 pub mod rotation;

@@ -12,6 +12,7 @@
 //! - [`triggers`] — the cron schedule and a test's manual ticks
 //! - [`sync`] — the sync loop and one pass
 //! - [`supervisor`] — liveness and the keep-alive
+//! - [`probes`] — the probe pass (edge TLS probes, DNS diagnosis) on the edge schedule
 //! - [`http`] — `/metrics`, `/healthz`, `/readyz`
 //! - [`reload`] — SIGHUP
 //! - [`file_events`] — changes to `[[watch]]` files start a pass
@@ -20,15 +21,17 @@
 pub mod file_events;
 pub mod http;
 pub mod notify;
+pub mod probes;
 pub mod reload;
 pub mod supervisor;
 pub mod sync;
 pub mod triggers;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -42,6 +45,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Environment, Settings, StaleAfter};
 use crate::core::alerts::Observation;
+use crate::core::edge::EdgeMemory;
 use crate::core::pass::PassMemory;
 use crate::model::url::redacted_url;
 use crate::model::Finding;
@@ -77,6 +81,8 @@ pub struct RunContext {
 pub struct SyncOutcome {
     pub finished_at: OffsetDateTime,
     pub result: SyncResult,
+    /// Its findings include what the edge serves (a probe pass had been recorded).
+    pub edge_included: bool,
 }
 
 /// The settings in force and the client built from them; swapped whole on reload.
@@ -98,6 +104,11 @@ pub struct Shared {
     /// Requests the last successful sync took (from `state.dir` at start): how long the budget
     /// makes a sync last.
     last_sync_requests: AtomicU64,
+    /// What the probes saw at the edge, and the rotations followed there (see [`probes`]).
+    edge: Mutex<EdgeMemory>,
+    /// Domains to probe at once (a rotation moved them), and the wake-up of the probe loop.
+    probe_requests: Mutex<BTreeSet<String>>,
+    probe_now: Notify,
 }
 
 impl Shared {
@@ -176,6 +187,37 @@ impl Shared {
             self.metrics.set_alerts_firing(severity, n as i64);
         }
         self.alerting.observe(observation);
+    }
+
+    /// The probes' memory; a poisoned lock still holds the last results.
+    fn edge(&self) -> MutexGuard<'_, EdgeMemory> {
+        self.edge.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the edge has been probed since start (its findings are in the syncs' since).
+    pub fn edge_probed(&self) -> bool {
+        self.edge().probed()
+    }
+
+    /// Asks the probe loop to probe these domains now (after a rotation).
+    fn request_probes(&self, domains: impl IntoIterator<Item = String>) {
+        let mut requests = self
+            .probe_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        requests.extend(domains);
+        if !requests.is_empty() {
+            self.probe_now.notify_one();
+        }
+    }
+
+    fn take_probe_requests(&self) -> BTreeSet<String> {
+        std::mem::take(
+            &mut *self
+                .probe_requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
     }
 
     fn publish(&self, outcome: SyncOutcome) {
@@ -288,6 +330,11 @@ pub async fn start(
         shutdown.clone(),
     );
     tracker.spawn(sync_loop);
+    tracker.spawn(probes::run_probe_loop(
+        Arc::clone(&shared),
+        Arc::clone(&wake),
+        shutdown.clone(),
+    ));
     {
         let (shared, shutdown, notifier) =
             (Arc::clone(&shared), shutdown.clone(), Arc::clone(&notifier));
@@ -408,6 +455,9 @@ fn build_shared(
         outcomes,
         alerting,
         last_sync_requests: AtomicU64::new(last_sync.unwrap_or(0)),
+        edge: Mutex::new(EdgeMemory::default()),
+        probe_requests: Mutex::new(BTreeSet::new()),
+        probe_now: Notify::new(),
     });
     Ok((shared, observer))
 }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actions::lock::WatchLock;
 use crate::actions::rotation::{self, PassOptions};
 use crate::config::Settings;
+use crate::core::edge::{EdgeMemory, RotationCheck, RotationState};
 use crate::core::evaluate::evaluate;
 use crate::core::pass::{conclude, PassMemory, PassPolicy, Seen, WatchSeen};
 use crate::core::rotation::{RotationResult, WatchReport};
@@ -23,6 +24,7 @@ use crate::sources::ngrok::ApiError;
 use crate::sources::state::{self, LastSync};
 
 use super::notify::Notifier;
+use super::probes;
 use super::{Active, Shared, SyncOutcome};
 
 /// Runs passes until shutdown: each wake-up starts one pass once the previous has finished, so
@@ -82,6 +84,8 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
     shared.progress.touch();
     let finished_at = OffsetDateTime::now_utc();
     let policy = PassPolicy::new(settings.schedule.interval);
+    // Whether the findings below include the edge's (a probe pass was recorded before them).
+    let edge_included = shared.edge_probed();
     // Rotation below is part of the pass: the supervisor watches it for progress too.
     let (status, memory, result) = match result {
         Ok(inventory) => {
@@ -116,6 +120,7 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
     let outcome = SyncOutcome {
         finished_at,
         result,
+        edge_included,
     };
     (status, memory, outcome)
 }
@@ -131,13 +136,39 @@ async fn rotate_and_evaluate(
     memory: &PassMemory,
     now: OffsetDateTime,
 ) -> (Inventory, Vec<Finding>, Vec<WatchSeen>) {
-    let reports = rotate_all(active, locks, &inventory, memory, now).await;
+    let settings = &active.settings;
+    let edge_on = settings.edge.enabled;
+    // With the edge on, what a rotation replaced is deleted once the edge serves the new
+    // certificate (or the grace passed): held until then.
+    let held = if edge_on {
+        shared.edge().held()
+    } else {
+        *shared.edge() = EdgeMemory::default();
+        Default::default()
+    };
+    let deletion = if edge_on {
+        rotation::Deletion::AfterEdge { held: &held }
+    } else {
+        rotation::Deletion::Confirmed
+    };
+    let reports = rotate_all(active, locks, &inventory, memory, now, deletion).await;
     // The account changed under this sync: report what it is now, from the API's answers to
     // the rotations (no new listing; the next sync lists it all again anyway).
     for o in reports.iter().filter_map(WatchReport::outcome) {
         inventory = inventory.with_changes(o.created.clone(), o.updated.clone(), &o.deleted);
     }
-    let account = evaluate(&inventory, &active.settings.expiry, now);
+    if edge_on {
+        follow_rotations(shared, &reports, &inventory, now);
+    }
+    let mut account = evaluate(&inventory, &settings.expiry, now);
+    {
+        let edge = shared.edge();
+        let policy = probes::policy(settings, false);
+        probes::add_findings(&mut account, &inventory, &edge, &policy, now);
+        shared
+            .metrics
+            .set_edge_rows(crate::core::edge::rows(&inventory, &edge));
+    }
     let mut watches = Vec::new();
     for (watch, lock) in active.settings.watches.iter().zip(locks) {
         if lock.is_none() {
@@ -187,6 +218,7 @@ async fn rotate_all(
     inventory: &Inventory,
     memory: &PassMemory,
     now: OffsetDateTime,
+    deletion: rotation::Deletion<'_>,
 ) -> Vec<WatchReport> {
     let mut reports = Vec::new();
     for (watch, lock) in active.settings.watches.iter().zip(locks) {
@@ -200,6 +232,7 @@ async fn rotate_all(
         let remembered = rotation::Remembered {
             refusal: memory.refusal(&watch.name),
             state_dir: Some(&active.settings.state_dir),
+            deletion,
         };
         let report =
             rotation::pass_remembering(&active.client, watch, inventory, options, now, remembered)
@@ -208,6 +241,48 @@ async fn rotate_all(
         reports.push(report);
     }
     reports
+}
+
+/// Follows each rotation of this pass at the edge: its domains are probed at once, and what it
+/// replaced is held until they serve the new certificate or the grace passes.
+fn follow_rotations(
+    shared: &Shared,
+    reports: &[WatchReport],
+    inventory: &Inventory,
+    now: OffsetDateTime,
+) {
+    for report in reports {
+        let (Some(plan), Some(outcome)) = (report.plan(), report.outcome()) else {
+            continue;
+        };
+        let Some(target) = outcome.target.clone() else {
+            continue;
+        };
+        if outcome.moved.is_empty() {
+            continue;
+        }
+        let fingerprint = inventory
+            .leaf_fingerprint(&target)
+            .unwrap_or(&plan.fingerprint)
+            .to_string();
+        let replaced = plan
+            .deletes
+            .iter()
+            .filter(|id| !outcome.deleted.contains(id))
+            .cloned()
+            .collect();
+        tracing::info!(watch = %report.watch, certificate = %target, "probing the rotated domains at the edge until they serve the new certificate");
+        shared.edge().follow(RotationCheck {
+            watch: report.watch.clone(),
+            domains: outcome.moved.clone(),
+            certificate_id: target,
+            fingerprint,
+            replaced,
+            patched_at: now,
+            state: RotationState::Pending,
+        });
+        shared.request_probes(outcome.moved.iter().cloned());
+    }
 }
 
 fn log_rotation(report: &WatchReport) {

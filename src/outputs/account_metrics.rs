@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
+use crate::core::edge::EdgeRow;
 use crate::sources::inventory::Inventory;
 
 /// Text-format output: one family at a time, its HELP and TYPE, then its samples. A family
@@ -74,6 +75,49 @@ fn escape_label_value(out: &mut String, value: &str) {
 
 fn unix(t: OffsetDateTime) -> f64 {
     t.unix_timestamp() as f64
+}
+
+/// The edge's series (`ngrok_edge_*{domain}`), from the last probe of each domain.
+pub fn render_edge(rows: &[EdgeRow]) -> String {
+    let mut t = Text::new(4 * 100 * rows.len() + 1024);
+    t.family(
+        "ngrok_edge_probe_success",
+        "1 when the last TLS handshake with the edge for a reserved domain showed a certificate, else 0.",
+    );
+    for r in rows {
+        let value = if r.success { 1.0 } else { 0.0 };
+        t.sample("ngrok_edge_probe_success", &[("domain", &r.domain)], value);
+    }
+    t.family(
+        "ngrok_edge_certificate_not_after_timestamp_seconds",
+        "When the certificate the edge serves for a reserved domain expires, Unix seconds.",
+    );
+    for r in rows {
+        if let Some(at) = r.not_after {
+            let name = "ngrok_edge_certificate_not_after_timestamp_seconds";
+            t.sample(name, &[("domain", &r.domain)], unix(at));
+        }
+    }
+    for (name, help, value) in [
+        (
+            "ngrok_edge_certificate_matches",
+            "1 when the edge serves the certificate attached to the reserved domain, else 0.",
+            (|r: &EdgeRow| r.matches) as fn(&EdgeRow) -> Option<bool>,
+        ),
+        (
+            "ngrok_edge_certificate_valid",
+            "1 when the chain the edge serves for a reserved domain verifies for its name (public roots and edge.trust_anchors), else 0.",
+            |r: &EdgeRow| r.valid,
+        ),
+    ] {
+        t.family(name, help);
+        for r in rows {
+            if let Some(v) = value(r) {
+                t.sample(name, &[("domain", &r.domain)], if v { 1.0 } else { 0.0 });
+            }
+        }
+    }
+    t.out
 }
 
 /// The account's series, from one inventory, in the text format.

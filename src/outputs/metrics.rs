@@ -16,10 +16,11 @@ use prometheus::{
 };
 use time::OffsetDateTime;
 
+use crate::core::edge::EdgeRow;
 use crate::model::{ExpiryPolicy, Finding, Severity};
 use crate::sources::inventory::Inventory;
 
-pub use super::account_metrics::render_account;
+pub use super::account_metrics::{render_account, render_edge};
 use crate::sources::ngrok::RequestObserver;
 
 /// The metrics of one daemon.
@@ -39,6 +40,9 @@ pub struct Metrics {
     pub webhook_deliveries_total: IntCounterVec,
     alerts_firing: IntGaugeVec,
     supervisor_alarms_total: IntCounterVec,
+    edge_rotations_total: IntCounterVec,
+    /// The edge's per-domain series of the last probe (rendered with the account's part).
+    edge_rows: RwLock<Vec<EdgeRow>>,
     /// The account's part of the exposition, rendered (and gzip-compressed) once per sync and
     /// shared by every scrape.
     account: RwLock<Rendered>,
@@ -173,6 +177,13 @@ impl Metrics {
                 "Times the supervisor found the sync loop dead (tick_late: the scheduler stopped firing; sync_stuck: a sync made no progress) and stopped pinging the systemd watchdog.",
                 &["reason"],
             ),
+            edge_rotations_total: counter_vec(
+                &registry,
+                "ngrok_cert_watchdog_edge_rotations_total",
+                "Rotations followed at the edge, by watch and how they settled (confirmed: every domain serves the new certificate; grace_passed: edge.propagation_grace passed first).",
+                &["watch", "result"],
+            ),
+            edge_rows: RwLock::new(Vec::new()),
             account: RwLock::new(Rendered::default()),
             registry,
         };
@@ -213,11 +224,7 @@ impl Metrics {
         duration: Duration,
         finished_at: OffsetDateTime,
     ) {
-        let account = render_account(inventory);
-        let rendered = Rendered::of(account);
-        if let Ok(mut cached) = self.account.write() {
-            *cached = rendered;
-        }
+        self.render_account_part(inventory);
         self.findings.reset();
         let mut counts: BTreeMap<(Severity, &str), i64> = BTreeMap::new();
         for f in findings {
@@ -232,6 +239,38 @@ impl Metrics {
         self.sync_last_success
             .set(finished_at.unix_timestamp_nanos() as f64 / 1e9);
         self.syncs_total.with_label_values(&["success"]).inc();
+    }
+
+    /// What the edge served, per domain: kept, and the account's part rendered again with it.
+    pub fn record_edge(&self, inventory: &Inventory, rows: Vec<EdgeRow>) {
+        self.set_edge_rows(rows);
+        self.render_account_part(inventory);
+    }
+
+    /// What the edge served, per domain, for the next rendering (a sync's).
+    pub fn set_edge_rows(&self, rows: Vec<EdgeRow>) {
+        if let Ok(mut r) = self.edge_rows.write() {
+            *r = rows;
+        }
+    }
+
+    /// A rotation followed at the edge settled (`confirmed` or `grace_passed`).
+    pub fn record_edge_rotation(&self, watch: &str, result: &str) {
+        self.edge_rotations_total
+            .with_label_values(&[watch, result])
+            .inc();
+    }
+
+    /// The account's series and the edge's, rendered once for every scrape until the next.
+    fn render_account_part(&self, inventory: &Inventory) {
+        let mut account = render_account(inventory);
+        if let Ok(rows) = self.edge_rows.read() {
+            account.push_str(&render_edge(&rows));
+        }
+        let rendered = Rendered::of(account);
+        if let Ok(mut cached) = self.account.write() {
+            *cached = rendered;
+        }
     }
 
     /// A failed sync: counted; the account's last values stay.

@@ -18,6 +18,8 @@ pub use super::errors::{Code, SimError};
 pub const MAX_DESCRIPTION: usize = 255;
 /// The longest `metadata` the reference allows, in bytes.
 pub const MAX_METADATA: usize = 4096;
+/// The common name of the root CA the seeds' certificates chain to.
+pub const SEED_ROOT_CA: &str = "Watchdog Simulator Root CA";
 /// The largest page.
 pub const MAX_LIMIT: usize = 100;
 /// Domains under these suffixes are ngrok's: no CNAME target, no policy, no uploaded certificate.
@@ -257,6 +259,29 @@ pub struct Account {
     /// Domains in a managed take-over's window: their policy was removed and nothing has been
     /// attached since, so having no certificate is expected.
     pub taking_over: BTreeSet<String>,
+    /// The root CA the seeds' generated certificates chain to (made on first use).
+    seed_ca: Option<std::sync::Arc<certs::generate::Signer>>,
+    /// Each certificate's private key, as ngrok's edge holds it to serve the certificate (the
+    /// loopback edge of the demo and tests serves from here); never in an API answer.
+    keys: Keys,
+}
+
+/// Certificate id → private key PEM; its `Debug` shows only the count.
+#[derive(Default)]
+struct Keys(BTreeMap<String, String>);
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({} private keys)", self.0.len())
+    }
+}
+
+/// What the edge serves for a name: the certificate's id, its chain and its key (PEM).
+#[derive(Clone)]
+pub struct ServedPair {
+    pub certificate_id: String,
+    pub chain_pem: String,
+    pub key_pem: String,
 }
 
 /// What a certificate upload carries besides the PEM.
@@ -289,6 +314,19 @@ impl Account {
             ids,
             ..Default::default()
         }
+    }
+
+    /// The root CA the seeds' generated certificates chain to: one per account, so one file
+    /// (`simulate --write-ca`) is the trust anchor for all of them.
+    pub fn seed_ca(
+        &mut self,
+    ) -> Result<std::sync::Arc<certs::generate::Signer>, certs::generate::GenerateError> {
+        if let Some(ca) = &self.seed_ca {
+            return Ok(ca.clone());
+        }
+        let ca = std::sync::Arc::new(certs::generate::Signer::new(SEED_ROOT_CA)?);
+        self.seed_ca = Some(ca.clone());
+        Ok(ca)
     }
 
     fn uri(&self, collection: &str, id: &str) -> String {
@@ -340,8 +378,34 @@ impl Account {
             subject_province: leaf.subject_province,
             subject_country: leaf.subject_country,
         };
+        self.keys.0.insert(id.clone(), private_key_pem.to_string());
         self.certificates.insert(id, certificate.clone());
         Ok(certificate)
+    }
+
+    /// Certificate `id` with its key, as the edge would serve it.
+    pub fn pair_of(&self, id: &str) -> Option<ServedPair> {
+        Some(ServedPair {
+            certificate_id: id.to_string(),
+            chain_pem: self.certificates.get(id)?.certificate_pem.clone(),
+            key_pem: self.keys.0.get(id)?.clone(),
+        })
+    }
+
+    /// What ngrok's edge would serve for `name`: the certificate attached to the reserved domain
+    /// of that name, else to the wildcard domain one label up.
+    pub fn served_for(&self, name: &str) -> Option<ServedPair> {
+        let name = name.to_ascii_lowercase();
+        let wildcard = name.split_once('.').map(|(_, rest)| format!("*.{rest}"));
+        let domain = self
+            .domains
+            .values()
+            .find(|d| d.domain == name)
+            .or_else(|| {
+                let w = wildcard?;
+                self.domains.values().find(|d| d.domain == w)
+            })?;
+        self.pair_of(&domain.certificate.as_ref()?.id)
     }
 
     pub fn update_certificate(
@@ -373,6 +437,7 @@ impl Account {
             )));
         }
         remove(&mut self.certificates, "TLS certificate", id)?;
+        self.keys.0.remove(id);
         let attached: Vec<(String, String)> = self
             .domains
             .values()

@@ -203,6 +203,11 @@ impl Inventory {
         (found.id == id).then_some(found)
     }
 
+    /// The SHA-256 fingerprint of the leaf of certificate `id`, when its PEM parsed.
+    pub fn leaf_fingerprint(&self, id: &str) -> Option<&str> {
+        self.certificate(id)?.leaf_fingerprint()
+    }
+
     /// The certificates whose leaf has this SHA-256 fingerprint (from their `certificate_pem`), so
     /// a copy uploaded by hand is found as well as the watchdog's own.
     pub fn with_leaf<'a>(

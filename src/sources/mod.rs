@@ -1,6 +1,7 @@
-//! Where the watchdog's facts come from: the ngrok API (actual state) and the certificate files
-//! on disk (desired state).
+//! Where the watchdog's facts come from: the ngrok API (actual state), the certificate files
+//! on disk (desired state), and what the edge serves (TLS probes).
 
+pub mod edge;
 pub mod inventory;
 pub mod local;
 pub mod ngrok;

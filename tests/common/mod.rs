@@ -70,8 +70,18 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ngrok-cert-watchdog")
 }
 
-/// A config for the binary with the key in a 0600 file; returns (dir, config path).
+/// The probes from outside the API turned off: nothing in a test may send a DNS query or a TLS
+/// handshake off the machine (tests of the probes turn them on with loopback addresses).
+pub const NO_PROBES: &str = "[edge]\nenabled = false\n[dns]\nenabled = false\n";
+
+/// A config for the binary with the key in a 0600 file, probes off; returns (dir, config path).
 pub fn config_for(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
+    config_probing(url, key, &format!("{NO_PROBES}{extra}"))
+}
+
+/// [`config_for`] with the probes as `extra` says (on by default: `extra` must set `[edge]`
+/// and `[dns]` to loopback or off).
+pub fn config_probing(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("api-key");
     std::fs::write(&key_file, format!("{key}\n")).unwrap();
