@@ -631,6 +631,16 @@ mod shipped_example {
         assert_eq!(s.expiry, defaults.expiry);
         assert_eq!(s.metrics.listen, defaults.metrics.listen);
         assert_eq!(s.state_dir, defaults.state_dir);
+        assert_eq!(s.edge.enabled, defaults.edge.enabled);
+        assert_eq!(s.edge.interval, defaults.edge.interval);
+        assert_eq!(s.edge.timeout, defaults.edge.timeout);
+        assert_eq!(s.edge.concurrency, defaults.edge.concurrency);
+        assert_eq!(s.edge.port, defaults.edge.port);
+        assert_eq!(
+            s.edge.failures_before_finding,
+            defaults.edge.failures_before_finding
+        );
+        assert_eq!(s.edge.propagation_grace, defaults.edge.propagation_grace);
         // Safe as installed: no watch, no webhook, until the user uncomments one.
         assert_eq!(s.watches.len(), 0);
         assert_eq!(s.webhooks.len(), 0);
@@ -661,15 +671,5 @@ mod shipped_example {
         assert_eq!(s.watches.len(), 1);
         assert_eq!(s.watches[0].name, "app");
         assert_eq!(s.webhooks.len(), 1);
-        assert_eq!(s.edge.enabled, defaults.edge.enabled);
-        assert_eq!(s.edge.interval, defaults.edge.interval);
-        assert_eq!(s.edge.timeout, defaults.edge.timeout);
-        assert_eq!(s.edge.concurrency, defaults.edge.concurrency);
-        assert_eq!(s.edge.port, defaults.edge.port);
-        assert_eq!(
-            s.edge.failures_before_finding,
-            defaults.edge.failures_before_finding
-        );
-        assert_eq!(s.edge.propagation_grace, defaults.edge.propagation_grace);
     }
 }
