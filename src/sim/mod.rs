@@ -6,6 +6,7 @@
 //! listener it is given.
 
 pub mod account;
+pub mod dns;
 pub mod errors;
 pub mod routes;
 pub mod seed;
