@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod budget;
+pub mod dns;
 pub mod evaluate;
 pub mod pass;
 pub mod rotation;

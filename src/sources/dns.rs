@@ -18,6 +18,7 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 
+use crate::config::DnsSettings;
 use crate::sources::ngrok::ReservedDomain;
 
 /// The longest CNAME chain followed: a longer one is reported, never followed further.
@@ -66,6 +67,11 @@ impl std::fmt::Debug for Resolver {
 }
 
 impl Resolver {
+    /// The resolver `[dns]` describes.
+    pub fn from_settings(settings: &DnsSettings) -> Result<Self, SetupError> {
+        Self::new(&settings.nameservers, settings.timeout)
+    }
+
     /// `nameservers` empty: the system's configuration (`/etc/resolv.conf`). `timeout` bounds
     /// one lookup, its retries included.
     pub fn new(nameservers: &[SocketAddr], timeout: Duration) -> Result<Self, SetupError> {
