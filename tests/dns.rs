@@ -121,3 +121,223 @@ async fn an_a_record_instead_of_the_cname_is_named_with_the_record_to_create_and
     assert!(dns_findings(&found).is_empty(), "{found:#?}");
     assert!(ok.iter().all(|(_, ok)| *ok), "{ok:?}");
 }
+
+#[tokio::test]
+async fn no_record_and_a_cname_elsewhere_each_say_what_to_create_and_clear_when_fixed() {
+    let mut zone = base_zone();
+    zone.cname("old.example.com", "old.example.net");
+    let server = responder(zone).await;
+    let resolver = resolver(server.addr());
+    let domains = vec![domain("rd_none", "none.example.com", false), domain("rd_old", "old.example.com", false)];
+
+    let (found, _) = findings(&resolver, &domains).await;
+    let none = only_dns(&found, "rd_none");
+    assert!(
+        none.message.contains("none.example.com has no record at all; create CNAME none.example.com → rd_none.cname.ngrok.test"),
+        "{}",
+        none.message
+    );
+    let old = only_dns(&found, "rd_old");
+    assert!(
+        old.message.contains("old.example.com: CNAME points at old.example.net (an A record 198.51.100.1); change it to CNAME old.example.com → rd_old.cname.ngrok.test"),
+        "{}",
+        old.message
+    );
+
+    server.zone().cname("none.example.com", &target("rd_none")).cname("old.example.com", &target("rd_old"));
+    let (found, _) = findings(&resolver, &domains).await;
+    assert!(dns_findings(&found).is_empty(), "{found:#?}");
+}
+
+#[tokio::test]
+async fn an_apex_is_right_with_the_targets_addresses_and_is_told_to_use_an_alias_otherwise() {
+    let mut zone = base_zone();
+    zone.address("example.com", ip("203.0.113.9"));
+    let server = responder(zone).await;
+    let resolver = resolver(server.addr());
+    let domains = vec![domain("rd_apex", "example.com", false)];
+
+    let (found, ok) = findings(&resolver, &domains).await;
+    let f = only_dns(&found, "rd_apex");
+    assert!(
+        f.message.contains("example.com has an A record 203.0.113.9; replace it with an ALIAS (or ANAME) record example.com → rd_apex.cname.ngrok.test, or your DNS provider's CNAME flattening"),
+        "{}",
+        f.message
+    );
+    assert_eq!(ok, vec![("example.com".to_string(), false)]);
+
+    // Flattened: the apex shows the target's own address.
+    server.zone().remove_type("example.com", hickory_resolver::proto::rr::RecordType::A).address("example.com", ip(NGROK_IP));
+    let (found, ok) = findings(&resolver, &domains).await;
+    assert!(dns_findings(&found).is_empty(), "{found:#?}");
+    assert_eq!(ok, vec![("example.com".to_string(), true)]);
+}
+
+#[tokio::test]
+async fn a_wildcard_without_its_acme_challenge_cname_is_critical_while_it_has_no_certificate() {
+    let mut zone = base_zone();
+    zone.cname("*.apps.example.com", &target("rd_wild"));
+    let server = responder(zone).await;
+    let resolver = resolver(server.addr());
+    let mut wild = domain("rd_wild", "*.apps.example.com", true);
+    wild.certificate = None;
+    let domains = vec![wild];
+
+    let (found, _) = findings(&resolver, &domains).await;
+    let f = only_dns(&found, "rd_wild");
+    assert_eq!(f.severity, Severity::Critical, "a managed domain without a certificate");
+    assert!(
+        f.message.contains("_acme-challenge.apps.example.com has no CNAME record of its own (the wildcard *.apps.example.com answers for it, with rd_wild.cname.ngrok.test); create CNAME _acme-challenge.apps.example.com → apps.example.com.acme.ngrok.test"),
+        "{}",
+        f.message
+    );
+
+    server.zone().cname("_acme-challenge.apps.example.com", "apps.example.com.acme.ngrok.test");
+    let (found, ok) = findings(&resolver, &domains).await;
+    assert!(dns_findings(&found).is_empty(), "{found:#?}");
+    assert_eq!(ok, vec![("*.apps.example.com".to_string(), true)]);
+}
+
+#[tokio::test]
+async fn a_dns_error_finding_carries_the_diagnosis_and_the_dns_finding_is_critical() {
+    let mut zone = base_zone();
+    zone.address("shop.example.com", ip("203.0.113.7"));
+    let server = responder(zone).await;
+    let resolver = resolver(server.addr());
+    let domains = vec![dns_error("rd_shop", "shop.example.com")];
+
+    let (found, _) = findings(&resolver, &domains).await;
+    let f = only_dns(&found, "rd_shop");
+    assert_eq!(f.severity, Severity::Critical);
+    let provisioning = found.iter().find(|f| f.kind == FindingKind::ProvisioningFailed).expect("DNS_ERROR finding");
+    assert!(
+        provisioning.message.contains("DNS as seen from here: shop.example.com has an A record 203.0.113.7; replace it with CNAME shop.example.com → rd_shop.cname.ngrok.test"),
+        "{}",
+        provisioning.message
+    );
+
+    server.zone().cname("shop.example.com", &target("rd_shop"));
+    let (found, _) = findings(&resolver, &domains).await;
+    assert!(dns_findings(&found).is_empty(), "{found:#?}");
+    let provisioning = found.iter().find(|f| f.kind == FindingKind::ProvisioningFailed).unwrap();
+    assert!(provisioning.message.contains("leads to rd_shop.cname.ngrok.test as it should"), "{}", provisioning.message);
+}
+
+#[tokio::test]
+async fn caa_that_forbids_lets_encrypt_is_found_up_the_tree_and_clears_when_fixed() {
+    let mut zone = base_zone();
+    zone.cname("m.example.com", &target("rd_m"))
+        .cname("*.w.example.com", &target("rd_w"))
+        .cname("_acme-challenge.w.example.com", "w.example.com.acme.ngrok.test")
+        .caa("example.com", false, "issue", "digicert.com");
+    let server = responder(zone).await;
+    let resolver = resolver(server.addr());
+    let domains = vec![domain("rd_m", "m.example.com", true), domain("rd_w", "*.w.example.com", true), domain("rd_up", "up.example.com", false)];
+    server.zone().cname("up.example.com", &target("rd_up"));
+
+    let (found, _) = findings(&resolver, &domains).await;
+    let m = only_dns(&found, "rd_m");
+    assert_eq!(m.severity, Severity::Warning, "it has a certificate: renewal is what fails");
+    assert!(
+        m.message.contains("CAA on example.com allows only digicert.com (issue), not letsencrypt.org, which ngrok uses; add CAA example.com 0 issue \"letsencrypt.org\""),
+        "{}",
+        m.message
+    );
+    only_dns(&found, "rd_w");
+    assert!(dns_findings(&found).iter().all(|f| f.resource_id != "rd_up"), "CAA matters for managed domains only");
+
+    // issuewild decides for the wildcard; `issue ";"` forbids every CA for the other.
+    {
+        let mut zone = server.zone();
+        zone.remove("example.com");
+        zone.caa("example.com", false, "issue", ";").caa("example.com", false, "issuewild", "letsencrypt.org");
+    }
+    let (found, _) = findings(&resolver, &domains).await;
+    let m = only_dns(&found, "rd_m");
+    assert!(m.message.contains("CAA on example.com forbids every CA (issue \";\"); add CAA example.com 0 issue \"letsencrypt.org\""), "{}", m.message);
+    assert!(dns_findings(&found).iter().all(|f| f.resource_id != "rd_w"), "{found:#?}");
+
+    // Parameters cannot be judged from here: info, and the DNS counts as right.
+    {
+        let mut zone = server.zone();
+        zone.remove("example.com");
+        zone.caa("example.com", false, "issue", "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1");
+    }
+    let (found, ok) = findings(&resolver, &domains).await;
+    let m = only_dns(&found, "rd_m");
+    assert_eq!(m.severity, Severity::Info);
+    assert!(m.message.contains("CAA on example.com limits letsencrypt.org to accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1, which cannot be judged from here"), "{}", m.message);
+    assert!(ok.iter().all(|(_, ok)| *ok), "{ok:?}");
+
+    // The first non-empty set from the name upwards decides: one closer to the name that allows
+    // Let's Encrypt wins over a forbidding one higher up.
+    {
+        let mut zone = server.zone();
+        zone.remove("example.com");
+        zone.caa("example.com", false, "issue", ";");
+        zone.cname("m.sub.example.com", &target("rd_deep"));
+        zone.caa("sub.example.com", false, "issue", "letsencrypt.org");
+    }
+    let deep = vec![domain("rd_deep", "m.sub.example.com", true), domain("rd_m", "m.example.com", true)];
+    let (found, _) = findings(&resolver, &deep).await;
+    let only: Vec<_> = dns_findings(&found).iter().map(|f| f.resource_id.clone()).collect();
+    assert_eq!(only, vec!["rd_m".to_string()], "{found:#?}");
+
+    server.zone().remove("example.com");
+    let (found, _) = findings(&resolver, &domains).await;
+    assert!(dns_findings(&found).is_empty(), "no CAA anywhere: every CA may issue: {found:#?}");
+}
+
+#[tokio::test]
+async fn a_cname_loop_and_a_chain_longer_than_eight_are_findings_not_hangs() {
+    let mut zone = base_zone();
+    zone.cname("loop.example.com", "a.example.com").cname("a.example.com", "b.example.com").cname("b.example.com", "a.example.com");
+    zone.cname("long.example.com", "h1.example.com");
+    for i in 1..12 {
+        zone.cname(&format!("h{i}.example.com"), &format!("h{}.example.com", i + 1));
+    }
+    let server = responder(zone).await;
+    let resolver = resolver(server.addr());
+    let domains = vec![domain("rd_loop", "loop.example.com", false), domain("rd_long", "long.example.com", false)];
+
+    let started = Instant::now();
+    let (found, ok) = findings(&resolver, &domains).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let lp = only_dns(&found, "rd_loop");
+    assert!(
+        lp.message.contains("the CNAME chain of loop.example.com loops (loop.example.com → a.example.com → b.example.com → a.example.com); replace the CNAME of loop.example.com with CNAME loop.example.com → rd_loop.cname.ngrok.test"),
+        "{}",
+        lp.message
+    );
+    let long = only_dns(&found, "rd_long");
+    assert!(long.message.contains("the CNAME chain of long.example.com is longer than 8 (long.example.com → h1.example.com →"), "{}", long.message);
+    assert!(ok.iter().all(|(_, ok)| !*ok), "{ok:?}");
+
+    // A chain through the user's own names to the target is right.
+    server.zone().cname("b.example.com", &target("rd_loop")).cname("h3.example.com", &target("rd_long"));
+    let (found, _) = findings(&resolver, &domains).await;
+    assert!(dns_findings(&found).is_empty(), "{found:#?}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_gives_could_not_check_not_a_finding() {
+    // Bound, never read: every query times out.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let resolver = Resolver::new(&[silent.local_addr().unwrap()], Duration::from_millis(400)).unwrap();
+    let domains = vec![dns_error("rd_shop", "shop.example.com"), domain("rd_blog", "blog.example.com", true)];
+
+    let started = Instant::now();
+    let (found, ok) = findings(&resolver, &domains).await;
+    let took = started.elapsed();
+    assert!(dns_findings(&found).is_empty(), "{found:#?}");
+    assert!(ok.is_empty(), "no dns_ok value when it could not be checked: {ok:?}");
+    // Both domains at once, each stopping at its first timeout.
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    let provisioning = found.iter().find(|f| f.kind == FindingKind::ProvisioningFailed).unwrap();
+    assert!(
+        provisioning.message.contains("DNS could not be checked from here: could not check shop.example.com: the DNS server did not answer within 400ms"),
+        "{}",
+        provisioning.message
+    );
+    drop(silent);
+}

@@ -57,7 +57,7 @@ enum Outcome {
 pub fn judge(facts: &DomainDns, managed: bool) -> Verdict {
     let mut outcomes = vec![pointing(&facts.target, Purpose::Domain)];
     if let Some(acme) = &facts.acme {
-        outcomes.push(pointing(acme, Purpose::AcmeChallenge));
+        outcomes.push(acme_challenge(acme, &facts.domain, &facts.target.target));
     }
     if let (true, Some(caa)) = (managed, &facts.caa) {
         outcomes.push(caa_outcome(caa, facts.domain.starts_with("*.")));
@@ -132,6 +132,20 @@ fn pointing(p: &Pointing, purpose: Purpose) -> Outcome {
         }
         ChainEnd::Addresses(found) => addresses(p, found, &record, purpose),
     }
+}
+
+/// The `_acme-challenge` name of a wildcard. Without a record of its own, the wildcard itself
+/// answers for it (a CNAME to the domain's own target): said so, since the zone looks right.
+fn acme_challenge(p: &Pointing, wildcard: &str, wildcard_target: &str) -> Outcome {
+    let through_wildcard = p.chain.end != ChainEnd::Target
+        && p.chain.hops.first().map(String::as_str) == Some(wildcard_target);
+    if through_wildcard {
+        return Outcome::Wrong(format!(
+            "{} has no CNAME record of its own (the wildcard {wildcard} answers for it, with {wildcard_target}); create CNAME {} → {}",
+            p.name, p.name, p.target
+        ));
+    }
+    pointing(p, Purpose::AcmeChallenge)
 }
 
 /// A chain that ends in addresses other than at the target: right when they are the target's
