@@ -33,6 +33,8 @@ requests_per_minute = 100000
 timeout = "60s"
 [state]
 dir = "$work/state"
+[dns]
+enabled = false
 TOML
 
 requests() { curl -sf -H "Authorization: Bearer $KEY" "$URL/_sim/requests" | jq '[.requests[] | select(.method == "GET")] | length'; }

@@ -37,6 +37,8 @@ sync = "0 0 * * * *"
 listen = "127.0.0.1:$MPORT"
 [state]
 dir = "$work/state"
+[dns]
+enabled = false
 TOML
   RUST_LOG=warn "$BIN" --config "$work/config.toml" run &
   DAEMON_PID=$!; pids+=("$DAEMON_PID")

@@ -100,7 +100,7 @@ async fn watchdog_run(domains: usize) -> (Duration, usize, usize) {
         .join(", ");
     // Defaults everywhere but the addresses: budget 60/min, debounce 2 s.
     let text = format!(
-        "[api]\nurl = \"{}\"\n[schedule]\nsync = \"0 0 0 1 1 *\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n[[watch]]\nname = \"bench\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [{domain_list}]\ndelete_replaced = true\n",
+        "[api]\nurl = \"{}\"\n[schedule]\nsync = \"0 0 0 1 1 *\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n[dns]\nenabled = false\n[[watch]]\nname = \"bench\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [{domain_list}]\ndelete_replaced = true\n",
         sim.url(),
         dir.path().join("state").display(),
         dir.path().join("live/fullchain.pem").display(),

@@ -211,6 +211,8 @@ sync = "{args.schedule}"
 listen = "127.0.0.1:{metrics_port}"
 [state]
 dir = "{os.path.join(work, 'state')}"
+[dns]
+enabled = false
 [[webhook]]
 name = "json"
 url = "{receiver_url}/json"

@@ -80,7 +80,7 @@ impl Daemon {
     async fn start(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
         let state = tempfile::tempdir().unwrap();
         let text = format!(
-            "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n{extra}",
+            "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n[dns]\nenabled = false\n{extra}",
             sim.url(),
             state.path().display()
         );

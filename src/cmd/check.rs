@@ -7,9 +7,11 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 use crate::config::{Environment, Settings};
+use crate::core::dns as core_dns;
 use crate::core::evaluate::evaluate;
 use crate::model::Finding;
 use crate::outputs::report;
+use crate::sources::dns;
 use crate::sources::inventory::{self, Inventory};
 use crate::sources::ngrok::{self, ApiError};
 
@@ -28,12 +30,12 @@ pub struct CheckOutcome {
 }
 
 /// `check [--format text|json]`: exit 0/1/2 by the worst finding, 3 when it could not check.
-pub async fn check(path: &Path, env: &Environment, format: ReportFormat) -> Exit {
+pub async fn check(path: &Path, env: &Environment, format: ReportFormat, no_edge: bool) -> Exit {
     let settings = match super::load_settings(path, env, Exit::Unknown) {
         Ok(s) => s,
         Err(exit) => return exit,
     };
-    let outcome = match sync_and_evaluate(&settings).await {
+    let outcome = match sync_and_evaluate(&settings, !no_edge).await {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("ngrok-cert-watchdog: check: {e}");
@@ -66,14 +68,40 @@ pub fn exit_for(findings: &[Finding]) -> Exit {
     }
 }
 
-/// Syncs and evaluates. `now` is read once, here, at the edge.
-pub async fn sync_and_evaluate(settings: &Settings) -> Result<CheckOutcome, ApiError> {
+/// Syncs and evaluates; `look_outside`: also asks DNS (unless `dns.enabled = false`). `now`
+/// is read once, here, at the edge.
+pub async fn sync_and_evaluate(
+    settings: &Settings,
+    look_outside: bool,
+) -> Result<CheckOutcome, ApiError> {
     let client = ngrok::client_for(&settings.api, &settings.state_dir, None)?;
     let now = OffsetDateTime::now_utc();
     let inventory = inventory::sync(&client, now).await?;
-    let findings = evaluate(&inventory, &settings.expiry, now);
+    let mut findings = evaluate(&inventory, &settings.expiry, now);
+    if look_outside && settings.dns.enabled {
+        dns_diagnosis(settings, &inventory, &mut findings).await;
+    }
     Ok(CheckOutcome {
         inventory,
         findings,
     })
+}
+
+/// The DNS diagnosis of the account's custom domains, into `findings`; what could not be
+/// checked goes to stderr (it is no finding).
+async fn dns_diagnosis(settings: &Settings, inventory: &Inventory, findings: &mut Vec<Finding>) {
+    let resolver = match dns::Resolver::from_settings(&settings.dns) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ngrok-cert-watchdog: check: DNS not checked: {e}");
+            return;
+        }
+    };
+    let diagnosis = dns::diagnose(&resolver, inventory.domains()).await;
+    for (domain, verdict) in core_dns::verdicts(inventory, &diagnosis) {
+        if let core_dns::Verdict::Unchecked { reason } = verdict {
+            eprintln!("ngrok-cert-watchdog: check: DNS of {} not checked: {reason}", domain.domain);
+        }
+    }
+    core_dns::apply(inventory, &diagnosis, findings);
 }

@@ -88,6 +88,9 @@ pub enum Command {
     Check {
         #[arg(long, value_enum, default_value = "text")]
         format: check::ReportFormat,
+        /// Skip the looks from outside the API: the edge probes and the DNS queries.
+        #[arg(long)]
+        no_edge: bool,
     },
     /// Validate the configuration (0 valid, 78 invalid).
     CheckConfig,
@@ -172,7 +175,7 @@ async fn dispatch(cli: Cli) -> Exit {
     match cli.command {
         Command::Run => run::run(cli.config, env).await,
         Command::CheckConfig => check_config::check_config(&cli.config, &env),
-        Command::Check { format } => check::check(&cli.config, &env, format).await,
+        Command::Check { format, no_edge } => check::check(&cli.config, &env, format, no_edge).await,
         Command::Rotate { watch, dry_run } => {
             rotate::rotate(&cli.config, &env, watch.as_deref(), dry_run).await
         }

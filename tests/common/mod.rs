@@ -79,7 +79,7 @@ pub fn config_for(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, Path
     std::fs::write(
         &config,
         format!(
-            "[api]\nurl = \"{url}\"\nkey_file = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n\n[state]\ndir = \"{}\"\n{extra}",
+            "[api]\nurl = \"{url}\"\nkey_file = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n\n[state]\ndir = \"{}\"\n[dns]\nenabled = false\n{extra}",
             key_file.display(),
             dir.path().join("state").display()
         ),
