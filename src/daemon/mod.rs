@@ -14,9 +14,11 @@
 //! - [`supervisor`] — liveness and the keep-alive
 //! - [`http`] — `/metrics`, `/healthz`, `/readyz`
 //! - [`reload`] — SIGHUP
+//! - `dns` — the DNS diagnosis of custom domains, on the edge schedule, inside the sync pass
 //! - [`file_events`] — changes to `[[watch]]` files start a pass
 //! - [`notify`] — READY, STATUS, keep-alive, STOPPING to the service manager
 
+mod dns;
 pub mod file_events;
 pub mod http;
 pub mod notify;
@@ -98,6 +100,8 @@ pub struct Shared {
     /// Requests the last successful sync took (from `state.dir` at start): how long the budget
     /// makes a sync last.
     last_sync_requests: AtomicU64,
+    /// The last DNS diagnosis, for every sync's evaluation.
+    dns: dns::DnsMemory,
 }
 
 impl Shared {
@@ -405,6 +409,7 @@ fn build_shared(
         outcomes,
         alerting,
         last_sync_requests: AtomicU64::new(last_sync.unwrap_or(0)),
+        dns: dns::DnsMemory::default(),
     });
     Ok((shared, observer))
 }

@@ -123,7 +123,10 @@ async fn rotate_and_evaluate(
     for o in reports.iter().filter_map(WatchReport::outcome) {
         inventory = inventory.with_changes(o.created.clone(), o.updated.clone(), &o.deleted);
     }
-    let account = evaluate(&inventory, &active.settings.expiry, now);
+    let mut account = evaluate(&inventory, &active.settings.expiry, now);
+    if let Some(diagnosis) = super::dns::diagnosis(shared, &active.settings, &inventory).await {
+        crate::core::dns::apply(&inventory, &diagnosis, &mut account);
+    }
     let mut watches = Vec::new();
     for (watch, lock) in active.settings.watches.iter().zip(locks) {
         if lock.is_none() {

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub webhook_deliveries_total: IntCounterVec,
     alerts_firing: IntGaugeVec,
     supervisor_alarms_total: IntCounterVec,
+    /// Per custom domain, from the last DNS diagnosis applied to the last sync.
+    dns_ok: IntGaugeVec,
     /// The account's part of the exposition, rendered (and gzip-compressed) once per sync and
     /// shared by every scrape.
     account: RwLock<Rendered>,
@@ -171,6 +173,12 @@ impl Metrics {
                 "Times the supervisor found the sync loop dead (tick_late: the scheduler stopped firing; sync_stuck: a sync made no progress) and stopped pinging the systemd watchdog.",
                 &["reason"],
             ),
+            dns_ok: int_gauge_vec(
+                &registry,
+                "ngrok_reserved_domain_dns_ok",
+                "1 when a custom domain's DNS leads to its CNAME target (and its ACME challenge CNAME and CAA allow ngrok's certificates), 0 when it does not; absent when it could not be checked or DNS diagnosis is off.",
+                &["domain"],
+            ),
             account: RwLock::new(Rendered::default()),
             registry,
         };
@@ -252,6 +260,16 @@ impl Metrics {
             self.rotations_total
                 .with_label_values(&[report.watch.as_str(), result])
                 .inc();
+        }
+    }
+
+    /// `ngrok_reserved_domain_dns_ok`: exactly these domains (the others disappear).
+    pub fn record_dns_ok(&self, values: &[(String, bool)]) {
+        self.dns_ok.reset();
+        for (domain, ok) in values {
+            self.dns_ok
+                .with_label_values(&[domain.as_str()])
+                .set(i64::from(*ok));
         }
     }
 

@@ -297,12 +297,19 @@ pub fn diagnosable(domain: &ReservedDomain) -> bool {
 
 /// Looks up every custom domain among `domains`, a few at a time.
 pub async fn diagnose(resolver: &Resolver, domains: &[ReservedDomain]) -> Vec<DomainDns> {
-    stream::iter(domains.iter().filter(|d| diagnosable(d)))
-        .map(|d| diagnose_one(resolver, d))
+    // The futures are built first: a stream of closures over borrowed domains would not be
+    // `Send` for the daemon's task (rust-lang/rust#102211).
+    let mut lookups = Vec::new();
+    for domain in domains {
+        if diagnosable(domain) {
+            lookups.push(diagnose_one(resolver, domain));
+        }
+    }
+    let found: Vec<Option<DomainDns>> = stream::iter(lookups)
         .buffered(CONCURRENCY)
-        .filter_map(|d| async move { d })
         .collect()
-        .await
+        .await;
+    found.into_iter().flatten().collect()
 }
 
 /// The facts of one domain; `None` if it has no `cname_target`.
