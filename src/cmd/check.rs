@@ -100,7 +100,10 @@ async fn dns_diagnosis(settings: &Settings, inventory: &Inventory, findings: &mu
     let diagnosis = dns::diagnose(&resolver, inventory.domains()).await;
     for (domain, verdict) in core_dns::verdicts(inventory, &diagnosis) {
         if let core_dns::Verdict::Unchecked { reason } = verdict {
-            eprintln!("ngrok-cert-watchdog: check: DNS of {} not checked: {reason}", domain.domain);
+            eprintln!(
+                "ngrok-cert-watchdog: check: DNS of {} not checked: {reason}",
+                domain.domain
+            );
         }
     }
     core_dns::apply(inventory, &diagnosis, findings);

@@ -236,7 +236,11 @@ async fn start_dns(sim: &Sim) -> Result<Responder, DemoError> {
             .values()
             .filter_map(|d| {
                 let target = d.cname_target.clone()?;
-                Some((d.domain.clone(), target, d.acme_challenge_cname_target.clone()))
+                Some((
+                    d.domain.clone(),
+                    target,
+                    d.acme_challenge_cname_target.clone(),
+                ))
             })
             .collect()
     });
@@ -291,7 +295,9 @@ async fn print_outcomes(
                 println!();
                 println!("Also try, in another terminal:");
                 println!("  curl -s http://{metrics_addr}/metrics | grep ngrok_reserved_domain_provisioning_failed");
-                println!("  curl -s http://{metrics_addr}/metrics | grep ngrok_reserved_domain_dns_ok");
+                println!(
+                    "  curl -s http://{metrics_addr}/metrics | grep ngrok_reserved_domain_dns_ok"
+                );
                 println!("Press Ctrl-C to stop.");
             }
             Ok(_) => {}

@@ -175,7 +175,9 @@ async fn dispatch(cli: Cli) -> Exit {
     match cli.command {
         Command::Run => run::run(cli.config, env).await,
         Command::CheckConfig => check_config::check_config(&cli.config, &env),
-        Command::Check { format, no_edge } => check::check(&cli.config, &env, format, no_edge).await,
+        Command::Check { format, no_edge } => {
+            check::check(&cli.config, &env, format, no_edge).await
+        }
         Command::Rotate { watch, dry_run } => {
             rotate::rotate(&cli.config, &env, watch.as_deref(), dry_run).await
         }

@@ -229,7 +229,13 @@ fn caa_outcome(caa: &Caa, wildcard: bool) -> Outcome {
         Caa::Unchecked(e) => return Outcome::Unchecked(format!("could not check CAA: {e}")),
         Caa::Found { at, records } => (at, records),
     };
-    let known = ["issue", "issuewild", "iodef", "contactemail", "contactphone"];
+    let known = [
+        "issue",
+        "issuewild",
+        "iodef",
+        "contactemail",
+        "contactphone",
+    ];
     if let Some(r) = records
         .iter()
         .find(|r| r.critical && !known.contains(&r.tag.as_str()))
@@ -292,12 +298,17 @@ pub fn verdicts<'a>(
             .domains()
             .iter()
             .find(|d| d.id == facts.domain_id)?;
-        let current = |t: &Option<String>| t.as_deref().map(|t| t.trim_end_matches('.').to_ascii_lowercase());
-        let same_target = current(&domain.cname_target).as_deref() == Some(facts.target.target.as_str());
+        let current = |t: &Option<String>| {
+            t.as_deref()
+                .map(|t| t.trim_end_matches('.').to_ascii_lowercase())
+        };
+        let same_target =
+            current(&domain.cname_target).as_deref() == Some(facts.target.target.as_str());
         let same_acme = current(&domain.acme_challenge_cname_target)
             == facts.acme.as_ref().map(|a| a.target.clone());
         let wildcard = domain.domain.starts_with("*.");
-        (same_target && (same_acme || !wildcard)).then(|| (domain, judge(facts, domain.is_managed())))
+        (same_target && (same_acme || !wildcard))
+            .then(|| (domain, judge(facts, domain.is_managed())))
     })
 }
 
@@ -349,9 +360,10 @@ pub fn apply(inventory: &Inventory, diagnosis: &[DomainDns], findings: &mut Vec<
                 }
                 (severity, text)
             }
-            Verdict::Right { notes } if !notes.is_empty() => {
-                (Severity::Info, format!("DNS of {name}: {}", notes.join("; ")))
-            }
+            Verdict::Right { notes } if !notes.is_empty() => (
+                Severity::Info,
+                format!("DNS of {name}: {}", notes.join("; ")),
+            ),
             _ => continue,
         };
         findings.push(Finding {

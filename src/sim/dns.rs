@@ -122,7 +122,15 @@ impl Zone {
     }
 
     fn soa(&self, apex: &str) -> Record {
-        let soa = SOA::new(name(&format!("ns.{apex}")), name(&format!("hostmaster.{apex}")), 1, 60, 60, 60, 0);
+        let soa = SOA::new(
+            name(&format!("ns.{apex}")),
+            name(&format!("hostmaster.{apex}")),
+            1,
+            60,
+            60,
+            60,
+            0,
+        );
         Record::from_rdata(name(apex), 0, RData::SOA(soa))
     }
 
@@ -137,9 +145,16 @@ impl Zone {
                 return (ResponseCode::NoError, answers, Vec::new());
             }
             let records = self.at(&owner).cloned().unwrap_or_default();
-            let matching: Vec<_> = records.iter().filter(|r| r.record_type() == qtype).collect();
+            let matching: Vec<_> = records
+                .iter()
+                .filter(|r| r.record_type() == qtype)
+                .collect();
             if !matching.is_empty() {
-                answers.extend(matching.into_iter().map(|r| Record::from_rdata(owner_name.clone(), 0, r.clone())));
+                answers.extend(
+                    matching
+                        .into_iter()
+                        .map(|r| Record::from_rdata(owner_name.clone(), 0, r.clone())),
+                );
                 return (ResponseCode::NoError, answers, Vec::new());
             }
             let cname = records.iter().find_map(|r| match r {
@@ -148,7 +163,11 @@ impl Zone {
             });
             match cname {
                 Some(target) => {
-                    answers.push(Record::from_rdata(owner_name.clone(), 0, RData::CNAME(CNAME(target.clone()))));
+                    answers.push(Record::from_rdata(
+                        owner_name.clone(),
+                        0,
+                        RData::CNAME(CNAME(target.clone())),
+                    ));
                     owner = key(&target.to_ascii());
                     owner_name = target;
                     if self.apex_of(&owner).is_none() && !self.exists(&owner) {
@@ -156,7 +175,11 @@ impl Zone {
                     }
                 }
                 None => {
-                    let authority: Vec<Record> = self.apex_of(&owner).map(|a| self.soa(a)).into_iter().collect();
+                    let authority: Vec<Record> = self
+                        .apex_of(&owner)
+                        .map(|a| self.soa(a))
+                        .into_iter()
+                        .collect();
                     let code = if answers.is_empty() && records.is_empty() && !self.exists(&owner) {
                         ResponseCode::NXDomain
                     } else {

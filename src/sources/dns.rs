@@ -271,7 +271,10 @@ pub struct CaaRecord {
 /// The CAA set that decides (RFC 8659 §3): the first non-empty one from the name upwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caa {
-    Found { at: String, records: Vec<CaaRecord> },
+    Found {
+        at: String,
+        records: Vec<CaaRecord>,
+    },
     /// No CAA record on the name or any parent: every CA may issue.
     Nowhere,
     Unchecked(Unchecked),
@@ -305,10 +308,7 @@ pub async fn diagnose(resolver: &Resolver, domains: &[ReservedDomain]) -> Vec<Do
             lookups.push(diagnose_one(resolver, domain));
         }
     }
-    let found: Vec<Option<DomainDns>> = stream::iter(lookups)
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
+    let found: Vec<Option<DomainDns>> = stream::iter(lookups).buffered(CONCURRENCY).collect().await;
     found.into_iter().flatten().collect()
 }
 
@@ -372,7 +372,12 @@ async fn follow(resolver: &Resolver, name: &str, target: &str) -> Chain {
     let mut hops: Vec<String> = Vec::new();
     let mut current = match fqdn(name) {
         Ok(n) => n,
-        Err(e) => return Chain { hops, end: ChainEnd::Unchecked(e) },
+        Err(e) => {
+            return Chain {
+                hops,
+                end: ChainEnd::Unchecked(e),
+            }
+        }
     };
     let end = loop {
         let next = match resolver.cname(&current).await {

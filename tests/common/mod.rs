@@ -70,7 +70,8 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ngrok-cert-watchdog")
 }
 
-/// A config for the binary with the key in a 0600 file; returns (dir, config path).
+/// A config for the binary with the key in a 0600 file, DNS diagnosis off unless `extra` has a
+/// `[dns]` section; returns (dir, config path).
 pub fn config_for(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("api-key");
@@ -79,9 +80,11 @@ pub fn config_for(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, Path
     std::fs::write(
         &config,
         format!(
-            "[api]\nurl = \"{url}\"\nkey_file = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n\n[state]\ndir = \"{}\"\n[dns]\nenabled = false\n{extra}",
+            "[api]\nurl = \"{url}\"\nkey_file = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n\n[state]\ndir = \"{}\"\n{}{extra}",
             key_file.display(),
-            dir.path().join("state").display()
+            dir.path().join("state").display(),
+            // No DNS query leaves the machine: off unless the test brings its own server.
+            if extra.contains("[dns]") { "" } else { "[dns]\nenabled = false\n" },
         ),
     )
     .unwrap();
