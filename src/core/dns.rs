@@ -377,3 +377,208 @@ pub fn apply(inventory: &Inventory, diagnosis: &[DomainDns], findings: &mut Vec<
     }
     sort(findings);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::dns::{Chain, Unchecked};
+    use std::collections::BTreeSet;
+    use time::macros::datetime;
+
+    const T: &str = "x.y.ngrok-cname.com";
+
+    fn chain(hops: &[&str], end: ChainEnd) -> Chain {
+        Chain {
+            hops: hops.iter().map(|h| h.to_string()).collect(),
+            end,
+        }
+    }
+
+    fn pointing_to(name: &str, chain: Chain) -> Pointing {
+        Pointing {
+            name: name.into(),
+            target: T.into(),
+            chain,
+            apex: false,
+            target_addresses: None,
+        }
+    }
+
+    fn facts(domain: &str, target: Pointing, caa: Option<Caa>) -> DomainDns {
+        DomainDns {
+            domain_id: "rd_1".into(),
+            domain: domain.into(),
+            target,
+            acme: None,
+            caa,
+        }
+    }
+
+    fn right(name: &str) -> Pointing {
+        pointing_to(name, chain(&[T], ChainEnd::Target))
+    }
+
+    fn caa(records: &[(bool, &str, &str)]) -> Caa {
+        Caa::Found {
+            at: "example.com".into(),
+            records: records
+                .iter()
+                .map(|(critical, tag, value)| CaaRecord {
+                    critical: *critical,
+                    tag: tag.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    fn problems(v: &Verdict) -> String {
+        match v {
+            Verdict::Wrong { problems, .. } => problems.join("; "),
+            other => panic!("not wrong: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn caa_follows_rfc_8659() {
+        let judge_caa = |domain: &str, c: Caa| judge(&facts(domain, right(domain), Some(c)), true);
+        let ok = |v: Verdict| assert_eq!(v, Verdict::Right { notes: vec![] });
+        ok(judge_caa("a.example.com", Caa::Nowhere));
+        ok(judge_caa(
+            "a.example.com",
+            caa(&[(false, "iodef", "mailto:x@example.com")]),
+        ));
+        ok(judge_caa(
+            "a.example.com",
+            caa(&[
+                (false, "issue", "digicert.com"),
+                (false, "issue", " LetsEncrypt.org "),
+            ]),
+        ));
+        // issuewild decides for wildcards only, and only when there is one.
+        let wild_only_digicert = caa(&[
+            (false, "issue", "letsencrypt.org"),
+            (false, "issuewild", "digicert.com"),
+        ]);
+        ok(judge_caa("a.example.com", wild_only_digicert.clone()));
+        assert!(problems(&judge_caa("*.example.com", wild_only_digicert))
+            .contains("allows only digicert.com (issuewild)"));
+        ok(judge_caa(
+            "*.example.com",
+            caa(&[(false, "issue", "letsencrypt.org")]),
+        ));
+        assert!(
+            problems(&judge_caa("*.example.com", caa(&[(false, "issue", ";")])))
+                .contains("forbids every CA (issue \";\")")
+        );
+        // An unknown property flagged critical stops every CA; unflagged it is ignored.
+        assert!(problems(&judge_caa(
+            "a.example.com",
+            caa(&[(true, "tbs", "x"), (false, "issue", "letsencrypt.org")])
+        ))
+        .contains("critical property `tbs`"));
+        ok(judge_caa(
+            "a.example.com",
+            caa(&[(false, "tbs", "x"), (false, "issue", "letsencrypt.org")]),
+        ));
+        // Parameters cannot be judged: a note, still right.
+        match judge_caa(
+            "a.example.com",
+            caa(&[(false, "issue", "letsencrypt.org; validationmethods=dns-01")]),
+        ) {
+            Verdict::Right { notes } => {
+                assert!(notes[0].contains("validationmethods=dns-01"), "{notes:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Not managed: CAA is none of ngrok's business.
+        let forbidding = facts(
+            "a.example.com",
+            right("a.example.com"),
+            Some(caa(&[(false, "issue", ";")])),
+        );
+        assert_eq!(judge(&forbidding, false), Verdict::Right { notes: vec![] });
+        // Could not check.
+        let unchecked = judge_caa("a.example.com", Caa::Unchecked(Unchecked("timeout".into())));
+        assert_eq!(
+            unchecked,
+            Verdict::Unchecked {
+                reason: "could not check CAA: timeout".into()
+            }
+        );
+    }
+
+    #[test]
+    fn addresses_are_right_only_when_they_are_the_targets() {
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let mut flattened = pointing_to(
+            "example.com",
+            chain(&[], ChainEnd::Addresses(vec![ip("192.0.2.1")])),
+        );
+        flattened.apex = true;
+        flattened.target_addresses = Some(Ok(vec![ip("192.0.2.1"), ip("192.0.2.2")]));
+        assert_eq!(
+            judge(&facts("example.com", flattened.clone(), None), false),
+            Verdict::Right { notes: vec![] }
+        );
+        flattened.target_addresses = Some(Ok(vec![ip("192.0.2.2")]));
+        let text = problems(&judge(
+            &facts("example.com", flattened.clone(), None),
+            false,
+        ));
+        assert!(text.contains("example.com has an A record 192.0.2.1; replace it with an ALIAS (or ANAME) record example.com → x.y.ngrok-cname.com"), "{text}");
+        // The target's addresses unknown: nothing to compare with.
+        flattened.target_addresses = Some(Err(Unchecked("timeout".into())));
+        assert!(matches!(
+            judge(&facts("example.com", flattened, None), false),
+            Verdict::Unchecked { .. }
+        ));
+        assert_eq!(describe(&[ip("::1")]), "an AAAA record ::1");
+        assert_eq!(
+            describe(&[ip("192.0.2.1"), ip("::1")]),
+            "A/AAAA records 192.0.2.1, ::1"
+        );
+    }
+
+    #[test]
+    fn severity_follows_what_the_dns_explains_and_stale_facts_are_left_out() {
+        let now = datetime!(2026-11-22 10:00 UTC);
+        let domain = |certificate: bool, managed: bool, target: &str| -> ReservedDomain {
+            let mut json = serde_json::json!({"id": "rd_1", "domain": "a.example.com", "cname_target": target});
+            if certificate {
+                json["certificate"] = serde_json::json!({"id": "cert_1"});
+            }
+            if managed {
+                json["certificate_management_policy"] =
+                    serde_json::json!({"authority": "letsencrypt"});
+            }
+            serde_json::from_value(json).unwrap()
+        };
+        let wrong = facts(
+            "a.example.com",
+            pointing_to("a.example.com", chain(&[], ChainEnd::Addresses(vec![]))),
+            None,
+        );
+        let run = |d: ReservedDomain| {
+            let inventory = Inventory::new(now, vec![], vec![d], vec![], BTreeSet::new());
+            let mut findings = Vec::new();
+            apply(&inventory, std::slice::from_ref(&wrong), &mut findings);
+            (findings, dns_ok(&inventory, std::slice::from_ref(&wrong)))
+        };
+        let (f, ok) = run(domain(true, false, T));
+        assert_eq!(
+            (f[0].severity, f[0].kind),
+            (Severity::Warning, FindingKind::DnsMisconfigured)
+        );
+        assert_eq!(ok, vec![("a.example.com".to_string(), false)]);
+        let (f, _) = run(domain(false, true, T));
+        assert_eq!(
+            f[0].severity,
+            Severity::Critical,
+            "a managed domain without a certificate"
+        );
+        // The target changed since the lookups: nothing is said until the next pass.
+        let (f, ok) = run(domain(true, false, "new.ngrok-cname.com"));
+        assert!(f.is_empty() && ok.is_empty(), "{f:?}");
+    }
+}
