@@ -765,15 +765,7 @@ async fn the_daemon_reports_dns_from_its_first_sync_and_clears_it_once_fixed() {
         "dev_domain = false\n[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+90d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n",
     )
     .await;
-    let target = sim.with_account(|a| {
-        a.domains
-            .values()
-            .next()
-            .unwrap()
-            .cname_target
-            .clone()
-            .unwrap()
-    });
+    let target = cname_target(&sim, "a.example.com");
     let mut zone = Zone::default().with_apex("example.com");
     zone.address("a.example.com", "203.0.113.7".parse().unwrap());
     let dns = Responder::start("127.0.0.1:0".parse().unwrap(), zone)

@@ -467,15 +467,7 @@ async fn check_names_the_dns_problem_and_no_edge_skips_the_queries() {
         "dev_domain = false\n[[domain]]\ndomain = \"blog.example.com\"\nmanaged = true\njob = { error_code = \"DNS_ERROR\", msg = \"CNAME not found\", started_at = \"-3h\" }\n",
     )
     .await;
-    let target = sim.with_account(|a| {
-        a.domains
-            .values()
-            .next()
-            .unwrap()
-            .cname_target
-            .clone()
-            .unwrap()
-    });
+    let target = common::cname_target(&sim, "blog.example.com");
     let mut zone = base_zone();
     zone.address("blog.example.com", ip("203.0.113.7"));
     let server = responder(zone).await;

@@ -66,6 +66,17 @@ pub fn count(sim: &Sim, method: &str, path: &str) -> usize {
         .count()
 }
 
+/// The CNAME target the simulator gave the domain `name`.
+pub fn cname_target(sim: &Sim, name: &str) -> String {
+    sim.with_account(|a| {
+        a.domains
+            .values()
+            .find(|d| d.domain == name)
+            .and_then(|d| d.cname_target.clone())
+            .expect("a custom domain")
+    })
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ngrok-cert-watchdog")
 }
