@@ -1,9 +1,10 @@
 //! The DNS diagnosis in the daemon: at most once per `edge.interval` (the edge schedule), the
-//! custom domains of the sync that is running are looked up; every sync evaluates with the
-//! latest diagnosis. Behind one function, [`diagnosis`], which the sync pass calls.
+//! custom domains of the sync that is running are looked up ([`refresh`]); every sync evaluates
+//! with the latest diagnosis ([`apply`]). The sync pass calls both through [`evaluate_with_dns`].
 //!
 //! The lookups run inside the pass, so the first sync after start already shows what DNS says;
-//! they touch the supervisor's progress while they run (they send no API request).
+//! they touch the supervisor's progress while they run (they send no API request). A probe
+//! task on the edge schedule could call [`refresh`] instead, leaving [`apply`] to the sync.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::config::Settings;
 use crate::core::dns as core_dns;
+use crate::model::Finding;
 use crate::sources::dns::{self, DomainDns};
 use crate::sources::inventory::Inventory;
 
@@ -35,34 +37,50 @@ impl DnsMemory {
     }
 }
 
-/// The diagnosis this sync evaluates with: a new one when the last is older than
-/// `edge.interval` (or there is none), else the last; none when `dns.enabled = false`. Sets
-/// `ngrok_reserved_domain_dns_ok` from it for `inventory`.
-pub(super) async fn diagnosis(
+/// The sync pass's DNS step: looks up again when the last diagnosis is older than
+/// `edge.interval` (or there is none), then applies the latest to `findings`.
+pub(super) async fn evaluate_with_dns(
     shared: &Shared,
     settings: &Settings,
     inventory: &Inventory,
-) -> Option<Arc<Vec<DomainDns>>> {
-    if !settings.dns.enabled {
+    findings: &mut Vec<Finding>,
+) {
+    let due = match shared.dns.get() {
+        Some((at, _)) => at.elapsed() >= settings.edge.interval,
+        None => true,
+    };
+    if settings.dns.enabled && due {
+        refresh(shared, settings, inventory).await;
+    }
+    apply(shared, settings, inventory, findings);
+}
+
+/// Looks the custom domains of `inventory` up and keeps the diagnosis (a failed setup keeps the
+/// last one).
+pub(super) async fn refresh(shared: &Shared, settings: &Settings, inventory: &Inventory) {
+    if let Some(d) = look_up(shared, settings, inventory).await {
+        shared.dns.set(Some((Instant::now(), d)));
+    }
+}
+
+/// Adds the last diagnosis's findings to `findings` and sets `ngrok_reserved_domain_dns_ok` for
+/// `inventory`; with `dns.enabled = false`, forgets it and clears the metric.
+pub(super) fn apply(
+    shared: &Shared,
+    settings: &Settings,
+    inventory: &Inventory,
+    findings: &mut Vec<Finding>,
+) {
+    let last = shared.dns.get().filter(|_| settings.dns.enabled);
+    let Some((_, diagnosis)) = last else {
         shared.dns.set(None);
         shared.metrics.record_dns_ok(&[]);
-        return None;
-    }
-    let last = shared.dns.get();
-    let diagnosis = match last {
-        Some((at, d)) if at.elapsed() < settings.edge.interval => d,
-        _ => match look_up(shared, settings, inventory).await {
-            Some(d) => {
-                shared.dns.set(Some((Instant::now(), Arc::clone(&d))));
-                d
-            }
-            None => last.map(|(_, d)| d)?,
-        },
+        return;
     };
+    core_dns::apply(inventory, &diagnosis, findings);
     shared
         .metrics
         .record_dns_ok(&core_dns::dns_ok(inventory, &diagnosis));
-    Some(diagnosis)
 }
 
 /// One pass of lookups; logs what could not be checked. `None` when no resolver can be built.

@@ -124,9 +124,7 @@ async fn rotate_and_evaluate(
         inventory = inventory.with_changes(o.created.clone(), o.updated.clone(), &o.deleted);
     }
     let mut account = evaluate(&inventory, &active.settings.expiry, now);
-    if let Some(diagnosis) = super::dns::diagnosis(shared, &active.settings, &inventory).await {
-        crate::core::dns::apply(&inventory, &diagnosis, &mut account);
-    }
+    super::dns::evaluate_with_dns(shared, &active.settings, &inventory, &mut account).await;
     let mut watches = Vec::new();
     for (watch, lock) in active.settings.watches.iter().zip(locks) {
         if lock.is_none() {
