@@ -6,6 +6,7 @@
 //! A lookup that gave nothing to judge (a timeout, SERVFAIL) is "could not check": never a
 //! finding of misconfiguration, and no `dns_ok` value.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::core::evaluate::sort;
@@ -293,11 +294,13 @@ pub fn verdicts<'a>(
     inventory: &'a Inventory,
     diagnosis: &'a [DomainDns],
 ) -> impl Iterator<Item = (&'a ReservedDomain, Verdict)> + 'a {
-    diagnosis.iter().filter_map(|facts| {
-        let domain = inventory
-            .domains()
-            .iter()
-            .find(|d| d.id == facts.domain_id)?;
+    let by_id: HashMap<&str, &ReservedDomain> = inventory
+        .domains()
+        .iter()
+        .map(|d| (d.id.as_str(), d))
+        .collect();
+    diagnosis.iter().filter_map(move |facts| {
+        let domain = *by_id.get(facts.domain_id.as_str())?;
         let current = |t: &Option<String>| {
             t.as_deref()
                 .map(|t| t.trim_end_matches('.').to_ascii_lowercase())

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
@@ -102,11 +103,12 @@ impl Zone {
 
     /// Whether `owner` or a name below it holds a record (else it does not exist: NXDOMAIN).
     fn exists(&self, owner: &str) -> bool {
+        let below = format!(".{owner}");
         self.apexes.iter().any(|a| a == owner)
             || self
                 .records
                 .keys()
-                .any(|k| k == owner || k.ends_with(&format!(".{owner}")))
+                .any(|k| k == owner || k.ends_with(&below))
     }
 
     /// The records at `owner`: its own, else those of the wildcard one label up.
@@ -220,6 +222,7 @@ impl Zone {
 pub struct Responder {
     addr: SocketAddr,
     zone: Arc<Mutex<Zone>>,
+    queries: Arc<AtomicU64>,
     stop: CancellationToken,
 }
 
@@ -235,14 +238,29 @@ impl Responder {
         let (udp, tcp) = bind_pair(listen).await?;
         let addr = udp.local_addr()?;
         let zone = Arc::new(Mutex::new(zone));
+        let queries = Arc::new(AtomicU64::new(0));
         let stop = CancellationToken::new();
-        tokio::spawn(serve_udp(udp, zone.clone(), stop.clone()));
-        tokio::spawn(serve_tcp(tcp, zone.clone(), stop.clone()));
-        Ok(Self { addr, zone, stop })
+        let served = Served {
+            zone: zone.clone(),
+            queries: queries.clone(),
+        };
+        tokio::spawn(serve_udp(udp, served.clone(), stop.clone()));
+        tokio::spawn(serve_tcp(tcp, served, stop.clone()));
+        Ok(Self {
+            addr,
+            zone,
+            queries,
+            stop,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Messages answered so far (UDP and TCP).
+    pub fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
     }
 
     /// The zone, to edit: the next query sees the change.
@@ -265,11 +283,22 @@ async fn bind_pair(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListene
     Err(last.unwrap_or_else(|| std::io::Error::other("no free port")))
 }
 
-fn lock(zone: &Mutex<Zone>) -> MutexGuard<'_, Zone> {
-    zone.lock().unwrap_or_else(|p| p.into_inner())
+/// What the serving tasks share: the zone and the count of messages answered.
+#[derive(Clone)]
+struct Served {
+    zone: Arc<Mutex<Zone>>,
+    queries: Arc<AtomicU64>,
 }
 
-async fn serve_udp(socket: UdpSocket, zone: Arc<Mutex<Zone>>, stop: CancellationToken) {
+impl Served {
+    fn respond(&self, request: &[u8]) -> Option<Vec<u8>> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let zone = self.zone.lock().unwrap_or_else(|p| p.into_inner());
+        zone.respond(request)
+    }
+}
+
+async fn serve_udp(socket: UdpSocket, served: Served, stop: CancellationToken) {
     let mut buf = vec![0u8; 4096];
     loop {
         let (n, peer) = tokio::select! {
@@ -279,14 +308,14 @@ async fn serve_udp(socket: UdpSocket, zone: Arc<Mutex<Zone>>, stop: Cancellation
                 Err(_) => continue,
             },
         };
-        let response = lock(&zone).respond(&buf[..n]);
+        let response = served.respond(&buf[..n]);
         if let Some(bytes) = response {
             let _ = socket.send_to(&bytes, peer).await;
         }
     }
 }
 
-async fn serve_tcp(listener: TcpListener, zone: Arc<Mutex<Zone>>, stop: CancellationToken) {
+async fn serve_tcp(listener: TcpListener, served: Served, stop: CancellationToken) {
     loop {
         let stream = tokio::select! {
             _ = stop.cancelled() => return,
@@ -295,24 +324,24 @@ async fn serve_tcp(listener: TcpListener, zone: Arc<Mutex<Zone>>, stop: Cancella
                 Err(_) => continue,
             },
         };
-        let zone = zone.clone();
+        let served = served.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = serve_stream(stream, &zone) => {}
+                _ = serve_stream(stream, &served) => {}
             }
         });
     }
 }
 
 /// Length-prefixed messages (RFC 1035 §4.2.2) until the peer closes.
-async fn serve_stream(mut stream: TcpStream, zone: &Mutex<Zone>) -> std::io::Result<()> {
+async fn serve_stream(mut stream: TcpStream, served: &Served) -> std::io::Result<()> {
     loop {
         let len = stream.read_u16().await?;
         let mut request = vec![0u8; usize::from(len)];
         stream.read_exact(&mut request).await?;
-        let response = lock(zone).respond(&request);
+        let response = served.respond(&request);
         if let Some(bytes) = response {
             let len = u16::try_from(bytes.len()).map_err(std::io::Error::other)?;
             stream.write_u16(len).await?;
