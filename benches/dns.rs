@@ -51,12 +51,14 @@ async fn main() {
         .unwrap();
     let inventory = Inventory::new(
         OffsetDateTime::now_utc(),
-        Vec::new(),
+        Vec::<ngrok_cert_watchdog::sources::ngrok::TlsCertificate>::new(),
         domains,
         Vec::new(),
         BTreeSet::new(),
     );
-    println!("| run | domains | wall (s) | per 1,000 (ms) | queries | dns_misconfigured | dns_ok = 1 |");
+    println!(
+        "| run | domains | wall (s) | per 1,000 (ms) | queries | dns_misconfigured | dns_ok = 1 |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for run in 1..=RUNS {
         // A new resolver each run: nothing is answered from the last run's cache.

@@ -88,7 +88,7 @@ async fn findings(
     let now = OffsetDateTime::now_utc();
     let inventory = Inventory::new(
         now,
-        Vec::new(),
+        Vec::<ngrok_cert_watchdog::sources::ngrok::TlsCertificate>::new(),
         domains.to_vec(),
         Vec::new(),
         BTreeSet::new(),

@@ -563,7 +563,13 @@ mod tests {
             None,
         );
         let run = |d: ReservedDomain| {
-            let inventory = Inventory::new(now, vec![], vec![d], vec![], BTreeSet::new());
+            let inventory = Inventory::new(
+                now,
+                Vec::<crate::sources::ngrok::TlsCertificate>::new(),
+                vec![d],
+                vec![],
+                BTreeSet::new(),
+            );
             let mut findings = Vec::new();
             apply(&inventory, std::slice::from_ref(&wrong), &mut findings);
             (findings, dns_ok(&inventory, std::slice::from_ref(&wrong)))
