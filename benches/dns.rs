@@ -25,7 +25,7 @@ fn domain(i: usize) -> ReservedDomain {
         "cname_target": format!("t{i}.cname.ngrok.test"),
         "certificate": {"id": format!("cert_{i}")},
     });
-    if i % 20 == 0 {
+    if i.is_multiple_of(20) {
         json["certificate_management_policy"] = serde_json::json!({"authority": "letsencrypt"});
     }
     serde_json::from_value(json).unwrap()
