@@ -78,17 +78,21 @@ struct Daemon {
 
 impl Daemon {
     async fn start(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
-        // Probes off: nothing may leave the machine.
-        Self::start_probing(sim, &format!("{}{extra}", common::NO_PROBES), supervision).await
+        // Probes off: nothing may leave the machine (a test that brings its own loopback DNS
+        // server or edge sets that section itself; start_probing turns DNS off otherwise).
+        let edge_off = if extra.contains("[edge]") { "" } else { "[edge]\nenabled = false\n" };
+        Self::start_probing(sim, &format!("{edge_off}{extra}"), supervision).await
     }
 
     /// [`Daemon::start`] with `[edge]` and `[dns]` as `extra` sets them.
     async fn start_probing(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
         let state = tempfile::tempdir().unwrap();
         let text = format!(
-            "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n{extra}",
+            "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n{}{extra}",
             sim.url(),
-            state.path().display()
+            state.path().display(),
+            // No DNS query leaves the machine: off unless the test brings its own server.
+            if extra.contains("[dns]") { "" } else { "[dns]\nenabled = false\n" },
         );
         let env = Environment {
             ngrok_api_key: Some(KEY.to_string()),
@@ -1072,4 +1076,67 @@ async fn edge_unreachable_needs_its_failures_in_a_row_and_clears_once_the_edge_a
     );
     d.stop().await;
     edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_reports_dns_from_its_first_sync_and_clears_it_once_fixed() {
+    use ngrok_cert_watchdog::model::FindingKind;
+    use ngrok_cert_watchdog::sim::dns::{Responder, Zone};
+    let sim = seeded(
+        "dev_domain = false\n[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+90d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n",
+    )
+    .await;
+    let target = cname_target(&sim, "a.example.com");
+    let mut zone = Zone::default().with_apex("example.com");
+    zone.address("a.example.com", "203.0.113.7".parse().unwrap());
+    let dns = Responder::start("127.0.0.1:0".parse().unwrap(), zone)
+        .await
+        .unwrap();
+    let extra = format!(
+        "[dns]\nnameservers = [\"{}\"]\ntimeout = \"2s\"\n[edge]\nenabled = false\ninterval = \"1s\"\n",
+        dns.addr()
+    );
+    let d = Daemon::start(&sim, &extra, quiet()).await;
+    let first = d.sync(false).await;
+    let (_, findings) = first.result.as_ref().unwrap();
+    let f = findings
+        .iter()
+        .find(|f| f.kind == FindingKind::DnsMisconfigured)
+        .expect("dns finding");
+    assert!(
+        f.message
+            .contains(&format!("replace it with CNAME a.example.com → {target}")),
+        "{}",
+        f.message
+    );
+    let (_, metrics) = d.get("/metrics").await;
+    assert_eq!(
+        value(
+            &metrics,
+            "ngrok_reserved_domain_dns_ok{domain=\"a.example.com\"}"
+        ),
+        Some(0.0),
+        "{metrics}"
+    );
+
+    dns.zone().cname("a.example.com", &target);
+    // The next sync within edge.interval keeps the last diagnosis; one after it looks again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let next = d.sync(true).await;
+    let (_, findings) = next.result.as_ref().unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.kind != FindingKind::DnsMisconfigured),
+        "{findings:#?}"
+    );
+    let (_, metrics) = d.get("/metrics").await;
+    assert_eq!(
+        value(
+            &metrics,
+            "ngrok_reserved_domain_dns_ok{domain=\"a.example.com\"}"
+        ),
+        Some(1.0)
+    );
+    d.stop().await;
 }

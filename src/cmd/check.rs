@@ -9,10 +9,12 @@ use time::OffsetDateTime;
 
 use crate::config::{Environment, Settings};
 use crate::core::edge::EdgeMemory;
+use crate::core::dns as core_dns;
 use crate::core::evaluate::evaluate;
 use crate::daemon::probes;
 use crate::model::Finding;
 use crate::outputs::report;
+use crate::sources::dns;
 use crate::sources::inventory::{self, Inventory};
 use crate::sources::ngrok::{self, ApiError};
 
@@ -79,14 +81,15 @@ pub fn exit_for(findings: &[Finding]) -> Exit {
     }
 }
 
-/// Syncs and evaluates, then (with `probe`) probes every domain once from outside the API.
-/// `now` is read once for the account, here, at the edge.
+/// Syncs and evaluates, then (with `probe`) looks from outside the API once: the edge probes
+/// (unless `edge.enabled = false`) and the DNS diagnosis (unless `dns.enabled = false`). `now`
+/// is read once for the account, here, at the edge.
 pub async fn sync_and_evaluate(settings: &Settings, probe: bool) -> Result<CheckOutcome, ApiError> {
     let client = ngrok::client_for(&settings.api, &settings.state_dir, None)?;
     let now = OffsetDateTime::now_utc();
     let inventory = inventory::sync(&client, now).await?;
     let mut findings = evaluate(&inventory, &settings.expiry, now);
-    if probe {
+    if probe && settings.edge.enabled {
         let results = probes::probe_pass(settings, &inventory, None).await;
         let mut memory = EdgeMemory::default();
         let now = OffsetDateTime::now_utc();
@@ -97,8 +100,33 @@ pub async fn sync_and_evaluate(settings: &Settings, probe: bool) -> Result<Check
         let policy = probes::policy(settings, true);
         probes::add_findings(&mut findings, &inventory, &memory, &policy, now);
     }
+    if probe && settings.dns.enabled {
+        dns_diagnosis(settings, &inventory, &mut findings).await;
+    }
     Ok(CheckOutcome {
         inventory,
         findings,
     })
+}
+
+/// The DNS diagnosis of the account's custom domains, into `findings`; what could not be
+/// checked goes to stderr (it is no finding).
+async fn dns_diagnosis(settings: &Settings, inventory: &Inventory, findings: &mut Vec<Finding>) {
+    let resolver = match dns::Resolver::from_settings(&settings.dns) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ngrok-cert-watchdog: check: DNS not checked: {e}");
+            return;
+        }
+    };
+    let diagnosis = dns::diagnose(&resolver, inventory.domains()).await;
+    for (domain, verdict) in core_dns::verdicts(inventory, &diagnosis) {
+        if let core_dns::Verdict::Unchecked { reason } = verdict {
+            eprintln!(
+                "ngrok-cert-watchdog: check: DNS of {} not checked: {reason}",
+                domain.domain
+            );
+        }
+    }
+    core_dns::apply(inventory, &diagnosis, findings);
 }

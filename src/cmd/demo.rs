@@ -19,6 +19,7 @@ use crate::model::text::format_time;
 use crate::model::text::io_reason;
 use crate::outputs::report::{findings_text, Summary};
 use crate::sim::edge::EdgeServer;
+use crate::sim::dns::{Responder, Zone};
 use crate::sim::{seed, RateLimit, Sim, SimOptions};
 
 use super::Exit;
@@ -76,6 +77,9 @@ pub async fn run_demo(
     )
     .map_err(|e| DemoError::Setup(e.to_string()))?;
 
+    add_wildcard(&sim)?;
+    let dns = start_dns(&sim).await?;
+
     let dir = tempfile_dir().map_err(|e| DemoError::Setup(format!("temporary directory: {e}")))?;
     write_watched_pair(&sim, dir.path()).map_err(DemoError::Setup)?;
     let edge = start_edge(&sim, dir.path()).await?;
@@ -84,7 +88,7 @@ pub async fn run_demo(
     let metrics_addr = listener
         .local_addr()
         .map_err(|e| DemoError::Setup(e.to_string()))?;
-    let settings = demo_settings(&sim, edge.addr(), metrics_addr, dir.path())?;
+    let settings = demo_settings(&sim, edge.addr(), metrics_addr, dns.addr(), dir.path())?;
     let env = demo_env();
     println!("ngrok-cert-watchdog demo — everything runs in this process, on loopback, with no ngrok account.");
     println!();
@@ -102,7 +106,11 @@ pub async fn run_demo(
         "  TLS edge              {}  (on loopback: serves each domain's certificate by SNI; {STALE_DOMAIN} still serves its replaced certificate, {WRONG_DOMAIN} one for another name)",
         edge.addr()
     );
-    println!("  schedule              a sync every 15 seconds, the edge probed every minute");
+    println!(
+        "  DNS server            {}  (the domains' records: {BAD_A} has an A record instead of its CNAME, {WILDCARD} lacks its _acme-challenge CNAME)",
+        dns.addr()
+    );
+    println!("  schedule              a sync every 15 seconds, the edge probed and DNS checked every minute");
     println!();
 
     let stop = CancellationToken::new();
@@ -132,6 +140,7 @@ pub async fn run_demo(
     running.wait_and_drain(stop).await;
     edge.stop().await;
     sim.stop().await;
+    drop(dns);
     println!("demo stopped.");
     Ok(())
 }
@@ -170,6 +179,7 @@ fn demo_settings(
     sim: &Sim,
     edge: SocketAddr,
     metrics_addr: SocketAddr,
+    dns_addr: SocketAddr,
     dir: &Path,
 ) -> Result<config::Settings, DemoError> {
     let resolve: Vec<String> = sim.with_account(|a| {
@@ -202,7 +212,8 @@ trust_anchors = "{ca}"
 resolve = {{ {resolve} }}
 
 [dns]
-enabled = false
+nameservers = ["{dns_addr}"]
+timeout = "2s"
 
 [[watch]]
 name = "app"
@@ -220,6 +231,65 @@ delete_replaced = true
     );
     config::parse(&config_text, Path::new("(demo)"), &demo_env())
         .map_err(|e| DemoError::Setup(e.to_string()))
+}
+
+/// The demo's DNS mistakes: a domain with an A record where its CNAME should be (the one whose
+/// provisioning failed with DNS_ERROR), and a wildcard without its ACME challenge CNAME.
+const BAD_A: &str = "blog.example.com";
+const WILDCARD: &str = "*.preview.example.com";
+/// Where every ngrok target and the flattened apex point: loopback, so nothing that follows
+/// these records leaves the machine.
+const NGROK_ADDRESS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// A managed wildcard domain besides the seed's (the seed stays what tests count on).
+fn add_wildcard(sim: &Sim) -> Result<(), DemoError> {
+    let fields = crate::sim::account::DomainFields {
+        domain: Some(WILDCARD.to_string()),
+        ..Default::default()
+    };
+    sim.with_account(|a| a.create_domain(fields, time::OffsetDateTime::now_utc()))
+        .map(|_| ())
+        .map_err(|e| DemoError::Setup(format!("{WILDCARD}: {e:?}")))
+}
+
+/// A DNS server on loopback with the account's records as the user published them: right for
+/// every custom domain but the two mistakes above; the apex flattened to its target's address;
+/// CAA allowing Let's Encrypt.
+async fn start_dns(sim: &Sim) -> Result<Responder, DemoError> {
+    let domains: Vec<(String, String, Option<String>)> = sim.with_account(|a| {
+        a.domains
+            .values()
+            .filter_map(|d| {
+                let target = d.cname_target.clone()?;
+                Some((
+                    d.domain.clone(),
+                    target,
+                    d.acme_challenge_cname_target.clone(),
+                ))
+            })
+            .collect()
+    });
+    let mut zone = Zone::default()
+        .with_apex("example.com")
+        .with_apex("ngrok-cname.com");
+    zone.caa("example.com", false, "issue", "letsencrypt.org");
+    for (name, target, acme) in &domains {
+        zone.address(target, NGROK_ADDRESS);
+        if let Some(acme) = acme {
+            zone.address(acme, NGROK_ADDRESS);
+        }
+        match name.as_str() {
+            "example.com" => zone.address(name, NGROK_ADDRESS),
+            BAD_A => zone.address(name, "203.0.113.7".parse().expect("an address")),
+            _ => zone.cname(name, target),
+        };
+    }
+    Responder::start("127.0.0.1:0".parse().expect("an address"), zone)
+        .await
+        .map_err(|e| DemoError::Bind {
+            addr: "127.0.0.1:0 (DNS)".into(),
+            reason: io_reason(&e),
+        })
 }
 
 /// Prints the findings of the first sync that knows what the edge serves, and where to look,
@@ -252,6 +322,9 @@ async fn print_outcomes(shared: Arc<daemon::Shared>, metrics_addr: SocketAddr) {
                 println!("  curl -s http://{metrics_addr}/metrics | grep ngrok_reserved_domain_provisioning_failed");
                 println!(
                     "  curl -s http://{metrics_addr}/metrics | grep ngrok_edge_certificate_matches"
+                );
+                println!(
+                    "  curl -s http://{metrics_addr}/metrics | grep ngrok_reserved_domain_dns_ok"
                 );
                 println!("Press Ctrl-C to stop.");
             }

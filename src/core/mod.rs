@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod budget;
 pub mod edge;
+pub mod dns;
 pub mod evaluate;
 pub mod pass;
 pub mod rotation;

@@ -15,9 +15,11 @@
 //! - [`probes`] — the probe pass (edge TLS probes, DNS diagnosis) on the edge schedule
 //! - [`http`] — `/metrics`, `/healthz`, `/readyz`
 //! - [`reload`] — SIGHUP
+//! - `dns` — the DNS diagnosis of custom domains, on the edge schedule, inside the sync pass
 //! - [`file_events`] — changes to `[[watch]]` files start a pass
 //! - [`notify`] — READY, STATUS, keep-alive, STOPPING to the service manager
 
+mod dns;
 pub mod file_events;
 pub mod http;
 pub mod notify;
@@ -109,6 +111,8 @@ pub struct Shared {
     /// Domains to probe at once (a rotation moved them), and the wake-up of the probe loop.
     probe_requests: Mutex<BTreeSet<String>>,
     probe_now: Notify,
+    /// The last DNS diagnosis, for every sync's evaluation.
+    dns: dns::DnsMemory,
 }
 
 impl Shared {
@@ -458,6 +462,7 @@ fn build_shared(
         edge: Mutex::new(EdgeMemory::default()),
         probe_requests: Mutex::new(BTreeSet::new()),
         probe_now: Notify::new(),
+        dns: dns::DnsMemory::default(),
     });
     Ok((shared, observer))
 }

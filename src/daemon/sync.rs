@@ -169,6 +169,7 @@ async fn rotate_and_evaluate(
             .metrics
             .set_edge_rows(crate::core::edge::rows(&inventory, &edge));
     }
+    super::dns::evaluate_with_dns(shared, settings, &inventory, &mut account).await;
     let mut watches = Vec::new();
     for (watch, lock) in active.settings.watches.iter().zip(locks) {
         if lock.is_none() {

@@ -43,6 +43,8 @@ pub struct Metrics {
     edge_rotations_total: IntCounterVec,
     /// The edge's per-domain series of the last probe (rendered with the account's part).
     edge_rows: RwLock<Vec<EdgeRow>>,
+    /// Per custom domain, from the last DNS diagnosis applied to the last sync.
+    dns_ok: IntGaugeVec,
     /// The account's part of the exposition, rendered (and gzip-compressed) once per sync and
     /// shared by every scrape.
     account: RwLock<Rendered>,
@@ -184,6 +186,12 @@ impl Metrics {
                 &["watch", "result"],
             ),
             edge_rows: RwLock::new(Vec::new()),
+            dns_ok: int_gauge_vec(
+                &registry,
+                "ngrok_reserved_domain_dns_ok",
+                "1 when a custom domain's DNS leads to its CNAME target (and its ACME challenge CNAME and CAA allow ngrok's certificates), 0 when it does not; absent when it could not be checked or DNS diagnosis is off.",
+                &["domain"],
+            ),
             account: RwLock::new(Rendered::default()),
             registry,
         };
@@ -293,6 +301,16 @@ impl Metrics {
             self.rotations_total
                 .with_label_values(&[report.watch.as_str(), result])
                 .inc();
+        }
+    }
+
+    /// `ngrok_reserved_domain_dns_ok`: exactly these domains (the others disappear).
+    pub fn record_dns_ok(&self, values: &[(String, bool)]) {
+        self.dns_ok.reset();
+        for (domain, ok) in values {
+            self.dns_ok
+                .with_label_values(&[domain.as_str()])
+                .set(i64::from(*ok));
         }
     }
 

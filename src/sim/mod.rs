@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod edge;
+pub mod dns;
 pub mod errors;
 pub mod routes;
 pub mod seed;

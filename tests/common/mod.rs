@@ -66,6 +66,17 @@ pub fn count(sim: &Sim, method: &str, path: &str) -> usize {
         .count()
 }
 
+/// The CNAME target the simulator gave the domain `name`.
+pub fn cname_target(sim: &Sim, name: &str) -> String {
+    sim.with_account(|a| {
+        a.domains
+            .values()
+            .find(|d| d.domain == name)
+            .and_then(|d| d.cname_target.clone())
+            .expect("a custom domain")
+    })
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ngrok-cert-watchdog")
 }
@@ -74,9 +85,12 @@ pub fn bin() -> &'static str {
 /// handshake off the machine (tests of the probes turn them on with loopback addresses).
 pub const NO_PROBES: &str = "[edge]\nenabled = false\n[dns]\nenabled = false\n";
 
-/// A config for the binary with the key in a 0600 file, probes off; returns (dir, config path).
+/// A config for the binary with the key in a 0600 file, probes off unless `extra` has its own
+/// `[edge]` or `[dns]` section; returns (dir, config path).
 pub fn config_for(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
-    config_probing(url, key, &format!("{NO_PROBES}{extra}"))
+    // config_probing turns DNS off unless `extra` has a [dns] section.
+    let edge_off = if extra.contains("[edge]") { "" } else { "[edge]\nenabled = false\n" };
+    config_probing(url, key, &format!("{edge_off}{extra}"))
 }
 
 /// [`config_for`] with the probes as `extra` says (on by default: `extra` must set `[edge]`
@@ -89,9 +103,11 @@ pub fn config_probing(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, 
     std::fs::write(
         &config,
         format!(
-            "[api]\nurl = \"{url}\"\nkey_file = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n\n[state]\ndir = \"{}\"\n{extra}",
+            "[api]\nurl = \"{url}\"\nkey_file = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n\n[state]\ndir = \"{}\"\n{}{extra}",
             key_file.display(),
-            dir.path().join("state").display()
+            dir.path().join("state").display(),
+            // No DNS query leaves the machine: off unless the test brings its own server.
+            if extra.contains("[dns]") { "" } else { "[dns]\nenabled = false\n" },
         ),
     )
     .unwrap();
