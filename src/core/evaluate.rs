@@ -2,6 +2,7 @@
 
 use time::OffsetDateTime;
 
+use crate::model::expiry::{Stage, Threshold};
 use crate::model::text::{format_time, human, signed};
 use crate::model::{ExpiryPolicy, Finding, FindingKind, Severity};
 use crate::sources::inventory::Inventory;
@@ -99,27 +100,33 @@ fn certificate_finding(
     } else {
         "upload a renewed certificate and attach it to the domains"
     };
-    let (severity, kind, state) = if left <= time::Duration::ZERO {
-        (
-            Severity::Critical,
-            FindingKind::CertificateExpired,
-            format!("expired {when}"),
+    let inside = |threshold: &Threshold, which: &str| {
+        format!(
+            "expires {when}, in {}, inside the {which} threshold \"{threshold}\" ({} for a certificate valid {})",
+            human(left),
+            human(threshold.before_expiry(certificate.not_before, certificate.not_after)),
+            human(certificate.not_after - certificate.not_before),
         )
-    } else if left <= signed(policy.critical) {
-        (
-            Severity::Critical,
-            FindingKind::CertificateExpiring,
-            format!("expires {when}, in {}", human(left)),
-        )
-    } else if left <= signed(policy.warning) {
-        (
-            Severity::Warning,
-            FindingKind::CertificateExpiring,
-            format!("expires {when}, in {}", human(left)),
-        )
-    } else {
-        return None;
     };
+    let (severity, kind, state) =
+        match policy.stage(certificate.not_before, certificate.not_after, now) {
+            Stage::Fine => return None,
+            Stage::Expired => (
+                Severity::Critical,
+                FindingKind::CertificateExpired,
+                format!("expired {when}"),
+            ),
+            Stage::Critical => (
+                Severity::Critical,
+                FindingKind::CertificateExpiring,
+                inside(&policy.critical, "critical"),
+            ),
+            Stage::Warning => (
+                Severity::Warning,
+                FindingKind::CertificateExpiring,
+                inside(&policy.warning, "warning"),
+            ),
+        };
     Some(Finding {
         severity,
         kind,
@@ -431,8 +438,8 @@ mod tests {
         );
         // A tighter policy changes the outcome: thresholds are the policy's, not constants.
         let tight = ExpiryPolicy {
-            warning: Duration::from_secs(10 * 86_400),
-            critical: Duration::from_secs(86_400),
+            warning: Threshold::duration(Duration::from_secs(10 * 86_400)),
+            critical: Threshold::duration(Duration::from_secs(86_400)),
             renewal_grace: Duration::from_secs(3_600),
         };
         let findings = evaluate(&inv, &tight, NOW);
