@@ -315,7 +315,9 @@ async fn check_exit_codes_follow_the_worst_finding() {
         Some(0)
     );
     let warn = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+20d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n").await;
-    let (_d2, c2) = config_for(&warn.url(), KEY, "");
+    // 20 days left of a 50-day lifetime: a warning at a fixed 30d (pinned: the default
+    // "30d or 33%" would start at 16.5 days).
+    let (_d2, c2) = config_for(&warn.url(), KEY, "[expiry]\nwarning = \"30d\"\n");
     assert_eq!(
         run(
             &["--config", c2.to_str().unwrap(), "check"],

@@ -101,7 +101,10 @@ async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
     let (dir, config) = config_for(
         &sim.url(),
         KEY,
-        &format!("{schedule}[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        // Pinned: the default "30d or 33%" would not warn 20 days before the end of 50.
+        &format!(
+            "{schedule}[metrics]\nlisten = \"127.0.0.1:{port}\"\n[expiry]\nwarning = \"30d\"\n"
+        ),
     );
     let mut child = Command::new(bin())
         .args(["--config", config.to_str().unwrap(), "run"])
@@ -112,7 +115,7 @@ async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // 20 days left: a warning at the default 30 d threshold.
+    // 20 days left: a warning at the 30 d threshold.
     let m = wait_for(port, "the first sync", |m| successes(m) >= 1.0).await;
     assert_eq!(
         findings(&m, "certificate_expiring", "warning"),
@@ -124,7 +127,7 @@ async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
     let base = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
-        format!("{base}[expiry]\nwarning = \"10d\"\ncritical = \"2d\"\n"),
+        base.replace("warning = \"30d\"", "warning = \"10d\"\ncritical = \"2d\""),
     )
     .unwrap();
     signal(&child, "HUP");
