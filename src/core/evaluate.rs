@@ -661,7 +661,7 @@ mod tests {
         };
         let inv = Inventory::new(
             NOW,
-            vec![],
+            Vec::<crate::sources::ngrok::TlsCertificate>::new(),
             vec![
                 domain("rd_gone", "gone.example.com", Some("cert_gone")),
                 domain("rd_bare", "bare.example.com", None),

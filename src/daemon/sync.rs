@@ -140,9 +140,6 @@ async fn rotate_and_evaluate(
             findings: report.findings,
         });
     }
-    // Kept until the next sync without the PEMs, which only this pass's rotation and evaluation
-    // needed.
-    inventory.drop_pems();
     (inventory, account, watches)
 }
 

@@ -6,6 +6,7 @@ pub mod certs;
 pub mod expiry;
 pub mod fs;
 pub mod text;
+pub mod trust;
 pub mod url;
 
 pub use expiry::ExpiryPolicy;
@@ -50,10 +51,17 @@ pub enum FindingKind {
     WatchInvalid,
     RotationFailed,
     SyncFailed,
+    EdgeCertificateMismatch,
+    EdgeCertificateInvalid,
+    EdgeUnreachable,
+    DnsMisconfigured,
+    CertificateNameMismatch,
+    CertificateChainIncomplete,
+    CertificateWeak,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 19] = [
         FindingKind::CertificateExpired,
         FindingKind::CertificateExpiring,
         FindingKind::CertificateUnattached,
@@ -66,6 +74,13 @@ impl FindingKind {
         FindingKind::WatchInvalid,
         FindingKind::RotationFailed,
         FindingKind::SyncFailed,
+        FindingKind::EdgeCertificateMismatch,
+        FindingKind::EdgeCertificateInvalid,
+        FindingKind::EdgeUnreachable,
+        FindingKind::DnsMisconfigured,
+        FindingKind::CertificateNameMismatch,
+        FindingKind::CertificateChainIncomplete,
+        FindingKind::CertificateWeak,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +97,13 @@ impl FindingKind {
             FindingKind::WatchInvalid => "watch_invalid",
             FindingKind::RotationFailed => "rotation_failed",
             FindingKind::SyncFailed => "sync_failed",
+            FindingKind::EdgeCertificateMismatch => "edge_certificate_mismatch",
+            FindingKind::EdgeCertificateInvalid => "edge_certificate_invalid",
+            FindingKind::EdgeUnreachable => "edge_unreachable",
+            FindingKind::DnsMisconfigured => "dns_misconfigured",
+            FindingKind::CertificateNameMismatch => "certificate_name_mismatch",
+            FindingKind::CertificateChainIncomplete => "certificate_chain_incomplete",
+            FindingKind::CertificateWeak => "certificate_weak",
         }
     }
 }

@@ -585,7 +585,7 @@ mod tests {
         let metrics = Metrics::new(&ExpiryPolicy::default());
         let inventory = Inventory::new(
             OffsetDateTime::now_utc(),
-            Vec::new(),
+            Vec::<crate::sources::ngrok::TlsCertificate>::new(),
             Vec::new(),
             Vec::new(),
             BTreeSet::new(),

@@ -4,6 +4,7 @@
 //! the pure core (`core::evaluate`).
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Deref;
 
 use time::OffsetDateTime;
 
@@ -11,12 +12,52 @@ use crate::sources::ngrok::{
     ApiError, Client, ErrorKind, ReservedDomain, TlsCertificate, TunnelCredential,
 };
 
+/// A certificate of the account as the watchdog keeps it: the API's fields without the PEM,
+/// and what the PEM said, computed while its page was at hand (the PEMs of a 10,000-certificate
+/// account are ~15 MB; none outlives its page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    listed: TlsCertificate,
+    /// SHA-256 of the leaf's DER, lowercase hex; `None` when the PEM is missing or unreadable.
+    leaf_fingerprint: Option<String>,
+}
+
+impl Certificate {
+    /// The API's answer reduced to what the watchdog keeps.
+    pub fn from_listed(mut listed: TlsCertificate) -> Self {
+        let pem = listed.certificate_pem.take().unwrap_or_default();
+        Self {
+            leaf_fingerprint: crate::model::certs::leaf_fingerprint(pem.as_bytes()),
+            listed,
+        }
+    }
+
+    pub fn leaf_fingerprint(&self) -> Option<&str> {
+        self.leaf_fingerprint.as_deref()
+    }
+}
+
+impl From<TlsCertificate> for Certificate {
+    fn from(listed: TlsCertificate) -> Self {
+        Self::from_listed(listed)
+    }
+}
+
+/// The API's fields (without `certificate_pem`, always `None` here).
+impl Deref for Certificate {
+    type Target = TlsCertificate;
+
+    fn deref(&self) -> &TlsCertificate {
+        &self.listed
+    }
+}
+
 /// The account as one sync saw it. Built once; its indexes are built with it, so lookups by id
 /// and by leaf fingerprint stay consistent with the lists (which cannot change afterwards).
 #[derive(Debug, Clone)]
 pub struct Inventory {
     fetched_at: OffsetDateTime,
-    certificates: Vec<TlsCertificate>,
+    certificates: Vec<Certificate>,
     domains: Vec<ReservedDomain>,
     credentials: Vec<TunnelCredential>,
     missing_certificates: BTreeSet<String>,
@@ -32,18 +73,18 @@ impl Inventory {
     /// `missing_certificates`: ids that a domain references but that a GET confirmed are gone.
     pub fn new(
         fetched_at: OffsetDateTime,
-        certificates: Vec<TlsCertificate>,
+        certificates: impl IntoIterator<Item = impl Into<Certificate>>,
         domains: Vec<ReservedDomain>,
         credentials: Vec<TunnelCredential>,
         missing_certificates: BTreeSet<String>,
     ) -> Self {
+        let certificates: Vec<Certificate> = certificates.into_iter().map(Into::into).collect();
         let mut by_id = HashMap::new();
         let mut leaves: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, c) in certificates.iter().enumerate() {
             by_id.entry(c.id.clone()).or_insert(i);
-            let pem = c.certificate_pem.as_deref().unwrap_or_default();
-            if let Some(fp) = crate::model::certs::leaf_fingerprint(pem.as_bytes()) {
-                leaves.entry(fp).or_default().push(i);
+            if let Some(fp) = c.leaf_fingerprint() {
+                leaves.entry(fp.to_string()).or_default().push(i);
             }
         }
         let mut users: HashMap<String, Vec<usize>> = HashMap::new();
@@ -75,7 +116,7 @@ impl Inventory {
     ) -> Self {
         let mut certificates = self.certificates;
         certificates.retain(|c| !deleted.contains(&c.id));
-        certificates.extend(created);
+        certificates.extend(created.into_iter().map(Certificate::from_listed));
         let mut domains = self.domains;
         for d in updated {
             match domains.iter_mut().find(|old| old.id == d.id) {
@@ -97,7 +138,7 @@ impl Inventory {
         self.fetched_at
     }
 
-    pub fn certificates(&self) -> &[TlsCertificate] {
+    pub fn certificates(&self) -> &[Certificate] {
         &self.certificates
     }
 
@@ -114,15 +155,7 @@ impl Inventory {
         self.missing_certificates.contains(certificate_id)
     }
 
-    /// Drops every certificate's PEM (~15 MB at 10,000 certificates) once rotation and
-    /// evaluation are done with them; the fingerprints stay indexed.
-    pub fn drop_pems(&mut self) {
-        for c in &mut self.certificates {
-            c.certificate_pem = None;
-        }
-    }
-
-    pub fn certificate(&self, id: &str) -> Option<&TlsCertificate> {
+    pub fn certificate(&self, id: &str) -> Option<&Certificate> {
         self.by_id.get(id).map(|&i| &self.certificates[i])
     }
 
@@ -131,7 +164,7 @@ impl Inventory {
     pub fn with_leaf<'a>(
         &'a self,
         fingerprint: &str,
-    ) -> impl Iterator<Item = &'a TlsCertificate> + 'a {
+    ) -> impl Iterator<Item = &'a Certificate> + 'a {
         self.leaves
             .get(fingerprint)
             .map(|v| v.as_slice())
@@ -178,7 +211,7 @@ impl Inventory {
 /// (404 → `missing_certificates`) from one created after the list was read.
 pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, ApiError> {
     let (mut certificates, domains, credentials) = tokio::try_join!(
-        client.list_tls_certificates(),
+        client.list_tls_certificates_with(Certificate::from_listed),
         client.list_reserved_domains(),
         client.list_credentials(),
     )?;
@@ -192,7 +225,7 @@ pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, Api
     let mut missing_certificates = BTreeSet::new();
     for id in unlisted {
         match client.get_tls_certificate(&id).await {
-            Ok(certificate) => certificates.push(certificate),
+            Ok(certificate) => certificates.push(Certificate::from_listed(certificate)),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 missing_certificates.insert(id);
             }
