@@ -119,6 +119,10 @@ pub enum Command {
         /// no limit.
         #[arg(long, value_name = "N", default_value_t = crate::sim::DEFAULT_MAX_CONCURRENT)]
         max_concurrent: usize,
+        /// Write the root CA the seeds' certificates chain to (PEM) into FILE, for
+        /// `edge.trust_anchors`.
+        #[arg(long, value_name = "FILE")]
+        write_ca: Option<PathBuf>,
     },
     /// The simulator and the daemon in one process on loopback, with a seeded account; reads no
     /// configuration file; runs until Ctrl-C.
@@ -183,7 +187,8 @@ async fn dispatch(cli: Cli) -> Exit {
             seed,
             rate_limit,
             max_concurrent,
-        } => simulate::simulate(listen, api_key, seed, rate_limit, max_concurrent).await,
+            write_ca,
+        } => simulate::simulate(listen, api_key, seed, rate_limit, max_concurrent, write_ca).await,
     }
 }
 

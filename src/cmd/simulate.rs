@@ -15,6 +15,7 @@ pub async fn simulate(
     seed: Option<PathBuf>,
     rate_limit: Option<String>,
     max_concurrent: usize,
+    write_ca: Option<PathBuf>,
 ) -> Exit {
     let args = crate::sim::SimulateArgs {
         listen,
@@ -22,6 +23,7 @@ pub async fn simulate(
         seed_file: seed,
         rate_limit,
         max_concurrent,
+        write_ca,
     };
     match crate::sim::simulate(args, shutdown_signal()).await {
         Ok(()) => Exit::Ok,

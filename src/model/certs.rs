@@ -350,12 +350,34 @@ pub mod generate {
         pub not_after: OffsetDateTime,
     }
 
-    /// A throwaway CA that signs leaf certificates. With a shared leaf key, signing is all a
-    /// certificate costs: a fresh key per certificate would dominate a 10,000-certificate seed.
+    /// A throwaway CA that signs leaf certificates: a self-signed root, or an intermediate under
+    /// one (then chains are leaf + intermediate, and the root is the trust anchor). With a shared
+    /// leaf key, signing is all a certificate costs: a fresh key per certificate would dominate a
+    /// 10,000-certificate seed.
     pub struct Signer {
         issuer: Issuer<'static, KeyPair>,
         ca_pem: String,
+        /// The self-signed root this CA chains to (its own certificate when it is the root).
+        root_pem: String,
         leaf_key: Option<KeyPair>,
+    }
+
+    impl std::fmt::Debug for Signer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Signer").finish_non_exhaustive()
+        }
+    }
+
+    fn ca_params(common_name: &str) -> CertificateParams {
+        let mut ca_params = CertificateParams::default();
+        let mut ca_name = DistinguishedName::new();
+        ca_name.push(DnType::CommonName, common_name);
+        ca_params.distinguished_name = ca_name;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        ca_params.not_before = time::macros::datetime!(2000-01-01 0:00 UTC);
+        ca_params.not_after = time::macros::datetime!(2099-01-01 0:00 UTC);
+        ca_params
     }
 
     #[derive(Debug, thiserror::Error)]
@@ -372,20 +394,37 @@ pub mod generate {
         /// A CA named `issuer_common_name`; every leaf gets a fresh key.
         pub fn new(issuer_common_name: &str) -> Result<Self, GenerateError> {
             let ca_key = KeyPair::generate()?;
-            let mut ca_params = CertificateParams::default();
-            let mut ca_name = DistinguishedName::new();
-            ca_name.push(DnType::CommonName, issuer_common_name);
-            ca_params.distinguished_name = ca_name;
-            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-            ca_params.not_before = time::macros::datetime!(2000-01-01 0:00 UTC);
-            ca_params.not_after = time::macros::datetime!(2099-01-01 0:00 UTC);
+            let ca_params = ca_params(issuer_common_name);
             let ca_pem = ca_params.self_signed(&ca_key)?.pem();
             Ok(Self {
                 issuer: Issuer::new(ca_params, ca_key),
+                root_pem: ca_pem.clone(),
                 ca_pem,
                 leaf_key: None,
             })
+        }
+
+        /// An intermediate CA named `issuer_common_name`, signed by this one: its leaves chain
+        /// to this CA's root. `shared_leaf_key` as in [`Signer::with_shared_leaf_key`].
+        pub fn intermediate(
+            &self,
+            issuer_common_name: &str,
+            shared_leaf_key: bool,
+        ) -> Result<Self, GenerateError> {
+            let ca_key = KeyPair::generate()?;
+            let ca_params = ca_params(issuer_common_name);
+            let ca_pem = ca_params.signed_by(&ca_key, &self.issuer)?.pem();
+            Ok(Self {
+                issuer: Issuer::new(ca_params, ca_key),
+                ca_pem,
+                root_pem: self.root_pem.clone(),
+                leaf_key: shared_leaf_key.then(KeyPair::generate).transpose()?,
+            })
+        }
+
+        /// The root certificate (PEM) every chain this CA signs leads to: the trust anchor.
+        pub fn root_pem(&self) -> &str {
+            &self.root_pem
         }
 
         /// Like [`Signer::new`], but every leaf shares one key (for bulk seeds and benchmarks).

@@ -18,6 +18,8 @@ pub use super::errors::{Code, SimError};
 pub const MAX_DESCRIPTION: usize = 255;
 /// The longest `metadata` the reference allows, in bytes.
 pub const MAX_METADATA: usize = 4096;
+/// The common name of the root CA the seeds' certificates chain to.
+pub const SEED_ROOT_CA: &str = "Watchdog Simulator Root CA";
 /// The largest page.
 pub const MAX_LIMIT: usize = 100;
 /// Domains under these suffixes are ngrok's: no CNAME target, no policy, no uploaded certificate.
@@ -257,6 +259,8 @@ pub struct Account {
     /// Domains in a managed take-over's window: their policy was removed and nothing has been
     /// attached since, so having no certificate is expected.
     pub taking_over: BTreeSet<String>,
+    /// The root CA the seeds' generated certificates chain to (made on first use).
+    seed_ca: Option<std::sync::Arc<certs::generate::Signer>>,
 }
 
 /// What a certificate upload carries besides the PEM.
@@ -289,6 +293,19 @@ impl Account {
             ids,
             ..Default::default()
         }
+    }
+
+    /// The root CA the seeds' generated certificates chain to: one per account, so one file
+    /// (`simulate --write-ca`) is the trust anchor for all of them.
+    pub fn seed_ca(
+        &mut self,
+    ) -> Result<std::sync::Arc<certs::generate::Signer>, certs::generate::GenerateError> {
+        if let Some(ca) = &self.seed_ca {
+            return Ok(ca.clone());
+        }
+        let ca = std::sync::Arc::new(certs::generate::Signer::new(SEED_ROOT_CA)?);
+        self.seed_ca = Some(ca.clone());
+        Ok(ca)
     }
 
     fn uri(&self, collection: &str, id: &str) -> String {

@@ -295,6 +295,13 @@ impl Sim {
         self.with_account(|a| seed::apply(seed, a, now, file))
     }
 
+    /// The root CA (PEM) every certificate the seeds generate chains to: the trust anchor for
+    /// probes of an edge that serves them (`simulate --write-ca`).
+    pub fn ca_pem(&self) -> Result<String, SimulateError> {
+        self.with_account(|a| a.seed_ca().map(|ca| ca.root_pem().to_string()))
+            .map_err(|e| SimulateError::Usage(e.to_string()))
+    }
+
     pub async fn stop(self) {
         self.stop.cancel();
         let _ = self.task.await;
@@ -323,6 +330,8 @@ pub struct SimulateArgs {
     pub rate_limit: Option<String>,
     /// Simultaneous API requests; 0 for no limit.
     pub max_concurrent: usize,
+    /// Where to write the root CA the seeds' certificates chain to (for `edge.trust_anchors`).
+    pub write_ca: Option<PathBuf>,
 }
 
 /// `simulate`: serve in the foreground until `shutdown` resolves.
@@ -352,6 +361,16 @@ pub async fn simulate(
         max_concurrent: (args.max_concurrent > 0).then_some(args.max_concurrent),
     };
     let sim = Sim::start_seeded(listener, args.api_key, options, &seed, &file)?;
+    if let Some(path) = &args.write_ca {
+        let pem = sim.ca_pem()?;
+        if let Err(e) = std::fs::write(path, pem) {
+            sim.stop().await;
+            return Err(SimulateError::Usage(format!(
+                "--write-ca {}: {e}",
+                path.display()
+            )));
+        }
+    }
     let (c, d, r) =
         sim.with_account(|a| (a.certificates.len(), a.domains.len(), a.credentials.len()));
     let limit = match rate_limit {
