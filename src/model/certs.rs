@@ -185,6 +185,31 @@ pub fn leaf_fingerprint(pem: &[u8]) -> Option<String> {
         .map(|der| fingerprint(der.as_ref()))
 }
 
+/// The domains that none of `dns_names` covers (SANs only: browsers ignore the subject's CN
+/// when matching names, so a certificate without a DNS name covers nothing).
+pub fn uncovered<'a>(
+    dns_names: &[String],
+    domains: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    domains
+        .into_iter()
+        .filter(|d| !dns_names.iter().any(|n| name_matches(n, d)))
+        .collect()
+}
+
+/// The DNS names of a certificate's subjectAltName extension.
+pub fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::DNSName(n) = name {
+                names.push(n.to_string());
+            }
+        }
+    }
+    names
+}
+
 /// Whether `name` is covered by the certificate name `pattern` (`*.example.com` covers exactly
 /// one label). Case-insensitive.
 pub fn name_matches(pattern: &str, name: &str) -> bool {
@@ -205,18 +230,14 @@ fn leaf_info(cert: &X509Certificate<'_>, der: &[u8]) -> LeafInfo {
             .to_string()
     };
     let subject = cert.subject();
-    let mut dns_names = Vec::new();
+    let dns_names = dns_names(cert);
     let mut ips = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(n) => dns_names.push(n.to_string()),
-                GeneralName::IPAddress(bytes) => {
-                    if let Some(ip) = ip_from_bytes(bytes) {
-                        ips.push(ip)
-                    }
+            if let GeneralName::IPAddress(bytes) = name {
+                if let Some(ip) = ip_from_bytes(bytes) {
+                    ips.push(ip)
                 }
-                _ => {}
             }
         }
     }

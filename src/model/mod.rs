@@ -5,6 +5,7 @@
 pub mod certs;
 pub mod expiry;
 pub mod fs;
+pub mod judge;
 pub mod text;
 pub mod trust;
 pub mod url;

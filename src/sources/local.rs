@@ -171,37 +171,23 @@ pub fn validate(
     })
 }
 
-/// The leaf's DNS names (its CN only when it has none) must cover every watched domain.
+/// The leaf's DNS names must cover every watched domain. No fallback to the subject's CN:
+/// browsers ignore it, so a certificate without DNS names covers nothing.
 fn covers(watch: &WatchSettings, leaf: &certs::LeafInfo) -> Result<(), Refusal> {
-    let cert_file = watch.certificate.display();
-    let names: Vec<&str> = leaf
-        .dns_names
-        .iter()
-        .map(String::as_str)
-        .chain(
-            leaf.dns_names
-                .is_empty()
-                .then_some(leaf.subject_common_name.as_str()),
-        )
-        .collect();
-    let uncovered: Vec<&str> = watch
-        .domains
-        .iter()
-        .filter(|d| !names.iter().any(|n| certs::name_matches(n, d)))
-        .map(String::as_str)
-        .collect();
-    if !uncovered.is_empty() {
-        return Err(Refusal::permanent(format!(
-            "{cert_file}: does not cover {} (its DNS names: {})",
-            uncovered.join(", "),
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        )));
+    let uncovered = certs::uncovered(&leaf.dns_names, watch.domains.iter().map(String::as_str));
+    if uncovered.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let names = if leaf.dns_names.is_empty() {
+        "none; browsers ignore the subject's CN".to_string()
+    } else {
+        leaf.dns_names.join(", ")
+    };
+    Err(Refusal::permanent(format!(
+        "{}: does not cover {} (its DNS names: {names})",
+        watch.certificate.display(),
+        uncovered.join(", "),
+    )))
 }
 
 /// Whether a transient refusal has lasted long enough to report: `settle_timeout` after the
