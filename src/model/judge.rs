@@ -158,6 +158,18 @@ fn untrusted_reason(
 /// Why the chain is out of order, naming the first certificate that is not followed by its
 /// issuer.
 fn order(parsed: &[X509Certificate<'_>]) -> Option<String> {
+    let stranger = parsed.iter().enumerate().skip(1).find(|(j, c)| {
+        !parsed
+            .iter()
+            .enumerate()
+            .any(|(k, child)| k != *j && issued_by(child, c))
+    });
+    if let Some((j, c)) = stranger {
+        return Some(format!(
+            "{} issued none of the other certificates: remove it, so that each certificate is followed by its issuer, leaf first",
+            describe(c, j)
+        ));
+    }
     let (i, pair) = parsed
         .windows(2)
         .enumerate()
@@ -189,14 +201,22 @@ fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool 
     if child.issuer().as_raw() != issuer.subject().as_raw() {
         return false;
     }
-    let authority_key = child.extensions().iter().find_map(|e| match e.parsed_extension() {
-        ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|k| k.0),
-        _ => None,
-    });
-    let subject_key = issuer.extensions().iter().find_map(|e| match e.parsed_extension() {
-        ParsedExtension::SubjectKeyIdentifier(ski) => Some(ski.0),
-        _ => None,
-    });
+    let authority_key = child
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|k| k.0)
+            }
+            _ => None,
+        });
+    let subject_key = issuer
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(ski) => Some(ski.0),
+            _ => None,
+        });
     match (authority_key, subject_key) {
         (Some(a), Some(s)) => a == s,
         _ => true,
@@ -231,20 +251,26 @@ fn weaknesses(parsed: &[X509Certificate<'_>]) -> Vec<String> {
             Ok(PublicKey::RSA(rsa)) => {
                 let bits = bit_length(rsa.modulus);
                 if bits < 2048 {
-                    weak.push(format!("{who} has a {bits}-bit RSA key (at least 2048 bits needed)"));
+                    weak.push(format!(
+                        "{who} has a {bits}-bit RSA key (at least 2048 bits needed)"
+                    ));
                 }
             }
             Ok(PublicKey::EC(point)) => {
                 let bits = point.key_size();
                 if bits < 256 {
-                    weak.push(format!("{who} has a {bits}-bit EC key (at least 256 bits needed)"));
+                    weak.push(format!(
+                        "{who} has a {bits}-bit EC key (at least 256 bits needed)"
+                    ));
                 }
             }
             _ => {}
         }
         let oid = c.signature_algorithm.algorithm.to_id_string();
         if let Some((_, hash)) = WEAK_SIGNATURES.iter().find(|(o, _)| *o == oid) {
-            weak.push(format!("{who} is signed with {hash}, which browsers reject"));
+            weak.push(format!(
+                "{who} is signed with {hash}, which browsers reject"
+            ));
         }
     }
     weak
@@ -270,8 +296,328 @@ fn describe(c: &X509Certificate<'_>, index: usize) -> String {
 }
 
 fn name_of(name: &x509_parser::x509::X509Name<'_>) -> String {
-    match name.iter_common_name().next().and_then(|cn| cn.as_str().ok()) {
+    match name
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+    {
         Some(cn) => format!("CN={cn}"),
         None => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2027-01-01 12:00 UTC);
+
+    fn days(n: i64) -> time::Duration {
+        time::Duration::days(n)
+    }
+
+    struct Ca {
+        issuer: Issuer<'static, KeyPair>,
+        der: CertificateDer<'static>,
+    }
+
+    fn ca_params(name: &str, valid: (OffsetDateTime, OffsetDateTime)) -> CertificateParams {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.use_authority_key_identifier_extension = true;
+        (params.not_before, params.not_after) = valid;
+        params
+    }
+
+    fn root(name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let params = ca_params(name, (NOW - days(3650), NOW + days(3650)));
+        let der = params.self_signed(&key).unwrap().der().clone();
+        Ca {
+            issuer: Issuer::new(params, key),
+            der,
+        }
+    }
+
+    fn intermediate(parent: &Ca, name: &str, valid: (OffsetDateTime, OffsetDateTime)) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let params = ca_params(name, valid);
+        let der = params
+            .signed_by(&key, &parent.issuer)
+            .unwrap()
+            .der()
+            .clone();
+        Ca {
+            issuer: Issuer::new(params, key),
+            der,
+        }
+    }
+
+    fn leaf(
+        parent: &Ca,
+        sans: &[&str],
+        cn: &str,
+        valid: (OffsetDateTime, OffsetDateTime),
+    ) -> CertificateDer<'static> {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.use_authority_key_identifier_extension = true;
+        (params.not_before, params.not_after) = valid;
+        params
+            .signed_by(&key, &parent.issuer)
+            .unwrap()
+            .der()
+            .clone()
+    }
+
+    /// A root (trusted), an intermediate under it, and a 90-day leaf for app.example.com.
+    struct Pki {
+        trust: Trust,
+        int: Ca,
+        leaf: CertificateDer<'static>,
+    }
+
+    fn pki() -> Pki {
+        let root = root("Test Root");
+        let int = intermediate(
+            &root,
+            "Test Intermediate",
+            (NOW - days(365), NOW + days(365)),
+        );
+        let leaf = leaf(
+            &int,
+            &["app.example.com", "*.api.example.com"],
+            "app.example.com",
+            (NOW - days(10), NOW + days(80)),
+        );
+        Pki {
+            trust: Trust::with_anchors(&[root.der]).unwrap(),
+            int,
+            leaf,
+        }
+    }
+
+    #[test]
+    fn a_complete_chain_to_a_trusted_root_is_fine() {
+        let p = pki();
+        let facts = judge_chain(&[p.leaf.clone(), p.int.der.clone()], &p.trust, NOW).unwrap();
+        assert_eq!(facts.chain, ChainVerdict::Trusted);
+        assert_eq!(facts.order, None);
+        assert!(facts.weak.is_empty(), "{:?}", facts.weak);
+        assert!(facts.chain_problems().is_empty());
+        assert_eq!(facts.dns_names, ["app.example.com", "*.api.example.com"]);
+        assert_eq!(facts.fingerprint, certs::fingerprint(p.leaf.as_ref()));
+        // The same from PEM text.
+        let pem = certs::to_pem(&[p.leaf.clone(), p.int.der.clone()]);
+        assert_eq!(
+            judge_material(pem.as_bytes(), &p.trust, NOW).unwrap(),
+            facts
+        );
+    }
+
+    #[test]
+    fn names_are_covered_by_sans_only_with_one_label_wildcards() {
+        let p = pki();
+        let facts = judge_chain(&[p.leaf.clone(), p.int.der.clone()], &p.trust, NOW).unwrap();
+        assert_eq!(
+            facts.uncovered([
+                "app.example.com",
+                "v1.api.example.com",
+                "a.b.api.example.com",
+                "example.com"
+            ]),
+            ["a.b.api.example.com", "example.com"]
+        );
+        // A certificate whose only name is its CN covers nothing: browsers ignore the CN.
+        let cn_only = leaf(
+            &p.int,
+            &[],
+            "app.example.com",
+            (NOW - days(1), NOW + days(89)),
+        );
+        let facts = judge_chain(&[cn_only, p.int.der.clone()], &p.trust, NOW).unwrap();
+        assert!(facts.dns_names.is_empty());
+        assert_eq!(facts.uncovered(["app.example.com"]), ["app.example.com"]);
+    }
+
+    #[test]
+    fn a_leaf_without_its_intermediate_is_incomplete() {
+        let p = pki();
+        let facts = judge_chain(&[p.leaf.clone()], &p.trust, NOW).unwrap();
+        let ChainVerdict::Untrusted { reason, leaf_alone } = &facts.chain else {
+            panic!("{:?}", facts.chain)
+        };
+        assert!(*leaf_alone);
+        assert!(
+            reason.contains("without its intermediate certificates (issuer CN=Test Intermediate"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_issuer_is_incomplete_and_named() {
+        let p = pki();
+        let facts =
+            judge_chain(&[p.leaf.clone(), p.int.der.clone()], &Trust::public(), NOW).unwrap();
+        let ChainVerdict::Untrusted { reason, leaf_alone } = &facts.chain else {
+            panic!("{:?}", facts.chain)
+        };
+        assert!(!*leaf_alone);
+        assert!(
+            reason.contains("certificate 2 (CN=Test Intermediate) is not issued by any root"),
+            "{reason}"
+        );
+        assert!(reason.contains("edge.trust_anchors"), "{reason}");
+    }
+
+    #[test]
+    fn an_expired_intermediate_is_incomplete_but_an_expired_leaf_is_not() {
+        let root = root("Test Root");
+        let trust = Trust::with_anchors(std::slice::from_ref(&root.der)).unwrap();
+        let old = intermediate(&root, "Old Intermediate", (NOW - days(400), NOW - days(5)));
+        let leaf_ok = leaf(
+            &old,
+            &["app.example.com"],
+            "app",
+            (NOW - days(10), NOW + days(80)),
+        );
+        let facts = judge_chain(&[leaf_ok, old.der.clone()], &trust, NOW).unwrap();
+        let ChainVerdict::Untrusted { reason, .. } = &facts.chain else {
+            panic!("{:?}", facts.chain)
+        };
+        assert!(
+            reason.contains("certificate 2 (CN=Old Intermediate) expired 2026-12-27T12:00:00Z"),
+            "{reason}"
+        );
+        // An expired leaf under a good intermediate: verified inside its validity, so only its
+        // expiry is a finding.
+        let int = intermediate(
+            &root,
+            "Test Intermediate",
+            (NOW - days(400), NOW + days(400)),
+        );
+        let expired = leaf(
+            &int,
+            &["app.example.com"],
+            "app",
+            (NOW - days(100), NOW - days(10)),
+        );
+        let facts = judge_chain(&[expired, int.der.clone()], &trust, NOW).unwrap();
+        assert_eq!(facts.chain, ChainVerdict::Trusted);
+    }
+
+    #[test]
+    fn intermediates_in_the_wrong_order_are_named_though_the_chain_verifies() {
+        let anchor = root("Test Root");
+        let trust = Trust::with_anchors(std::slice::from_ref(&anchor.der)).unwrap();
+        let valid = (NOW - days(365), NOW + days(365));
+        let upper = intermediate(&anchor, "Upper Intermediate", valid);
+        let lower = intermediate(&upper, "Lower Intermediate", valid);
+        let leaf = leaf(
+            &lower,
+            &["app.example.com"],
+            "app.example.com",
+            (NOW - days(1), NOW + days(89)),
+        );
+        let right = judge_chain(
+            &[leaf.clone(), lower.der.clone(), upper.der.clone()],
+            &trust,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            (right.chain.clone(), right.order.clone()),
+            (ChainVerdict::Trusted, None)
+        );
+        let wrong = judge_chain(
+            &[leaf.clone(), upper.der.clone(), lower.der.clone()],
+            &trust,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            wrong.chain,
+            ChainVerdict::Trusted,
+            "path building ignores the order"
+        );
+        let order = wrong.order.as_deref().unwrap();
+        assert!(
+            order.contains("the leaf (CN=app.example.com) is followed by certificate 2 (CN=Upper Intermediate), but its issuer is certificate 3 (CN=Lower Intermediate)"),
+            "{order}"
+        );
+        assert_eq!(wrong.chain_problems(), [order]);
+        // A certificate that belongs to no chain of it.
+        let stranger = root("Stranger");
+        let extra = judge_chain(
+            &[leaf, stranger.der.clone(), lower.der, upper.der],
+            &trust,
+            NOW,
+        )
+        .unwrap();
+        assert!(
+            extra
+                .order
+                .as_deref()
+                .unwrap()
+                .contains("certificate 2 (CN=Stranger) issued none of the other certificates"),
+            "{:?}",
+            extra.order
+        );
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/weak")
+            .join(name);
+        std::fs::read(path).unwrap()
+    }
+
+    fn fixture_trust() -> Trust {
+        let root = certs::parse_chain(&fixture("root.pem")).unwrap();
+        Trust::with_anchors(&root.certificates).unwrap()
+    }
+
+    #[test]
+    fn an_rsa_1024_key_is_weak_though_the_chain_verifies() {
+        let facts = judge_material(&fixture("rsa1024.pem"), &fixture_trust(), NOW).unwrap();
+        assert_eq!(facts.chain, ChainVerdict::Trusted);
+        assert_eq!(facts.weak, ["the leaf (CN=weak-rsa1024.example.com) has a 1024-bit RSA key (at least 2048 bits needed)"]);
+        // The root's self-signature and key are not judged; the P-256 leaves of rcgen are fine.
+        let p = pki();
+        assert!(judge_chain(&[p.leaf, p.int.der], &p.trust, NOW)
+            .unwrap()
+            .weak
+            .is_empty());
+    }
+
+    #[test]
+    fn a_sha1_signature_is_weak_and_not_also_incomplete() {
+        let facts = judge_material(&fixture("sha1.pem"), &fixture_trust(), NOW).unwrap();
+        assert_eq!(facts.chain, ChainVerdict::Weak);
+        assert!(facts.chain_problems().is_empty());
+        assert_eq!(
+            facts.weak,
+            ["the leaf (CN=weak-sha1.example.com) is signed with SHA-1, which browsers reject"]
+        );
+        // Untrusted as well: then it is incomplete too, for its issuer.
+        let untrusted = judge_material(&fixture("sha1.pem"), &Trust::public(), NOW).unwrap();
+        assert!(
+            matches!(untrusted.chain, ChainVerdict::Untrusted { .. }),
+            "{:?}",
+            untrusted.chain
+        );
+        assert_eq!(untrusted.weak.len(), 1);
+    }
+
+    #[test]
+    fn bit_lengths_ignore_leading_zeros() {
+        assert_eq!(bit_length(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(bit_length(&[0x01, 0xff]), 9);
+        assert_eq!(bit_length(&[0x00]), 0);
     }
 }

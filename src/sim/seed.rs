@@ -242,7 +242,9 @@ fn certificate_pem(
                 .clone()
                 .unwrap_or_else(|| "Watchdog Demo CA".to_string());
             if !signers.contains_key(&issuer) {
-                let signer = root.intermediate(&issuer, false).map_err(|e| e.to_string())?;
+                let signer = root
+                    .intermediate(&issuer, false)
+                    .map_err(|e| e.to_string())?;
                 signers.insert(issuer.clone(), signer);
             }
             let signer = signers.get(&issuer).ok_or("no signer")?;
