@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ngrok_cert_watchdog::model::trust::Trust;
 use ngrok_cert_watchdog::sim::{Fault, FaultKind, Sim, SimOptions};
 use ngrok_cert_watchdog::sources::ngrok::{ErrorKind, RetryPolicy};
 
@@ -532,14 +533,18 @@ async fn the_client_keeps_within_the_accounts_concurrency_limit_and_retries_225(
     // Two in flight at most (the default): the account's limit of two is never hit.
     let sim = slow_account_limited_to(2).await;
     let client = client_in_flight(&sim, KEY, RetryPolicy::default(), 2);
-    inventory::sync(&client, now).await.unwrap();
+    inventory::sync(&client, &Trust::public(), now)
+        .await
+        .unwrap();
     let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
     assert!(!statuses.contains(&429), "{statuses:?}");
     assert_nothing_refused(&sim);
     // Three in flight against a limit of two: one 225, retried like a 429, and the sync succeeds.
     let sim = slow_account_limited_to(2).await;
     let client = client_in_flight(&sim, KEY, RetryPolicy::default(), 3);
-    let inventory = inventory::sync(&client, now).await.unwrap();
+    let inventory = inventory::sync(&client, &Trust::public(), now)
+        .await
+        .unwrap();
     assert_eq!(inventory.certificates().len(), 3);
     let refused = refused(&sim);
     assert!(

@@ -13,6 +13,7 @@ use ngrok_cert_watchdog::actions::rotation::PassOptions;
 use ngrok_cert_watchdog::config::WatchSettings;
 use ngrok_cert_watchdog::core::rotation::{self, Target};
 use ngrok_cert_watchdog::model::certs::generate::{Generated, Signer};
+use ngrok_cert_watchdog::model::trust::Trust;
 use ngrok_cert_watchdog::model::FindingKind;
 use ngrok_cert_watchdog::sim::{Fault, FaultKind, Sim};
 use ngrok_cert_watchdog::sources::inventory;
@@ -52,7 +53,7 @@ async fn pass_remembering(
     held: Option<&rotation::FinalRefusal>,
 ) -> rotation::WatchReport {
     let client = client(sim);
-    let inv = inventory::sync(&client, OffsetDateTime::now_utc())
+    let inv = inventory::sync(&client, &Trust::public(), OffsetDateTime::now_utc())
         .await
         .unwrap();
     let report = ngrok_cert_watchdog::actions::rotation::pass_remembering(
@@ -839,7 +840,7 @@ async fn a_replaced_certificate_whose_delete_failed_is_deleted_by_a_later_pass()
     let client = client(&sim);
     let watch = &watch;
     let run = |client: Client| async move {
-        let inv = inventory::sync(&client, OffsetDateTime::now_utc())
+        let inv = inventory::sync(&client, &Trust::public(), OffsetDateTime::now_utc())
             .await
             .unwrap();
         ngrok_cert_watchdog::actions::rotation::pass_remembering(

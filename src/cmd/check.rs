@@ -70,7 +70,7 @@ pub fn exit_for(findings: &[Finding]) -> Exit {
 pub async fn sync_and_evaluate(settings: &Settings) -> Result<CheckOutcome, ApiError> {
     let client = ngrok::client_for(&settings.api, &settings.state_dir, None)?;
     let now = OffsetDateTime::now_utc();
-    let inventory = inventory::sync(&client, now).await?;
+    let inventory = inventory::sync(&client, &settings.edge.trust, now).await?;
     let findings = evaluate(&inventory, &settings.expiry, now);
     Ok(CheckOutcome {
         inventory,

@@ -14,6 +14,7 @@ pub fn evaluate(inventory: &Inventory, policy: &ExpiryPolicy, now: OffsetDateTim
     let mut findings = Vec::new();
     for certificate in inventory.certificates() {
         findings.extend(certificate_finding(inventory, certificate, policy, now));
+        super::judgement::findings(inventory, certificate, &mut findings);
     }
     for domain in inventory.domains() {
         domain_findings(inventory, domain, policy, now, &mut findings);
@@ -298,7 +299,8 @@ fn job_msg(job: Option<&ProvisioningJob>) -> String {
     }
 }
 
-fn certificate_name(certificate: &TlsCertificate) -> String {
+/// "cert_… (CN=app.example.com)", for messages.
+pub(super) fn certificate_name(certificate: &TlsCertificate) -> String {
     match certificate
         .subject_common_name
         .as_deref()

@@ -4,5 +4,6 @@
 pub mod alerts;
 pub mod budget;
 pub mod evaluate;
+pub mod judgement;
 pub mod pass;
 pub mod rotation;

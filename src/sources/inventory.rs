@@ -8,6 +8,8 @@ use std::ops::Deref;
 
 use time::OffsetDateTime;
 
+use crate::model::judge::{self, CertFacts};
+use crate::model::trust::Trust;
 use crate::sources::ngrok::{
     ApiError, Client, ErrorKind, ReservedDomain, TlsCertificate, TunnelCredential,
 };
@@ -20,20 +22,46 @@ pub struct Certificate {
     listed: TlsCertificate,
     /// SHA-256 of the leaf's DER, lowercase hex; `None` when the PEM is missing or unreadable.
     leaf_fingerprint: Option<String>,
+    /// How a browser would judge the chain; `None` when it was not judged or does not parse.
+    facts: Option<CertFacts>,
 }
 
 impl Certificate {
-    /// The API's answer reduced to what the watchdog keeps.
+    /// The API's answer reduced to what the watchdog keeps, without judging the chain.
     pub fn from_listed(mut listed: TlsCertificate) -> Self {
         let pem = listed.certificate_pem.take().unwrap_or_default();
         Self {
             leaf_fingerprint: crate::model::certs::leaf_fingerprint(pem.as_bytes()),
             listed,
+            facts: None,
+        }
+    }
+
+    /// The API's answer reduced to what the watchdog keeps, with its chain judged against
+    /// `trust` as of `now` while the PEM is at hand.
+    pub fn judged(mut listed: TlsCertificate, trust: &Trust, now: OffsetDateTime) -> Self {
+        let pem = listed.certificate_pem.take().unwrap_or_default();
+        match judge::judge_material(pem.as_bytes(), trust, now) {
+            Ok(facts) => Self {
+                leaf_fingerprint: Some(facts.fingerprint.clone()),
+                listed,
+                facts: Some(facts),
+            },
+            Err(_) => Self {
+                leaf_fingerprint: crate::model::certs::leaf_fingerprint(pem.as_bytes()),
+                listed,
+                facts: None,
+            },
         }
     }
 
     pub fn leaf_fingerprint(&self) -> Option<&str> {
         self.leaf_fingerprint.as_deref()
+    }
+
+    /// What judging the chain found, if it was judged.
+    pub fn facts(&self) -> Option<&CertFacts> {
+        self.facts.as_ref()
     }
 }
 
@@ -110,13 +138,13 @@ impl Inventory {
     /// `deleted` certificates removed.
     pub fn with_changes(
         self,
-        created: impl IntoIterator<Item = TlsCertificate>,
+        created: impl IntoIterator<Item = Certificate>,
         updated: impl IntoIterator<Item = ReservedDomain>,
         deleted: &[String],
     ) -> Self {
         let mut certificates = self.certificates;
         certificates.retain(|c| !deleted.contains(&c.id));
-        certificates.extend(created.into_iter().map(Certificate::from_listed));
+        certificates.extend(created);
         let mut domains = self.domains;
         for d in updated {
             match domains.iter_mut().find(|old| old.id == d.id) {
@@ -209,9 +237,15 @@ impl Inventory {
 /// One sync: the three lists (concurrently, sharing the client's budget), then a GET for each
 /// certificate a domain references that the list did not show, to tell a deleted certificate
 /// (404 → `missing_certificates`) from one created after the list was read.
-pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, ApiError> {
+///
+/// Each certificate's chain is judged against `trust` while its page is at hand.
+pub async fn sync(
+    client: &Client,
+    trust: &Trust,
+    now: OffsetDateTime,
+) -> Result<Inventory, ApiError> {
     let (mut certificates, domains, credentials) = tokio::try_join!(
-        client.list_tls_certificates_with(Certificate::from_listed),
+        client.list_tls_certificates_with(|c| Certificate::judged(c, trust, now)),
         client.list_reserved_domains(),
         client.list_credentials(),
     )?;
@@ -225,7 +259,7 @@ pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, Api
     let mut missing_certificates = BTreeSet::new();
     for id in unlisted {
         match client.get_tls_certificate(&id).await {
-            Ok(certificate) => certificates.push(Certificate::from_listed(certificate)),
+            Ok(certificate) => certificates.push(Certificate::judged(certificate, trust, now)),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 missing_certificates.insert(id);
             }
