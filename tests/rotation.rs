@@ -65,6 +65,7 @@ async fn pass_remembering(
         ngrok_cert_watchdog::actions::rotation::Remembered {
             refusal: held,
             state_dir: None,
+            trust: None,
         },
     )
     .await;
@@ -836,6 +837,7 @@ async fn a_replaced_certificate_whose_delete_failed_is_deleted_by_a_later_pass()
     let remembered = ngrok_cert_watchdog::actions::rotation::Remembered {
         refusal: None,
         state_dir: Some(state.path()),
+        trust: None,
     };
     let client = client(&sim);
     let watch = &watch;

@@ -88,6 +88,7 @@ async fn rotate_with(settings: &Settings, only: Option<&str>, dry_run: bool) -> 
         let remembered = Remembered {
             refusal: None,
             state_dir: Some(&settings.state_dir),
+            trust: Some(&settings.edge.trust),
         };
         let report = pass_remembering(&client, watch, &inventory, options, now, remembered).await;
         failed |= print_report(&report, dry_run);

@@ -194,6 +194,7 @@ async fn rotate_all(
         let remembered = rotation::Remembered {
             refusal: memory.refusal(&watch.name),
             state_dir: Some(&active.settings.state_dir),
+            trust: Some(&active.settings.edge.trust),
         };
         let report =
             rotation::pass_remembering(&active.client, watch, inventory, options, now, remembered)

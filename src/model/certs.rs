@@ -443,6 +443,11 @@ pub mod generate {
             })
         }
 
+        /// This CA's own certificate (PEM): the second certificate of the chains it signs.
+        pub fn ca_pem(&self) -> &str {
+            &self.ca_pem
+        }
+
         /// The root certificate (PEM) every chain this CA signs leads to: the trust anchor.
         pub fn root_pem(&self) -> &str {
             &self.root_pem
