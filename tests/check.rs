@@ -205,7 +205,7 @@ async fn check_reports_every_account_finding_kind_with_nagios_exit_2() {
         a.certificates.remove(&id);
         id
     });
-    let (_dir, config) = config_for(&sim.url(), KEY, "");
+    let (_dir, config) = config_trusting(&sim, KEY, "");
     let out = run(
         &[
             "--config",
@@ -305,7 +305,7 @@ async fn check_reports_every_account_finding_kind_with_nagios_exit_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn check_exit_codes_follow_the_worst_finding() {
     let ok = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+90d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n[[credential]]\nacl = [\"bind:a.example.com\"]\n").await;
-    let (_d1, c1) = config_for(&ok.url(), KEY, "");
+    let (_d1, c1) = config_trusting(&ok, KEY, "");
     assert_eq!(
         run(
             &["--config", c1.to_str().unwrap(), "check"],
@@ -318,7 +318,7 @@ async fn check_exit_codes_follow_the_worst_finding() {
     let warn = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+20d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n").await;
     // 20 days left of a 50-day lifetime: a warning at a fixed 30d (pinned: the default
     // "30d or 33%" would start at 16.5 days).
-    let (_d2, c2) = config_for(&warn.url(), KEY, "[expiry]\nwarning = \"30d\"\n");
+    let (_d2, c2) = config_trusting(&warn, KEY, "[expiry]\nwarning = \"30d\"\n");
     assert_eq!(
         run(
             &["--config", c2.to_str().unwrap(), "check"],
@@ -329,8 +329,8 @@ async fn check_exit_codes_follow_the_worst_finding() {
         Some(1)
     );
     // The threshold is the config's: with a 10-day warning the same account is OK.
-    let (_d3, c3) = config_for(
-        &warn.url(),
+    let (_d3, c3) = config_trusting(
+        &warn,
         KEY,
         "[expiry]\nwarning = \"10d\"\ncritical = \"2d\"\n",
     );
@@ -348,7 +348,7 @@ async fn check_exit_codes_follow_the_worst_finding() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_key_exits_3_with_one_line() {
     let sim = sim().await;
-    let (_dir, config) = config_for(&sim.url(), "not-the-key-s3cr3t", "");
+    let (_dir, config) = config_trusting(&sim, "not-the-key-s3cr3t", "");
     let out = run(
         &["--config", config.to_str().unwrap(), "check"],
         Duration::from_secs(30),
@@ -440,7 +440,7 @@ async fn garbage_and_truncated_responses_exit_3() {
             count: 100,
             kind: kind.clone(),
         });
-        let (_dir, config) = config_for(&sim.url(), KEY, "");
+        let (_dir, config) = config_trusting(&sim, KEY, "");
         let config = config.to_str().unwrap().to_string();
         let out = tokio::task::spawn_blocking(move || {
             run(&["--config", &config, "check"], Duration::from_secs(90))
@@ -464,7 +464,7 @@ async fn check_on_the_demo_seed_shows_the_null_status_domain_and_not_the_dev_dom
             .map(|d| d.domain.clone())
             .expect("a seeded account has a dev domain")
     });
-    let (_dir, config) = config_for(&sim.url(), KEY, "");
+    let (_dir, config) = config_trusting(&sim, KEY, "");
     let out = run(
         &[
             "--config",

@@ -98,8 +98,8 @@ async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
     let sim = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+20d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n").await;
     let port = free_port();
     let schedule = "[schedule]\nsync = \"0 0 0 1 1 *\"\n"; // yearly: only start-up and reloads sync
-    let (dir, config) = config_for(
-        &sim.url(),
+    let (dir, config) = config_trusting(
+        &sim,
         KEY,
         // Pinned: the default "30d or 33%" would not warn 20 days before the end of 50.
         &format!(
@@ -343,8 +343,7 @@ async fn a_fifo_as_a_watched_file_freezes_nothing_and_sigterm_still_exits() {
     let fifo = files.path().join("fullchain.pem");
     mkfifo(&fifo);
     std::fs::write(files.path().join("privkey.pem"), "not a key").unwrap();
-    let (dir, config) = config_for(
-        &sim.url(),
+    let (dir, config) = config_for(&sim.url(),
         KEY,
         &format!(
             "[schedule]\nsync = \"* * * * * *\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\

@@ -155,40 +155,36 @@ fn untrusted_reason(
     }
 }
 
-/// Why the chain is out of order, naming the first certificate that is not followed by its
-/// issuer.
+/// Why the chain is out of order, naming the certificates concerned: a leaf that is not first,
+/// a certificate unrelated to the others, or the first certificate not followed by its issuer.
 fn order(parsed: &[X509Certificate<'_>]) -> Option<String> {
-    let stranger = parsed.iter().enumerate().skip(1).find(|(j, c)| {
-        !parsed
-            .iter()
-            .enumerate()
-            .any(|(k, child)| k != *j && issued_by(child, c))
-    });
-    if let Some((j, c)) = stranger {
+    let issued = |a: usize, b: usize| a != b && issued_by(&parsed[a], &parsed[b]);
+    if let Some(child) = (1..parsed.len()).find(|&j| issued(j, 0)) {
         return Some(format!(
-            "{} issued none of the other certificates: remove it, so that each certificate is followed by its issuer, leaf first",
-            describe(c, j)
+            "the chain is not in order: it must start with the leaf, but {} issued {}",
+            describe(&parsed[0], 0).replacen("the leaf", "certificate 1", 1),
+            describe(&parsed[child], child)
         ));
     }
-    let (i, pair) = parsed
-        .windows(2)
-        .enumerate()
-        .find(|(_, pair)| !issued_by(&pair[0], &pair[1]))?;
-    let (child, next) = (&pair[0], &pair[1]);
-    let issuer_at = parsed
-        .iter()
-        .enumerate()
-        .skip(1)
-        .find(|(j, c)| *j != i + 1 && issued_by(child, c));
-    Some(match issuer_at {
-        Some((j, issuer)) => format!(
-            "the intermediates are in the wrong order: {} is followed by {}, but its issuer is {}; put each certificate right before its issuer, leaf first",
+    let stranger =
+        (1..parsed.len()).find(|&j| !(0..parsed.len()).any(|k| issued(k, j) || issued(j, k)));
+    if let Some(j) = stranger {
+        return Some(format!(
+            "the chain is not in order: {} belongs to no chain of the others (it issued none of them, nor did they issue it); remove it",
+            describe(&parsed[j], j)
+        ));
+    }
+    let i = (0..parsed.len().saturating_sub(1)).find(|&i| !issued(i, i + 1))?;
+    let (child, next) = (&parsed[i], &parsed[i + 1]);
+    Some(match (i + 2..parsed.len()).chain(1..i).find(|&j| issued(i, j)) {
+        Some(j) => format!(
+            "the chain is not in order: {} is followed by {}, but its issuer is {}; put each certificate right before its issuer, leaf first",
             describe(child, i),
             describe(next, i + 1),
-            describe(issuer, j)
+            describe(&parsed[j], j)
         ),
         None => format!(
-            "the chain is not in order: {} is followed by {}, which did not issue it (its issuer {} is not in the file); remove certificates that do not belong to the chain",
+            "the chain is not in order: {} is followed by {}, which did not issue it (its issuer {} is not in the file)",
             describe(child, i),
             describe(next, i + 1),
             name_of(child.issuer())
@@ -551,6 +547,17 @@ mod tests {
             "{order}"
         );
         assert_eq!(wrong.chain_problems(), [order]);
+        // Reversed: the leaf last.
+        let reversed = judge_chain(
+            &[upper.der.clone(), lower.der.clone(), leaf.clone()],
+            &trust,
+            NOW,
+        );
+        let order = reversed.unwrap().order.unwrap();
+        assert!(
+            order.contains("it must start with the leaf, but certificate 1 (CN=Upper Intermediate) issued certificate 2 (CN=Lower Intermediate)"),
+            "{order}"
+        );
         // A certificate that belongs to no chain of it.
         let stranger = root("Stranger");
         let extra = judge_chain(
@@ -564,7 +571,7 @@ mod tests {
                 .order
                 .as_deref()
                 .unwrap()
-                .contains("certificate 2 (CN=Stranger) issued none of the other certificates"),
+                .contains("certificate 2 (CN=Stranger) belongs to no chain of the others"),
             "{:?}",
             extra.order
         );

@@ -377,7 +377,7 @@ mod tests {
         let wrong = format!("{}{}{}", g.leaf_pem, upper.ca_pem(), lower.ca_pem());
         let refusal = validate(&w, &files(&wrong, &g.key_pem), &trust, NOW).unwrap_err();
         assert_eq!(refusal.kind, RefusalKind::Permanent);
-        assert!(refusal.reason.contains("wrong order"), "{refusal:?}");
+        assert!(refusal.reason.contains("not in order"), "{refusal:?}");
     }
 
     #[test]
