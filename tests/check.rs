@@ -552,3 +552,135 @@ async fn the_client_keeps_within_the_accounts_concurrency_limit_and_retries_225(
         "{refused:?}"
     );
 }
+
+/// One certificate of each kind that browsers refuse, beside a healthy one.
+fn judged_seed() -> String {
+    let weak = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/weak");
+    let cert = |name: &str, dns: &str, extra: &str| {
+        format!("[[certificate]]\nname = \"{name}\"\ndns_names = [\"{dns}\"]\nnot_before = \"-10d\"\nnot_after = \"+80d\"\n{extra}\n")
+    };
+    let domain = |domain: &str, cert: &str| {
+        format!("[[domain]]\ndomain = \"{domain}\"\ncertificate = \"{cert}\"\n")
+    };
+    [
+        "dev_domain = false\n".to_string(),
+        cert("good", "good.example.com", ""),
+        domain("good.example.com", "good"),
+        cert("name", "other.example.com", ""),
+        domain("name.example.com", "name"),
+        cert("alone", "alone.example.com", "chain = \"leaf_only\""),
+        domain("alone.example.com", "alone"),
+        cert("private", "private.example.com", "chain = \"unknown_issuer\""),
+        domain("private.example.com", "private"),
+        cert("order", "order.example.com", "chain = \"wrong_order\""),
+        domain("order.example.com", "order"),
+        format!("[[certificate]]\nname = \"sha1\"\ncertificate_file = \"{weak}/sha1.pem\"\nprivate_key_file = \"{weak}/sha1.key\"\n"),
+        domain("weak-sha1.example.com", "sha1"),
+        // ngrok's own: an unknown issuer is not reported for it, a name it lacks is.
+        cert("managed", "elsewhere.example.com", "managed = true\nchain = \"unknown_issuer\""),
+        "[[domain]]\ndomain = \"managed.example.com\"\ncertificate = \"managed\"\nmanaged = true\nrenews_at = \"+50d\"\n".to_string(),
+    ]
+    .concat()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_judges_every_attached_certificate_as_a_browser_would() {
+    let sim = seeded(&judged_seed()).await;
+    let (dir, config) = config_for(&sim.url(), KEY, "");
+    // The user trusts the simulator's root and the root of the weak fixtures.
+    let anchors = dir.path().join("anchors.pem");
+    let weak_root = include_str!("fixtures/weak/root.pem");
+    std::fs::write(&anchors, format!("{}{weak_root}", sim.ca_pem().unwrap())).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let edge = format!(
+        "[edge]\nenabled = false\ntrust_anchors = \"{}\"\n[dns]\nenabled = false\n",
+        anchors.display()
+    );
+    std::fs::write(&config, format!("{text}{edge}")).unwrap();
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "check",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let mut got: Vec<(&str, &str, &str)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap(),
+                f["severity"].as_str().unwrap(),
+                f["domain"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            (
+                "certificate_chain_incomplete",
+                "warning",
+                "alone.example.com"
+            ),
+            (
+                "certificate_chain_incomplete",
+                "warning",
+                "order.example.com"
+            ),
+            (
+                "certificate_chain_incomplete",
+                "warning",
+                "private.example.com"
+            ),
+            (
+                "certificate_name_mismatch",
+                "critical",
+                "managed.example.com"
+            ),
+            ("certificate_name_mismatch", "critical", "name.example.com"),
+            ("certificate_weak", "warning", "weak-sha1.example.com"),
+        ],
+        "{findings:#?}"
+    );
+    let message = |domain: &str| {
+        findings
+            .iter()
+            .find(|f| f["domain"] == domain)
+            .and_then(|f| f["message"].as_str())
+            .unwrap()
+    };
+    assert!(message("alone.example.com").contains("without its intermediate"));
+    assert!(message("private.example.com").contains("does not lead to a trusted root"));
+    assert!(message("order.example.com").contains("not in order"));
+    assert!(message("weak-sha1.example.com").contains("SHA-1"));
+    assert!(message("name.example.com").contains("its DNS names are other.example.com"));
+    // Without the anchors, the simulator's own chains do not verify either: the good one too.
+    let (_d, plain) = config_for(
+        &sim.url(),
+        KEY,
+        "[edge]\nenabled = false\n[dns]\nenabled = false\n",
+    );
+    let out = run(
+        &[
+            "--config",
+            plain.to_str().unwrap(),
+            "check",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["findings"].as_array().unwrap().iter().any(|f| {
+        f["kind"] == "certificate_chain_incomplete" && f["domain"] == "good.example.com"
+    }));
+    assert_nothing_refused(&sim);
+}
