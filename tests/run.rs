@@ -472,3 +472,42 @@ fn check_config_warns_of_a_schedule_the_budget_cannot_sustain() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_trusts_its_simulator_and_shows_a_chain_browsers_refuse() {
+    let port = free_port();
+    let mut child = Command::new(bin())
+        .args(["demo", "--metrics-listen", &format!("127.0.0.1:{port}")])
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first sync rotated the watched pair, which is signed under the simulator's root.
+    let m = wait_for(port, "the demo's first sync and rotation", |m| {
+        successes(m) >= 1.0
+            && m.contains("ngrok_cert_watchdog_rotations_total{result=\"success\",watch=\"app\"} 1")
+    })
+    .await;
+    // The legacy certificate was uploaded without its intermediate; every other certificate of
+    // the account chains to the trusted root, so it is the only one.
+    assert_eq!(
+        findings(&m, "certificate_chain_incomplete", "warning"),
+        Some(1.0),
+        "{m}"
+    );
+    signal(&child, "INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("certificate_chain_incomplete"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("legacy.example.com") && line.contains("without its intermediate"),
+        "{line}"
+    );
+}

@@ -76,7 +76,15 @@ pub async fn run_demo(
     .map_err(|e| DemoError::Setup(e.to_string()))?;
 
     let dir = tempfile_dir().map_err(|e| DemoError::Setup(format!("temporary directory: {e}")))?;
-    write_watched_pair(dir.path()).map_err(DemoError::Setup)?;
+    // The daemon trusts the simulator's root, as a user would after `simulate --write-ca`: the
+    // account's healthy certificates verify, and the watched pair is signed under it too.
+    let root = sim
+        .with_account(|a| a.seed_ca())
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    write_watched_pair(dir.path(), &root).map_err(DemoError::Setup)?;
+    let anchors = dir.path().join("ca.pem");
+    std::fs::write(&anchors, root.root_pem())
+        .map_err(|e| DemoError::Setup(format!("{}: {}", anchors.display(), io_reason(&e))))?;
 
     let listener = bind_metrics(metrics_listen).await?;
     let metrics_addr = listener
@@ -178,6 +186,9 @@ listen = "{metrics_addr}"
 [state]
 dir = "{state}"
 
+[edge]
+trust_anchors = "{anchors}"
+
 [[watch]]
 name = "app"
 certificate = "{cert}"
@@ -189,6 +200,7 @@ delete_replaced = true
         state = dir.join("state").display(),
         cert = dir.join("app/fullchain.pem").display(),
         key = dir.join("app/privkey.pem").display(),
+        anchors = dir.join("ca.pem").display(),
     );
     config::parse(&config_text, Path::new("(demo)"), &demo_env())
         .map_err(|e| DemoError::Setup(e.to_string()))
@@ -237,12 +249,13 @@ fn tempfile_dir() -> std::io::Result<tempfile::TempDir> {
 }
 
 /// A certificate for app.example.com on disk, renewed relative to the one in the account.
-fn write_watched_pair(dir: &Path) -> Result<(), String> {
+fn write_watched_pair(dir: &Path, root: &Signer) -> Result<(), String> {
     let app = dir.join("app");
     std::fs::create_dir_all(&app).map_err(|e| format!("{}: {}", app.display(), io_reason(&e)))?;
     let names = vec!["app.example.com".to_string()];
     let now = time::OffsetDateTime::now_utc();
-    let generated = Signer::new("Watchdog Demo CA")
+    let generated = root
+        .intermediate("Watchdog Demo CA", false)
         .and_then(|s| {
             s.generate(&Spec {
                 common_name: &names[0],
