@@ -444,7 +444,7 @@ mod tests {
     #[test]
     fn a_leaf_without_its_intermediate_is_incomplete() {
         let p = pki();
-        let facts = judge_chain(&[p.leaf.clone()], &p.trust, NOW).unwrap();
+        let facts = judge_chain(std::slice::from_ref(&p.leaf), &p.trust, NOW).unwrap();
         let ChainVerdict::Untrusted { reason, leaf_alone } = &facts.chain else {
             panic!("{:?}", facts.chain)
         };
