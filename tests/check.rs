@@ -591,12 +591,7 @@ async fn check_judges_every_attached_certificate_as_a_browser_would() {
     let anchors = dir.path().join("anchors.pem");
     let weak_root = include_str!("fixtures/weak/root.pem");
     std::fs::write(&anchors, format!("{}{weak_root}", sim.ca_pem().unwrap())).unwrap();
-    let text = std::fs::read_to_string(&config).unwrap();
-    let edge = format!(
-        "[edge]\nenabled = false\ntrust_anchors = \"{}\"\n[dns]\nenabled = false\n",
-        anchors.display()
-    );
-    std::fs::write(&config, format!("{text}{edge}")).unwrap();
+    trust_anchors_in(&config, &anchors);
     let out = run(
         &[
             "--config",
@@ -663,11 +658,7 @@ async fn check_judges_every_attached_certificate_as_a_browser_would() {
     assert!(message("weak-sha1.example.com").contains("SHA-1"));
     assert!(message("name.example.com").contains("its DNS names are other.example.com"));
     // Without the anchors, the simulator's own chains do not verify either: the good one too.
-    let (_d, plain) = config_for(
-        &sim.url(),
-        KEY,
-        "[edge]\nenabled = false\n[dns]\nenabled = false\n",
-    );
+    let (_d, plain) = config_for(&sim.url(), KEY, "");
     let out = run(
         &[
             "--config",

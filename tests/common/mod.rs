@@ -89,20 +89,24 @@ pub fn config_for(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, Path
 }
 
 /// [`config_for`] the simulator, trusting its seed root (`edge.trust_anchors`, as a user would
-/// after `simulate --write-ca`), so that its healthy certificates have no finding. An `[edge]`
-/// table in `extra` gets the key; otherwise one is added.
+/// after `simulate --write-ca`), so that its healthy certificates have no finding.
 pub fn config_trusting(sim: &Sim, key: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let (dir, config) = config_for(&sim.url(), key, extra);
     let ca = dir.path().join("sim-ca.pem");
     std::fs::write(&ca, sim.ca_pem().expect("the simulator's root")).unwrap();
-    let line = format!("trust_anchors = \"{}\"\n", ca.display());
-    let text = std::fs::read_to_string(&config).unwrap();
+    trust_anchors_in(&config, &ca);
+    (dir, config)
+}
+
+/// Sets `edge.trust_anchors` in a config file: in its `[edge]` table, or in a new one.
+pub fn trust_anchors_in(config: &Path, anchors: &Path) {
+    let line = format!("trust_anchors = \"{}\"\n", anchors.display());
+    let text = std::fs::read_to_string(config).unwrap();
     let text = match text.find("[edge]\n") {
         Some(at) => format!("{}{line}{}", &text[..at + 7], &text[at + 7..]),
         None => format!("{text}\n[edge]\n{line}"),
     };
-    std::fs::write(&config, text).unwrap();
-    (dir, config)
+    std::fs::write(config, text).unwrap();
 }
 
 /// Runs the binary with a deadline; the environment is cleared of variables that would change
