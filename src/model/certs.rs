@@ -331,7 +331,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+pub(super) fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
     match e {
         rustls::pki_types::pem::Error::MissingSectionEnd { .. } => {
             "a section has no END line (truncated?)".into()

@@ -4,6 +4,7 @@
 //! owned, so the PEM can be dropped as soon as the facts are taken; the account's evaluation and
 //! the check before an upload both use it.
 
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
@@ -67,8 +68,15 @@ pub fn judge_material(
     trust: &Trust,
     now: OffsetDateTime,
 ) -> Result<CertFacts, CertError> {
-    let chain = certs::parse_chain(pem)?;
-    judge_chain(&chain.certificates, trust, now)
+    // Only the DER of each certificate: `judge_chain` parses each once, and nothing else of
+    // `certs::parse_chain` is needed here (this runs for every certificate of every sync).
+    let ders = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CertError::BadPem(certs::pem_error(&e)))?;
+    if ders.is_empty() {
+        return Err(CertError::NoCertificate);
+    }
+    judge_chain(&ders, trust, now)
 }
 
 /// [`judge_material`] of DER certificates, leaf first (at least one).
