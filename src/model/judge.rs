@@ -4,6 +4,8 @@
 //! owned, so the PEM can be dropped as soon as the facts are taken; the account's evaluation and
 //! the check before an upload both use it.
 
+use std::collections::HashMap;
+
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
@@ -68,15 +70,7 @@ pub fn judge_material(
     trust: &Trust,
     now: OffsetDateTime,
 ) -> Result<CertFacts, CertError> {
-    // Only the DER of each certificate: `judge_chain` parses each once, and nothing else of
-    // `certs::parse_chain` is needed here (this runs for every certificate of every sync).
-    let ders = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CertError::BadPem(certs::pem_error(&e)))?;
-    if ders.is_empty() {
-        return Err(CertError::NoCertificate);
-    }
-    judge_chain(&ders, trust, now)
+    Judge::new(trust, now).judge_material(pem)
 }
 
 /// [`judge_material`] of DER certificates, leaf first (at least one).
@@ -85,36 +79,111 @@ pub fn judge_chain(
     trust: &Trust,
     now: OffsetDateTime,
 ) -> Result<CertFacts, CertError> {
-    let mut parsed = Vec::with_capacity(ders.len());
-    for (index, der) in ders.iter().enumerate() {
-        let (_, cert) =
-            X509Certificate::from_der(der.as_ref()).map_err(|e| CertError::BadCertificate {
-                index: index + 1,
-                reason: e.to_string(),
-            })?;
-        parsed.push(cert);
+    Judge::new(trust, now).judge_chain(ders)
+}
+
+/// Judges many chains against one trust at one `now` (the certificates of one sync), the same
+/// way as [`judge_material`], but cheaper when they share intermediates: verifying a chain is
+/// mostly its signatures, and an intermediate whose path to a trusted root verified at the same
+/// moment need not be verified again for each leaf it signed. Only a leaf whose chain is
+/// exactly such an intermediate and its issuers is shortened; anything that does not verify
+/// that way is verified in full, so every verdict is the full one.
+pub struct Judge<'a> {
+    trust: &'a Trust,
+    now: OffsetDateTime,
+    /// SHA-256 of a verified intermediate's DER → that intermediate alone as a trust anchor.
+    verified: HashMap<String, Trust>,
+}
+
+impl<'a> Judge<'a> {
+    pub fn new(trust: &'a Trust, now: OffsetDateTime) -> Self {
+        Self {
+            trust,
+            now,
+            verified: HashMap::new(),
+        }
     }
-    let leaf = parsed.first().ok_or(CertError::Empty)?;
-    let dns_names = certs::dns_names(leaf);
-    let weak = weaknesses(&parsed);
-    let not_before = unix(leaf.validity().not_before.timestamp());
-    let not_after = unix(leaf.validity().not_after.timestamp());
-    let at = now.clamp(not_before, not_after.max(not_before));
-    let chain = match trust.verify(ders, None, at) {
-        Ok(()) => ChainVerdict::Trusted,
-        Err(ChainProblem::WeakAlgorithm) if !weak.is_empty() => ChainVerdict::Weak,
-        Err(problem) => ChainVerdict::Untrusted {
-            reason: untrusted_reason(&parsed, &problem, at),
-            leaf_alone: parsed.len() == 1 && !self_issued(leaf),
-        },
-    };
-    Ok(CertFacts {
-        fingerprint: certs::fingerprint(ders[0].as_ref()),
-        dns_names,
-        chain,
-        order: order(&parsed),
-        weak,
-    })
+
+    pub fn judge_material(&mut self, pem: &[u8]) -> Result<CertFacts, CertError> {
+        // Only the DER of each certificate: `judge_chain` parses each once, and nothing else of
+        // `certs::parse_chain` is needed here (this runs for every certificate of every sync).
+        let ders = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CertError::BadPem(certs::pem_error(&e)))?;
+        if ders.is_empty() {
+            return Err(CertError::NoCertificate);
+        }
+        self.judge_chain(&ders)
+    }
+
+    pub fn judge_chain(&mut self, ders: &[CertificateDer<'_>]) -> Result<CertFacts, CertError> {
+        let mut parsed = Vec::with_capacity(ders.len());
+        for (index, der) in ders.iter().enumerate() {
+            let (_, cert) =
+                X509Certificate::from_der(der.as_ref()).map_err(|e| CertError::BadCertificate {
+                    index: index + 1,
+                    reason: e.to_string(),
+                })?;
+            parsed.push(cert);
+        }
+        let leaf = parsed.first().ok_or(CertError::Empty)?;
+        let dns_names = certs::dns_names(leaf);
+        let weak = weaknesses(&parsed);
+        let order = order(&parsed);
+        let not_before = unix(leaf.validity().not_before.timestamp());
+        let not_after = unix(leaf.validity().not_after.timestamp());
+        let at = self.now.clamp(not_before, not_after.max(not_before));
+        let chain = match self.verify(ders, &parsed, order.is_none(), at) {
+            Ok(()) => ChainVerdict::Trusted,
+            Err(ChainProblem::WeakAlgorithm) if !weak.is_empty() => ChainVerdict::Weak,
+            Err(problem) => ChainVerdict::Untrusted {
+                reason: untrusted_reason(&parsed, &problem, at),
+                leaf_alone: parsed.len() == 1 && !self_issued(leaf),
+            },
+        };
+        Ok(CertFacts {
+            fingerprint: certs::fingerprint(ders[0].as_ref()),
+            dns_names,
+            chain,
+            order,
+            weak,
+        })
+    }
+
+    /// Verifies the chain at `at`: through an already verified issuer when the chain is in
+    /// order and `at` is the judge's `now`, else (and when that fails) in full.
+    fn verify(
+        &mut self,
+        ders: &[CertificateDer<'_>],
+        parsed: &[X509Certificate<'_>],
+        ordered: bool,
+        at: OffsetDateTime,
+    ) -> Result<(), ChainProblem> {
+        // The leaf's issuer, when it is the only certificate of its name in the chain (so a
+        // full verification went through it, not through a namesake).
+        let issuer = (ordered && at == self.now && parsed.len() >= 2)
+            .then(|| &parsed[1])
+            .filter(|i| {
+                parsed
+                    .iter()
+                    .filter(|c| c.subject().as_raw() == i.subject().as_raw())
+                    .count()
+                    == 1
+            })
+            .map(|_| certs::fingerprint(ders[1].as_ref()));
+        if let Some(anchor) = issuer.as_ref().and_then(|fp| self.verified.get(fp)) {
+            if anchor.verify(&ders[..1], None, at).is_ok() {
+                return Ok(());
+            }
+        }
+        self.trust.verify(ders, None, at)?;
+        if let Some(fp) = issuer {
+            if let Ok(anchor) = Trust::only(&ders[1..2]) {
+                self.verified.insert(fp, anchor);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn unix(seconds: i64) -> OffsetDateTime {
@@ -627,6 +696,75 @@ mod tests {
             untrusted.chain
         );
         assert_eq!(untrusted.weak.len(), 1);
+    }
+
+    #[test]
+    fn a_judge_shared_by_many_chains_gives_the_verdicts_of_a_fresh_one() {
+        use crate::model::certs::generate::{Signer, Spec};
+        let root = Signer::new("Seed Root").unwrap();
+        let int = root.intermediate("Shared Intermediate", false).unwrap();
+        // A root of the same name as the intermediate, with another key.
+        let impostor = Signer::new("Shared Intermediate").unwrap();
+        let trust = Trust::with_anchors(
+            &certs::parse_chain(root.root_pem().as_bytes())
+                .unwrap()
+                .certificates,
+        )
+        .unwrap();
+        let leaf = |signer: &Signer, name: &str, days_left: i64| {
+            let names = [name.to_string()];
+            let g = signer
+                .generate(&Spec {
+                    common_name: name,
+                    dns_names: &names,
+                    not_before: NOW - days(10),
+                    not_after: NOW + time::Duration::days(days_left),
+                })
+                .unwrap();
+            certs::parse_chain(g.leaf_pem.as_bytes())
+                .unwrap()
+                .certificates
+                .remove(0)
+        };
+        let int_der = certs::parse_chain(int.ca_pem().as_bytes())
+            .unwrap()
+            .certificates
+            .remove(0);
+        let chains: Vec<Vec<CertificateDer<'static>>> = vec![
+            vec![leaf(&int, "a.example.com", 80), int_der.clone()],
+            vec![leaf(&int, "b.example.com", 80), int_der.clone()],
+            // Signed by the impostor, presented with the real intermediate: a bad signature.
+            vec![leaf(&impostor, "c.example.com", 80), int_der.clone()],
+            // Expired: verified at another moment than `now`, in full.
+            vec![leaf(&int, "d.example.com", -1), int_der.clone()],
+            vec![leaf(&int, "e.example.com", 80)],
+        ];
+        let mut shared = Judge::new(&trust, NOW);
+        let verdicts: Vec<ChainVerdict> = chains
+            .iter()
+            .map(|c| shared.judge_chain(c).unwrap().chain)
+            .collect();
+        let fresh: Vec<ChainVerdict> = chains
+            .iter()
+            .map(|c| judge_chain(c, &trust, NOW).unwrap().chain)
+            .collect();
+        assert_eq!(verdicts, fresh);
+        assert_eq!(verdicts[0], ChainVerdict::Trusted);
+        assert_eq!(verdicts[1], ChainVerdict::Trusted);
+        assert!(
+            matches!(verdicts[2], ChainVerdict::Untrusted { .. }),
+            "{:?}",
+            verdicts[2]
+        );
+        assert_eq!(verdicts[3], ChainVerdict::Trusted);
+        assert!(matches!(
+            verdicts[4],
+            ChainVerdict::Untrusted {
+                leaf_alone: true,
+                ..
+            }
+        ));
+        assert_eq!(shared.verified.len(), 1, "one intermediate remembered");
     }
 
     #[test]

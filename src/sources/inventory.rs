@@ -8,7 +8,7 @@ use std::ops::Deref;
 
 use time::OffsetDateTime;
 
-use crate::model::judge::{self, CertFacts};
+use crate::model::judge::{CertFacts, Judge};
 use crate::model::trust::Trust;
 use crate::sources::ngrok::{
     ApiError, Client, ErrorKind, ReservedDomain, TlsCertificate, TunnelCredential,
@@ -39,9 +39,14 @@ impl Certificate {
 
     /// The API's answer reduced to what the watchdog keeps, with its chain judged against
     /// `trust` as of `now` while the PEM is at hand.
-    pub fn judged(mut listed: TlsCertificate, trust: &Trust, now: OffsetDateTime) -> Self {
+    pub fn judged(listed: TlsCertificate, trust: &Trust, now: OffsetDateTime) -> Self {
+        Self::judged_by(listed, &mut Judge::new(trust, now))
+    }
+
+    /// [`Certificate::judged`] by a judge shared with the other certificates of the listing.
+    pub fn judged_by(mut listed: TlsCertificate, judge: &mut Judge<'_>) -> Self {
         let pem = listed.certificate_pem.take().unwrap_or_default();
-        match judge::judge_material(pem.as_bytes(), trust, now) {
+        match judge.judge_material(pem.as_bytes()) {
             Ok(facts) => Self {
                 leaf_fingerprint: Some(facts.fingerprint.clone()),
                 listed,
@@ -244,8 +249,9 @@ pub async fn sync(
     trust: &Trust,
     now: OffsetDateTime,
 ) -> Result<Inventory, ApiError> {
+    let mut judge = Judge::new(trust, now);
     let (mut certificates, domains, credentials) = tokio::try_join!(
-        client.list_tls_certificates_with(|c| Certificate::judged(c, trust, now)),
+        client.list_tls_certificates_with(|c| Certificate::judged_by(c, &mut judge)),
         client.list_reserved_domains(),
         client.list_credentials(),
     )?;
@@ -259,7 +265,7 @@ pub async fn sync(
     let mut missing_certificates = BTreeSet::new();
     for id in unlisted {
         match client.get_tls_certificate(&id).await {
-            Ok(certificate) => certificates.push(Certificate::judged(certificate, trust, now)),
+            Ok(certificate) => certificates.push(Certificate::judged_by(certificate, &mut judge)),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 missing_certificates.insert(id);
             }
