@@ -611,6 +611,33 @@ async fn rotate_command_dry_run_changes_nothing_then_rotates() {
     );
     assert_eq!(uploads(&sim), 0);
     assert_eq!(count(&sim, "PATCH", "/reserved_domains"), 0);
+    // Its own root ("R11") is trusted nowhere, and no edge.trust_anchors are set: uploaded
+    // anyway, with the reason in the log.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("would upload") && stderr.contains("anyway: certificate_chain_incomplete"),
+        "{stderr}"
+    );
+    // Once anchors are set (ones that do not include R11), the same pair is refused.
+    let (_anchored_dir, anchored) = config_trusting(&sim, KEY, &extra);
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            &[
+                "--config",
+                anchored.to_str().unwrap(),
+                "rotate",
+                "--watch",
+                "app",
+            ],
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("edge.trust_anchors is set"), "{stdout}");
+    assert_eq!(uploads(&sim), 0);
     let c = config.clone();
     let out = tokio::task::spawn_blocking(move || {
         run(

@@ -304,10 +304,17 @@ pub async fn pass_remembering(
     };
     let mut findings = plan.problems.clone();
     let mut outcome = None;
-    if !options.dry_run && !plan.is_noop() {
+    if !plan.is_noop() {
+        let verb = if options.dry_run {
+            "would upload"
+        } else {
+            "uploading"
+        };
         for warning in &local.warnings {
-            tracing::warn!(watch = %watch.name, "uploading {} anyway: {warning}", watch.certificate.display());
+            tracing::warn!(watch = %watch.name, "{verb} {} anyway: {warning}", watch.certificate.display());
         }
+    }
+    if !options.dry_run && !plan.is_noop() {
         let key = attempt_key(watch, &plan);
         let done = match held.filter(|r| r.key == key) {
             Some(r) => Outcome {
