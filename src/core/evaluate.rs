@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 use crate::model::expiry::{Stage, Threshold};
 use crate::model::text::{format_time, human, signed};
 use crate::model::{ExpiryPolicy, Finding, FindingKind, Severity};
-use crate::sources::inventory::Inventory;
-use crate::sources::ngrok::{ProvisioningJob, ReservedDomain, TlsCertificate};
+use crate::sources::inventory::{Certificate, Inventory};
+use crate::sources::ngrok::{ProvisioningJob, ReservedDomain};
 
 /// Everything wrong with the account at `now`. Sorted by severity (critical first), then expiry
 /// (soonest first), then resource id.
@@ -63,7 +63,7 @@ pub fn sort(findings: &mut [Finding]) {
 
 fn certificate_finding(
     inventory: &Inventory,
-    certificate: &TlsCertificate,
+    certificate: &Certificate,
     policy: &ExpiryPolicy,
     now: OffsetDateTime,
 ) -> Option<Finding> {
@@ -300,7 +300,7 @@ fn job_msg(job: Option<&ProvisioningJob>) -> String {
 }
 
 /// "cert_… (CN=app.example.com)", for messages.
-pub(super) fn certificate_name(certificate: &TlsCertificate) -> String {
+pub(super) fn certificate_name(certificate: &Certificate) -> String {
     match certificate
         .subject_common_name
         .as_deref()
@@ -321,6 +321,7 @@ fn described(description: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::ngrok::TlsCertificate;
     use crate::sources::ngrok::{CertPolicy, CertStatus, Ref, TunnelCredential};
     use std::collections::BTreeSet;
     use std::time::Duration;

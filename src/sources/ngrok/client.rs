@@ -326,10 +326,18 @@ impl Client {
     // ---- reserved domains ----
 
     pub async fn list_reserved_domains(&self) -> Result<Vec<ReservedDomain>, ApiError> {
+        self.list_reserved_domains_with(|d| d).await
+    }
+
+    /// Every reserved domain, each passed through `reduce` while its page is at hand.
+    pub async fn list_reserved_domains_with<R>(
+        &self,
+        reduce: impl FnMut(ReservedDomain) -> R,
+    ) -> Result<Vec<R>, ApiError> {
         self.list_all(
             "reserved_domains",
             |l: ReservedDomainList| (l.reserved_domains, l.next_page_uri),
-            |d| d,
+            reduce,
         )
         .await
     }
@@ -487,6 +495,8 @@ impl Client {
             drop(bytes);
             let Some(next) = next.filter(|n| !n.is_empty()) else {
                 items.extend(page.into_iter().map(&mut reduce));
+                // Kept until the next sync: without the slack of doubling.
+                items.shrink_to_fit();
                 return Ok(items);
             };
             check_progress(last_id.as_deref(), &page, &operation)?;
