@@ -18,7 +18,9 @@ work=$(mktemp -d)
 trap 'kill $SIM 2>/dev/null || true; rm -rf "$work"' EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"
-RUST_LOG=warn "$BIN" simulate --listen "127.0.0.1:$PORT" --api-key "$KEY" --seed benches/bulk-10k.toml --rate-limit off &
+# The seed's chains lead to the simulator's root, which check trusts (edge.trust_anchors) as a real
+# account's certificates lead to public roots: every chain is verified, as it would be there.
+RUST_LOG=warn "$BIN" simulate --listen "127.0.0.1:$PORT" --api-key "$KEY" --seed benches/bulk-10k.toml --rate-limit off --write-ca "$work/ca.pem" &
 SIM=$!
 for _ in $(seq 600); do
   curl -sf -H "Authorization: Bearer $KEY" "$URL/_sim/requests" >/dev/null && break
@@ -34,6 +36,7 @@ timeout = "60s"
 [state]
 dir = "$work/state"
 [edge]
+trust_anchors = "$work/ca.pem"
 enabled = false
 [dns]
 enabled = false

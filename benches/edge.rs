@@ -52,9 +52,13 @@ async fn main() {
         retry: RetryPolicy::default(),
     })
     .unwrap();
-    let inventory = inventory::sync(&client, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let inventory = inventory::sync(
+        &client,
+        &ngrok_cert_watchdog::model::trust::Trust::public(),
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
     let edge = EdgeServer::local().await.unwrap();
     edge.follow(sim.edge_lookup());
     let (targets, _) = edge::targets(&inventory, &BTreeMap::new());
@@ -115,7 +119,9 @@ async fn main() {
     let policy = EdgePolicy {
         failures_before_finding: 3,
         propagation_grace: Duration::from_secs(600),
-        expiry_critical: Duration::from_secs(7 * 86_400),
+        expiry_critical: ngrok_cert_watchdog::model::expiry::Threshold::duration(
+            Duration::from_secs(7 * 86_400),
+        ),
     };
     let started = Instant::now();
     let findings = edge::findings(&inventory, &memory, &policy, now);

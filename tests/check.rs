@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ngrok_cert_watchdog::model::trust::Trust;
 use ngrok_cert_watchdog::sim::{Fault, FaultKind, Sim, SimOptions};
 use ngrok_cert_watchdog::sources::ngrok::{ErrorKind, RetryPolicy};
 
@@ -204,7 +205,7 @@ async fn check_reports_every_account_finding_kind_with_nagios_exit_2() {
         a.certificates.remove(&id);
         id
     });
-    let (_dir, config) = config_for(&sim.url(), KEY, "");
+    let (_dir, config) = config_trusting(&sim, KEY, "");
     let out = run(
         &[
             "--config",
@@ -304,7 +305,7 @@ async fn check_reports_every_account_finding_kind_with_nagios_exit_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn check_exit_codes_follow_the_worst_finding() {
     let ok = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+90d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n[[credential]]\nacl = [\"bind:a.example.com\"]\n").await;
-    let (_d1, c1) = config_for(&ok.url(), KEY, "");
+    let (_d1, c1) = config_trusting(&ok, KEY, "");
     assert_eq!(
         run(
             &["--config", c1.to_str().unwrap(), "check"],
@@ -315,7 +316,9 @@ async fn check_exit_codes_follow_the_worst_finding() {
         Some(0)
     );
     let warn = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+20d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n").await;
-    let (_d2, c2) = config_for(&warn.url(), KEY, "");
+    // 20 days left of a 50-day lifetime: a warning at a fixed 30d (pinned: the default
+    // "30d or 33%" would start at 16.5 days).
+    let (_d2, c2) = config_trusting(&warn, KEY, "[expiry]\nwarning = \"30d\"\n");
     assert_eq!(
         run(
             &["--config", c2.to_str().unwrap(), "check"],
@@ -326,8 +329,8 @@ async fn check_exit_codes_follow_the_worst_finding() {
         Some(1)
     );
     // The threshold is the config's: with a 10-day warning the same account is OK.
-    let (_d3, c3) = config_for(
-        &warn.url(),
+    let (_d3, c3) = config_trusting(
+        &warn,
         KEY,
         "[expiry]\nwarning = \"10d\"\ncritical = \"2d\"\n",
     );
@@ -345,7 +348,7 @@ async fn check_exit_codes_follow_the_worst_finding() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_key_exits_3_with_one_line() {
     let sim = sim().await;
-    let (_dir, config) = config_for(&sim.url(), "not-the-key-s3cr3t", "");
+    let (_dir, config) = config_trusting(&sim, "not-the-key-s3cr3t", "");
     let out = run(
         &["--config", config.to_str().unwrap(), "check"],
         Duration::from_secs(30),
@@ -437,7 +440,7 @@ async fn garbage_and_truncated_responses_exit_3() {
             count: 100,
             kind: kind.clone(),
         });
-        let (_dir, config) = config_for(&sim.url(), KEY, "");
+        let (_dir, config) = config_trusting(&sim, KEY, "");
         let config = config.to_str().unwrap().to_string();
         let out = tokio::task::spawn_blocking(move || {
             run(&["--config", &config, "check"], Duration::from_secs(90))
@@ -461,7 +464,7 @@ async fn check_on_the_demo_seed_shows_the_null_status_domain_and_not_the_dev_dom
             .map(|d| d.domain.clone())
             .expect("a seeded account has a dev domain")
     });
-    let (_dir, config) = config_for(&sim.url(), KEY, "");
+    let (_dir, config) = config_trusting(&sim, KEY, "");
     let out = run(
         &[
             "--config",
@@ -530,18 +533,145 @@ async fn the_client_keeps_within_the_accounts_concurrency_limit_and_retries_225(
     // Two in flight at most (the default): the account's limit of two is never hit.
     let sim = slow_account_limited_to(2).await;
     let client = client_in_flight(&sim, KEY, RetryPolicy::default(), 2);
-    inventory::sync(&client, now).await.unwrap();
+    inventory::sync(&client, &Trust::public(), now)
+        .await
+        .unwrap();
     let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
     assert!(!statuses.contains(&429), "{statuses:?}");
     assert_nothing_refused(&sim);
     // Three in flight against a limit of two: one 225, retried like a 429, and the sync succeeds.
     let sim = slow_account_limited_to(2).await;
     let client = client_in_flight(&sim, KEY, RetryPolicy::default(), 3);
-    let inventory = inventory::sync(&client, now).await.unwrap();
+    let inventory = inventory::sync(&client, &Trust::public(), now)
+        .await
+        .unwrap();
     assert_eq!(inventory.certificates().len(), 3);
     let refused = refused(&sim);
     assert!(
         refused.iter().all(|r| r.ends_with("→ 429")) && !refused.is_empty(),
         "{refused:?}"
     );
+}
+
+/// One certificate of each kind that browsers refuse, beside a healthy one.
+fn judged_seed() -> String {
+    let weak = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/weak");
+    let cert = |name: &str, dns: &str, extra: &str| {
+        format!("[[certificate]]\nname = \"{name}\"\ndns_names = [\"{dns}\"]\nnot_before = \"-10d\"\nnot_after = \"+80d\"\n{extra}\n")
+    };
+    let domain = |domain: &str, cert: &str| {
+        format!("[[domain]]\ndomain = \"{domain}\"\ncertificate = \"{cert}\"\n")
+    };
+    [
+        "dev_domain = false\n".to_string(),
+        cert("good", "good.example.com", ""),
+        domain("good.example.com", "good"),
+        cert("name", "other.example.com", ""),
+        domain("name.example.com", "name"),
+        cert("alone", "alone.example.com", "chain = \"leaf_only\""),
+        domain("alone.example.com", "alone"),
+        cert("private", "private.example.com", "chain = \"unknown_issuer\""),
+        domain("private.example.com", "private"),
+        cert("order", "order.example.com", "chain = \"wrong_order\""),
+        domain("order.example.com", "order"),
+        format!("[[certificate]]\nname = \"sha1\"\ncertificate_file = \"{weak}/sha1.pem\"\nprivate_key_file = \"{weak}/sha1.key\"\n"),
+        domain("weak-sha1.example.com", "sha1"),
+        // ngrok's own: an unknown issuer is not reported for it, a name it lacks is.
+        cert("managed", "elsewhere.example.com", "managed = true\nchain = \"unknown_issuer\""),
+        "[[domain]]\ndomain = \"managed.example.com\"\ncertificate = \"managed\"\nmanaged = true\nrenews_at = \"+50d\"\n".to_string(),
+    ]
+    .concat()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_judges_every_attached_certificate_as_a_browser_would() {
+    let sim = seeded(&judged_seed()).await;
+    let (dir, config) = config_for(&sim.url(), KEY, "");
+    // The user trusts the simulator's root and the root of the weak fixtures.
+    let anchors = dir.path().join("anchors.pem");
+    let weak_root = include_str!("fixtures/weak/root.pem");
+    std::fs::write(&anchors, format!("{}{weak_root}", sim.ca_pem().unwrap())).unwrap();
+    trust_anchors_in(&config, &anchors);
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "check",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let mut got: Vec<(&str, &str, &str)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap(),
+                f["severity"].as_str().unwrap(),
+                f["domain"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            (
+                "certificate_chain_incomplete",
+                "warning",
+                "alone.example.com"
+            ),
+            (
+                "certificate_chain_incomplete",
+                "warning",
+                "order.example.com"
+            ),
+            (
+                "certificate_chain_incomplete",
+                "warning",
+                "private.example.com"
+            ),
+            (
+                "certificate_name_mismatch",
+                "critical",
+                "managed.example.com"
+            ),
+            ("certificate_name_mismatch", "critical", "name.example.com"),
+            ("certificate_weak", "warning", "weak-sha1.example.com"),
+        ],
+        "{findings:#?}"
+    );
+    let message = |domain: &str| {
+        findings
+            .iter()
+            .find(|f| f["domain"] == domain)
+            .and_then(|f| f["message"].as_str())
+            .unwrap()
+    };
+    assert!(message("alone.example.com").contains("without its intermediate"));
+    assert!(message("private.example.com").contains("does not lead to a trusted root"));
+    assert!(message("order.example.com").contains("not in order"));
+    assert!(message("weak-sha1.example.com").contains("SHA-1"));
+    assert!(message("name.example.com").contains("its DNS names are other.example.com"));
+    // Without the anchors, the simulator's own chains do not verify either: the good one too.
+    let (_d, plain) = config_for(&sim.url(), KEY, "");
+    let out = run(
+        &[
+            "--config",
+            plain.to_str().unwrap(),
+            "check",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["findings"].as_array().unwrap().iter().any(|f| {
+        f["kind"] == "certificate_chain_incomplete" && f["domain"] == "good.example.com"
+    }));
+    assert_nothing_refused(&sim);
 }

@@ -80,7 +80,11 @@ impl Daemon {
     async fn start(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
         // Probes off: nothing may leave the machine (a test that brings its own loopback DNS
         // server or edge sets that section itself; start_probing turns DNS off otherwise).
-        let edge_off = if extra.contains("[edge]") { "" } else { "[edge]\nenabled = false\n" };
+        let edge_off = if extra.contains("[edge]") {
+            ""
+        } else {
+            "[edge]\nenabled = false\n"
+        };
         Self::start_probing(sim, &format!("{edge_off}{extra}"), supervision).await
     }
 

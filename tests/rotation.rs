@@ -13,6 +13,7 @@ use ngrok_cert_watchdog::actions::rotation::PassOptions;
 use ngrok_cert_watchdog::config::WatchSettings;
 use ngrok_cert_watchdog::core::rotation::{self, Target};
 use ngrok_cert_watchdog::model::certs::generate::{Generated, Signer};
+use ngrok_cert_watchdog::model::trust::Trust;
 use ngrok_cert_watchdog::model::FindingKind;
 use ngrok_cert_watchdog::sim::{Fault, FaultKind, Sim};
 use ngrok_cert_watchdog::sources::inventory;
@@ -52,7 +53,7 @@ async fn pass_remembering(
     held: Option<&rotation::FinalRefusal>,
 ) -> rotation::WatchReport {
     let client = client(sim);
-    let inv = inventory::sync(&client, OffsetDateTime::now_utc())
+    let inv = inventory::sync(&client, &Trust::public(), OffsetDateTime::now_utc())
         .await
         .unwrap();
     let report = ngrok_cert_watchdog::actions::rotation::pass_remembering(
@@ -610,6 +611,33 @@ async fn rotate_command_dry_run_changes_nothing_then_rotates() {
     );
     assert_eq!(uploads(&sim), 0);
     assert_eq!(count(&sim, "PATCH", "/reserved_domains"), 0);
+    // Its own root ("R11") is trusted nowhere, and no edge.trust_anchors are set: uploaded
+    // anyway, with the reason in the log.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("would upload") && stderr.contains("anyway: certificate_chain_incomplete"),
+        "{stderr}"
+    );
+    // Once anchors are set (ones that do not include R11), the same pair is refused.
+    let (_anchored_dir, anchored) = config_trusting(&sim, KEY, &extra);
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            &[
+                "--config",
+                anchored.to_str().unwrap(),
+                "rotate",
+                "--watch",
+                "app",
+            ],
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("edge.trust_anchors is set"), "{stdout}");
+    assert_eq!(uploads(&sim), 0);
     let c = config.clone();
     let out = tokio::task::spawn_blocking(move || {
         run(
@@ -841,7 +869,7 @@ async fn a_replaced_certificate_whose_delete_failed_is_deleted_by_a_later_pass()
     let client = client(&sim);
     let watch = &watch;
     let run = |client: Client| async move {
-        let inv = inventory::sync(&client, OffsetDateTime::now_utc())
+        let inv = inventory::sync(&client, &Trust::public(), OffsetDateTime::now_utc())
             .await
             .unwrap();
         ngrok_cert_watchdog::actions::rotation::pass_remembering(

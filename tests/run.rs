@@ -98,10 +98,13 @@ async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
     let sim = seeded("[[certificate]]\nname = \"a\"\ndns_names = [\"a.example.com\"]\nnot_after = \"+20d\"\n[[domain]]\ndomain = \"a.example.com\"\ncertificate = \"a\"\n").await;
     let port = free_port();
     let schedule = "[schedule]\nsync = \"0 0 0 1 1 *\"\n"; // yearly: only start-up and reloads sync
-    let (dir, config) = config_for(
-        &sim.url(),
+    let (dir, config) = config_trusting(
+        &sim,
         KEY,
-        &format!("{schedule}[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        // Pinned: the default "30d or 33%" would not warn 20 days before the end of 50.
+        &format!(
+            "{schedule}[metrics]\nlisten = \"127.0.0.1:{port}\"\n[expiry]\nwarning = \"30d\"\n"
+        ),
     );
     let mut child = Command::new(bin())
         .args(["--config", config.to_str().unwrap(), "run"])
@@ -112,7 +115,7 @@ async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // 20 days left: a warning at the default 30 d threshold.
+    // 20 days left: a warning at the 30 d threshold.
     let m = wait_for(port, "the first sync", |m| successes(m) >= 1.0).await;
     assert_eq!(
         findings(&m, "certificate_expiring", "warning"),
@@ -124,7 +127,7 @@ async fn sighup_reloads_and_sigterm_exits_0_within_5_s() {
     let base = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
-        format!("{base}[expiry]\nwarning = \"10d\"\ncritical = \"2d\"\n"),
+        base.replace("warning = \"30d\"", "warning = \"10d\"\ncritical = \"2d\""),
     )
     .unwrap();
     signal(&child, "HUP");
@@ -346,8 +349,7 @@ async fn a_fifo_as_a_watched_file_freezes_nothing_and_sigterm_still_exits() {
     let fifo = files.path().join("fullchain.pem");
     mkfifo(&fifo);
     std::fs::write(files.path().join("privkey.pem"), "not a key").unwrap();
-    let (dir, config) = config_for(
-        &sim.url(),
+    let (dir, config) = config_for(&sim.url(),
         KEY,
         &format!(
             "[schedule]\nsync = \"* * * * * *\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\
@@ -474,5 +476,44 @@ fn check_config_warns_of_a_schedule_the_budget_cannot_sustain() {
     assert!(
         stderr.contains("201 requests (the last sync's count)"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_trusts_its_simulator_and_shows_a_chain_browsers_refuse() {
+    let port = free_port();
+    let mut child = Command::new(bin())
+        .args(["demo", "--metrics-listen", &format!("127.0.0.1:{port}")])
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first sync rotated the watched pair, which is signed under the simulator's root.
+    let m = wait_for(port, "the demo's first sync and rotation", |m| {
+        successes(m) >= 1.0
+            && m.contains("ngrok_cert_watchdog_rotations_total{result=\"success\",watch=\"app\"} 1")
+    })
+    .await;
+    // The legacy certificate was uploaded without its intermediate; every other certificate of
+    // the account chains to the trusted root, so it is the only one.
+    assert_eq!(
+        findings(&m, "certificate_chain_incomplete", "warning"),
+        Some(1.0),
+        "{m}"
+    );
+    signal(&child, "INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("certificate_chain_incomplete"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("legacy.example.com") && line.contains("without its intermediate"),
+        "{line}"
     );
 }

@@ -13,6 +13,7 @@ use crate::core::rotation::{
     attempt_key, plan_remembering, FinalRefusal, Move, Outcome, Plan, Target, UploadMetadata,
     WatchReport, WatchState, UPLOADED_BY,
 };
+use crate::model::trust::Trust;
 use crate::model::{Finding, FindingKind, Severity};
 use crate::sources::inventory::Inventory;
 use crate::sources::local::{self, LocalPair, RefusalKind};
@@ -257,6 +258,8 @@ pub struct Remembered<'a> {
     pub refusal: Option<&'a FinalRefusal>,
     /// Where replaced certificates are remembered until deleted (`state.dir`).
     pub state_dir: Option<&'a Path>,
+    /// What the chain of the files must verify to (`edge.trust`); `None`: the public roots only.
+    pub trust: Option<&'a Trust>,
     /// When what the plan replaced may be deleted.
     pub deletion: Deletion<'a>,
 }
@@ -305,7 +308,15 @@ pub async fn pass_remembering(
         state,
         findings,
     };
-    let local = match local::validate(watch, &files, now) {
+    let public;
+    let trust = match remembered.trust {
+        Some(trust) => trust,
+        None => {
+            public = Trust::public();
+            &public
+        }
+    };
+    let local = match local::validate(watch, &files, trust, now) {
         Ok(l) => l,
         Err(refusal) => return refused(watch, &files, refusal, now),
     };
@@ -323,6 +334,16 @@ pub async fn pass_remembering(
     };
     let mut findings = plan.problems.clone();
     let mut outcome = None;
+    if !plan.is_noop() {
+        let verb = if options.dry_run {
+            "would upload"
+        } else {
+            "uploading"
+        };
+        for warning in &local.warnings {
+            tracing::warn!(watch = %watch.name, "{verb} {} anyway: {warning}", watch.certificate.display());
+        }
+    }
     if !options.dry_run && !plan.is_noop() {
         let key = attempt_key(watch, &plan);
         let done = match held.filter(|r| r.key == key) {

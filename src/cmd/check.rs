@@ -8,8 +8,8 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 use crate::config::{Environment, Settings};
-use crate::core::edge::EdgeMemory;
 use crate::core::dns as core_dns;
+use crate::core::edge::EdgeMemory;
 use crate::core::evaluate::evaluate;
 use crate::daemon::probes;
 use crate::model::Finding;
@@ -87,7 +87,7 @@ pub fn exit_for(findings: &[Finding]) -> Exit {
 pub async fn sync_and_evaluate(settings: &Settings, probe: bool) -> Result<CheckOutcome, ApiError> {
     let client = ngrok::client_for(&settings.api, &settings.state_dir, None)?;
     let now = OffsetDateTime::now_utc();
-    let inventory = inventory::sync(&client, now).await?;
+    let inventory = inventory::sync(&client, &settings.edge.trust, now).await?;
     let mut findings = evaluate(&inventory, &settings.expiry, now);
     if probe && settings.edge.enabled {
         let results = probes::probe_pass(settings, &inventory, None).await;

@@ -18,8 +18,8 @@ use crate::model::certs::generate::{Signer, Spec};
 use crate::model::text::format_time;
 use crate::model::text::io_reason;
 use crate::outputs::report::{findings_text, Summary};
-use crate::sim::edge::EdgeServer;
 use crate::sim::dns::{Responder, Zone};
+use crate::sim::edge::EdgeServer;
 use crate::sim::{seed, RateLimit, Sim, SimOptions};
 
 use super::Exit;

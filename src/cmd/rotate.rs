@@ -71,7 +71,7 @@ async fn rotate_with(settings: &Settings, only: Option<&str>, dry_run: bool) -> 
         }
     }
     let now = OffsetDateTime::now_utc();
-    let inventory = match inventory::sync(&client, now).await {
+    let inventory = match inventory::sync(&client, &settings.edge.trust, now).await {
         Ok(i) => i,
         Err(e) => {
             eprintln!("ngrok-cert-watchdog: rotate: {e}");
@@ -90,6 +90,7 @@ async fn rotate_with(settings: &Settings, only: Option<&str>, dry_run: bool) -> 
             refusal: None,
             state_dir: Some(&settings.state_dir),
             deletion: Deletion::Confirmed,
+            trust: Some(&settings.edge.trust),
         };
         let report = pass_remembering(&client, watch, &inventory, options, now, remembered).await;
         failed |= print_report(&report, dry_run);

@@ -480,6 +480,40 @@ listen = "localhost"
     }
 
     #[test]
+    fn expiry_thresholds_take_durations_shares_or_both() {
+        let s = parse_str("[expiry]\nwarning = \"33%\"\ncritical = \"2d or 5%\"\n").unwrap();
+        assert_eq!(s.expiry.warning.to_string(), "33%");
+        assert_eq!(s.expiry.critical.to_string(), "2d or 5%");
+        for (warning, critical, key, why) in [
+            ("0%", "7d", "expiry.warning", "more than 0%"),
+            ("150%", "7d", "expiry.warning", "less than 100%"),
+            ("30d or", "7d", "expiry.warning", "nothing after `or`"),
+            ("30d", "or 33%", "expiry.critical", "nothing before `or`"),
+            (
+                "30d or 33%",
+                "7d or 40%",
+                "expiry.critical",
+                "share 40% is more than",
+            ),
+            (
+                "30d or 33%",
+                "31d or 10%",
+                "expiry.critical",
+                "duration 31d is longer",
+            ),
+        ] {
+            let text = format!("[expiry]\nwarning = \"{warning}\"\ncritical = \"{critical}\"\n");
+            let err = parse_str(&text).unwrap_err();
+            assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+            let line = &err.problems[0];
+            assert!(
+                line.starts_with(&format!("/etc/w/config.toml: {key}: ")) && line.contains(why),
+                "{warning:?}/{critical:?}: {line}"
+            );
+        }
+    }
+
+    #[test]
     fn plain_http_only_to_loopback() {
         assert!(parse_str("[api]\nurl = \"http://127.0.0.1:4040\"").is_ok());
         assert!(parse_str("[api]\nurl = \"http://[::1]:4040\"").is_ok());

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::model::expiry::Threshold;
 use crate::model::ExpiryPolicy;
 
 use super::problems::Problems;
@@ -43,18 +44,27 @@ impl RawSchedule {
 
 impl RawExpiry {
     pub(super) fn validate(self, p: &mut Problems) -> ExpiryPolicy {
+        let defaults = ExpiryPolicy::default();
+        let mut threshold = |key: &str, value: Option<String>, default: Threshold| match value {
+            None => default,
+            Some(text) => text.parse::<Threshold>().unwrap_or_else(|why| {
+                p.push(key, why);
+                default
+            }),
+        };
+        let warning = threshold("expiry.warning", self.warning, defaults.warning);
+        let critical = threshold("expiry.critical", self.critical, defaults.critical);
         let expiry = ExpiryPolicy {
-            warning: p.duration("expiry.warning", self.warning.as_deref(), "30d"),
-            critical: p.duration("expiry.critical", self.critical.as_deref(), "7d"),
+            warning,
+            critical,
             renewal_grace: p.duration("expiry.renewal_grace", self.renewal_grace.as_deref(), "24h"),
         };
-        if expiry.critical > expiry.warning {
+        if let Some(why) = expiry.critical.looser_than(&expiry.warning) {
             p.push(
                 "expiry.critical",
                 format!(
-                    "{} is longer than expiry.warning ({}): critical must come no earlier than warning",
-                    humantime::format_duration(expiry.critical),
-                    humantime::format_duration(expiry.warning)
+                    "\"{}\" is looser than expiry.warning (\"{}\"): {why}; critical must come no earlier than warning",
+                    expiry.critical, expiry.warning
                 ),
             );
         }

@@ -33,9 +33,11 @@ pub fn family(kind: FindingKind) -> &'static str {
         | FindingKind::EdgeCertificateInvalid
         | FindingKind::EdgeUnreachable => "edge",
         FindingKind::DnsMisconfigured => "dns",
-        FindingKind::CertificateNameMismatch
-        | FindingKind::CertificateChainIncomplete
-        | FindingKind::CertificateWeak => "judgement",
+        // Three independent conditions (one certificate can be weak and incomplete at once), so
+        // three families: in one, the second would replace the first alert.
+        FindingKind::CertificateNameMismatch => "names",
+        FindingKind::CertificateChainIncomplete => "chain",
+        FindingKind::CertificateWeak => "strength",
     }
 }
 

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::core::pass::Streak;
 use crate::model::certs;
+use crate::model::expiry::Threshold;
 use crate::model::text::{format_time, human, signed};
 use crate::model::trust::Trust;
 use crate::model::{Finding, FindingKind, Severity};
@@ -30,7 +31,8 @@ pub struct EdgePolicy {
     /// still serve the certificate before.
     pub propagation_grace: Duration,
     /// `expiry.critical`: a served certificate this close to its end makes a mismatch critical.
-    pub expiry_critical: Duration,
+    /// `expiry.critical`, applied to the served certificate's own lifetime.
+    pub expiry_critical: Threshold,
 }
 
 /// The certificate the edge served, as judged when it was probed.
@@ -40,6 +42,7 @@ pub struct Served {
     pub fingerprint: String,
     pub subject_common_name: String,
     pub issuer_common_name: String,
+    pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     /// The leaf's SANs cover the probed name.
     pub covers_name: bool,
@@ -79,6 +82,7 @@ pub fn judge(
         fingerprint: certs::fingerprint(leaf.as_ref()),
         subject_common_name: info.subject_common_name,
         issuer_common_name: info.issuer_common_name,
+        not_before: info.not_before,
         not_after: info.not_after,
         covers_name: info.dns_names.iter().any(|n| certs::name_matches(n, name)),
         problem: verify(chain, name, at).err(),
@@ -397,7 +401,10 @@ fn mismatch(
         return None; // ngrok just issued it: the edge is still picking it up
     }
     let left = served.not_after - now;
-    let severity = if left <= signed(policy.expiry_critical) || !served.covers_name {
+    let critical = policy
+        .expiry_critical
+        .before_expiry(served.not_before, served.not_after);
+    let severity = if left <= critical || !served.covers_name {
         Severity::Critical
     } else {
         Severity::Warning
@@ -537,7 +544,7 @@ mod tests {
     const POLICY: EdgePolicy = EdgePolicy {
         failures_before_finding: 3,
         propagation_grace: Duration::from_secs(600),
-        expiry_critical: Duration::from_secs(7 * 86_400),
+        expiry_critical: Threshold::duration(Duration::from_secs(7 * 86_400)),
     };
 
     /// A certificate whose PEM is a real leaf (so it has a fingerprint); `issued_at` makes it
@@ -570,6 +577,7 @@ mod tests {
             fingerprint: fingerprint.into(),
             subject_common_name: "app.example.com".into(),
             issuer_common_name: "R11".into(),
+            not_before: NOW - time::Duration::days(30),
             not_after: NOW + time::Duration::days(days_left),
             covers_name,
             problem: None,

@@ -2,6 +2,7 @@
 
 use time::OffsetDateTime;
 
+use crate::model::expiry::{Stage, Threshold};
 use crate::model::text::{format_time, human, signed};
 use crate::model::{ExpiryPolicy, Finding, FindingKind, Severity};
 use crate::sources::inventory::{Certificate, Inventory};
@@ -13,6 +14,7 @@ pub fn evaluate(inventory: &Inventory, policy: &ExpiryPolicy, now: OffsetDateTim
     let mut findings = Vec::new();
     for certificate in inventory.certificates() {
         findings.extend(certificate_finding(inventory, certificate, policy, now));
+        super::judgement::findings(inventory, certificate, &mut findings);
     }
     for domain in inventory.domains() {
         domain_findings(inventory, domain, policy, now, &mut findings);
@@ -99,27 +101,33 @@ fn certificate_finding(
     } else {
         "upload a renewed certificate and attach it to the domains"
     };
-    let (severity, kind, state) = if left <= time::Duration::ZERO {
-        (
-            Severity::Critical,
-            FindingKind::CertificateExpired,
-            format!("expired {when}"),
+    let inside = |threshold: &Threshold, which: &str| {
+        format!(
+            "expires {when}, in {}, inside the {which} threshold \"{threshold}\" ({} for a certificate valid {})",
+            human(left),
+            human(threshold.before_expiry(certificate.not_before, certificate.not_after)),
+            human(certificate.not_after - certificate.not_before),
         )
-    } else if left <= signed(policy.critical) {
-        (
-            Severity::Critical,
-            FindingKind::CertificateExpiring,
-            format!("expires {when}, in {}", human(left)),
-        )
-    } else if left <= signed(policy.warning) {
-        (
-            Severity::Warning,
-            FindingKind::CertificateExpiring,
-            format!("expires {when}, in {}", human(left)),
-        )
-    } else {
-        return None;
     };
+    let (severity, kind, state) =
+        match policy.stage(certificate.not_before, certificate.not_after, now) {
+            Stage::Fine => return None,
+            Stage::Expired => (
+                Severity::Critical,
+                FindingKind::CertificateExpired,
+                format!("expired {when}"),
+            ),
+            Stage::Critical => (
+                Severity::Critical,
+                FindingKind::CertificateExpiring,
+                inside(&policy.critical, "critical"),
+            ),
+            Stage::Warning => (
+                Severity::Warning,
+                FindingKind::CertificateExpiring,
+                inside(&policy.warning, "warning"),
+            ),
+        };
     Some(Finding {
         severity,
         kind,
@@ -291,7 +299,8 @@ fn job_msg(job: Option<&ProvisioningJob>) -> String {
     }
 }
 
-fn certificate_name(certificate: &Certificate) -> String {
+/// "cert_… (CN=app.example.com)", for messages.
+pub(super) fn certificate_name(certificate: &Certificate) -> String {
     match certificate
         .subject_common_name
         .as_deref()
@@ -432,8 +441,8 @@ mod tests {
         );
         // A tighter policy changes the outcome: thresholds are the policy's, not constants.
         let tight = ExpiryPolicy {
-            warning: Duration::from_secs(10 * 86_400),
-            critical: Duration::from_secs(86_400),
+            warning: Threshold::duration(Duration::from_secs(10 * 86_400)),
+            critical: Threshold::duration(Duration::from_secs(86_400)),
             renewal_grace: Duration::from_secs(3_600),
         };
         let findings = evaluate(&inv, &tight, NOW);

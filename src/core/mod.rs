@@ -4,8 +4,9 @@
 
 pub mod alerts;
 pub mod budget;
-pub mod edge;
 pub mod dns;
+pub mod edge;
 pub mod evaluate;
+pub mod judgement;
 pub mod pass;
 pub mod rotation;

@@ -484,6 +484,7 @@ impl WatchReport {
 mod tests {
     use super::*;
     use crate::model::certs::generate::{Signer, Spec};
+    use crate::model::trust::Trust;
     use crate::sources::local::{validate, Files, RefusalKind};
     use crate::sources::ngrok::{CertPolicy, Ref, TlsCertificate};
     use std::collections::BTreeSet;
@@ -560,7 +561,7 @@ mod tests {
             &["app.example.com", "api.example.com"],
             NOW - time::Duration::hours(1),
         );
-        let local = validate(&w, &files, NOW).unwrap();
+        let local = validate(&w, &files, &Trust::public(), NOW).unwrap();
         let inv = inventory(
             vec![cert("cert_old", None, NOW - time::Duration::days(60))],
             vec![
@@ -580,7 +581,7 @@ mod tests {
     fn the_leaf_already_in_the_account_is_reused_and_nothing_to_do_is_a_noop() {
         let w = watch(&["app.example.com"]);
         let (files, chain) = files(&["app.example.com"], NOW - time::Duration::hours(1));
-        let local = validate(&w, &files, NOW).unwrap();
+        let local = validate(&w, &files, &Trust::public(), NOW).unwrap();
         let inv = inventory(
             vec![cert(
                 "cert_new",
@@ -598,7 +599,7 @@ mod tests {
     fn an_older_pair_is_a_refused_rollback() {
         let w = watch(&["app.example.com"]);
         let (files, _) = files(&["app.example.com"], NOW - time::Duration::days(30));
-        let local = validate(&w, &files, NOW).unwrap();
+        let local = validate(&w, &files, &Trust::public(), NOW).unwrap();
         let inv = inventory(
             vec![cert("cert_newer", None, NOW - time::Duration::days(1))],
             vec![domain("rd_1", "app.example.com", Some("cert_newer"))],
@@ -614,7 +615,7 @@ mod tests {
             &["app.example.com", "managed.example.com", "gone.example.com"],
             NOW - time::Duration::hours(1),
         );
-        let local = validate(&w, &files, NOW).unwrap();
+        let local = validate(&w, &files, &Trust::public(), NOW).unwrap();
         let mut managed = domain("rd_2", "managed.example.com", Some("cert_le"));
         managed.certificate_management_policy = Some(CertPolicy {
             authority: Some("letsencrypt".into()),
@@ -639,10 +640,10 @@ mod tests {
     fn local_validation_refuses_what_must_not_be_uploaded() {
         let w = watch(&["app.example.com"]);
         let (good, _) = files(&["app.example.com"], NOW - time::Duration::hours(1));
-        assert!(validate(&w, &good, NOW).is_ok());
+        assert!(validate(&w, &good, &Trust::public(), NOW).is_ok());
         // A name the certificate does not cover.
         let (other, _) = files(&["other.example.com"], NOW - time::Duration::hours(1));
-        let refusal = validate(&w, &other, NOW).unwrap_err();
+        let refusal = validate(&w, &other, &Trust::public(), NOW).unwrap_err();
         assert_eq!(refusal.kind, RefusalKind::Permanent);
         assert!(
             refusal.reason.contains("does not cover app.example.com"),
@@ -651,7 +652,9 @@ mod tests {
         // Issued for later: a wait, not an error.
         let (later, _) = files(&["app.example.com"], NOW + time::Duration::hours(1));
         assert_eq!(
-            validate(&w, &later, NOW).unwrap_err().kind,
+            validate(&w, &later, &Trust::public(), NOW)
+                .unwrap_err()
+                .kind,
             RefusalKind::Early
         );
         // The new certificate beside the old key (half-way through a certbot swap).
@@ -662,12 +665,14 @@ mod tests {
             changed_at: None,
         };
         assert_eq!(
-            validate(&w, &swapped, NOW).unwrap_err().kind,
+            validate(&w, &swapped, &Trust::public(), NOW)
+                .unwrap_err()
+                .kind,
             RefusalKind::Transient
         );
         // Expired.
         let (old, _) = files(&["app.example.com"], NOW - time::Duration::days(100));
-        let refusal = validate(&w, &old, NOW).unwrap_err();
+        let refusal = validate(&w, &old, &Trust::public(), NOW).unwrap_err();
         assert!(refusal.reason.contains("expired"), "{refusal:?}");
         // A key where the certificate should be, or a half-written file: what a renewal caught
         // mid-write looks like, reported only once the files have settled.
@@ -678,7 +683,9 @@ mod tests {
             changed_at: None,
         };
         assert_eq!(
-            validate(&w, &mixed, NOW).unwrap_err().kind,
+            validate(&w, &mixed, &Trust::public(), NOW)
+                .unwrap_err()
+                .kind,
             RefusalKind::Transient
         );
         for cut in [3, 2] {
@@ -690,7 +697,7 @@ mod tests {
                 private_key: pair.private_key,
                 changed_at: None,
             };
-            let refusal = validate(&w, &half_written, NOW).unwrap_err();
+            let refusal = validate(&w, &half_written, &Trust::public(), NOW).unwrap_err();
             assert_eq!(refusal.kind, RefusalKind::Transient, "{refusal:?}");
         }
     }

@@ -19,7 +19,7 @@ use crate::core::pass::{conclude, PassMemory, PassPolicy, Seen, WatchSeen};
 use crate::core::rotation::{RotationResult, WatchReport};
 use crate::model::{Finding, FindingKind, Severity};
 use crate::outputs::report::Summary;
-use crate::sources::inventory::{self, Inventory};
+use crate::sources::inventory::{self, Certificate, Inventory};
 use crate::sources::ngrok::ApiError;
 use crate::sources::state::{self, LastSync};
 
@@ -79,7 +79,7 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
     // pass then plans from an account that shows its work.
     let locks = lock_watches(settings).await;
     let now = OffsetDateTime::now_utc();
-    let result = inventory::sync(&active.client, now).await;
+    let result = inventory::sync(&active.client, &settings.edge.trust, now).await;
     let listed_in = started.elapsed();
     shared.progress.touch();
     let finished_at = OffsetDateTime::now_utc();
@@ -155,7 +155,15 @@ async fn rotate_and_evaluate(
     // The account changed under this sync: report what it is now, from the API's answers to
     // the rotations (no new listing; the next sync lists it all again anyway).
     for o in reports.iter().filter_map(WatchReport::outcome) {
-        inventory = inventory.with_changes(o.created.clone(), o.updated.clone(), &o.deleted);
+        // Judged like the listed ones, so an upload whose chain is incomplete is reported in
+        // this pass already.
+        let trust = &active.settings.edge.trust;
+        let created = o
+            .created
+            .iter()
+            .cloned()
+            .map(|c| Certificate::judged(c, trust, now));
+        inventory = inventory.with_changes(created, o.updated.clone(), &o.deleted);
     }
     if edge_on {
         follow_rotations(shared, &reports, &inventory, now);
@@ -234,6 +242,7 @@ async fn rotate_all(
             refusal: memory.refusal(&watch.name),
             state_dir: Some(&active.settings.state_dir),
             deletion,
+            trust: Some(&active.settings.edge.trust),
         };
         let report =
             rotation::pass_remembering(&active.client, watch, inventory, options, now, remembered)

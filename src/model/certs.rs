@@ -185,6 +185,31 @@ pub fn leaf_fingerprint(pem: &[u8]) -> Option<String> {
         .map(|der| fingerprint(der.as_ref()))
 }
 
+/// The domains that none of `dns_names` covers (SANs only: browsers ignore the subject's CN
+/// when matching names, so a certificate without a DNS name covers nothing).
+pub fn uncovered<'a>(
+    dns_names: &[String],
+    domains: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    domains
+        .into_iter()
+        .filter(|d| !dns_names.iter().any(|n| name_matches(n, d)))
+        .collect()
+}
+
+/// The DNS names of a certificate's subjectAltName extension.
+pub fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::DNSName(n) = name {
+                names.push(n.to_string());
+            }
+        }
+    }
+    names
+}
+
 /// Whether `name` is covered by the certificate name `pattern` (`*.example.com` covers exactly
 /// one label). Case-insensitive.
 pub fn name_matches(pattern: &str, name: &str) -> bool {
@@ -205,18 +230,14 @@ fn leaf_info(cert: &X509Certificate<'_>, der: &[u8]) -> LeafInfo {
             .to_string()
     };
     let subject = cert.subject();
-    let mut dns_names = Vec::new();
+    let dns_names = dns_names(cert);
     let mut ips = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(n) => dns_names.push(n.to_string()),
-                GeneralName::IPAddress(bytes) => {
-                    if let Some(ip) = ip_from_bytes(bytes) {
-                        ips.push(ip)
-                    }
+            if let GeneralName::IPAddress(bytes) = name {
+                if let Some(ip) = ip_from_bytes(bytes) {
+                    ips.push(ip)
                 }
-                _ => {}
             }
         }
     }
@@ -310,7 +331,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+pub(super) fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
     match e {
         rustls::pki_types::pem::Error::MissingSectionEnd { .. } => {
             "a section has no END line (truncated?)".into()
@@ -420,6 +441,11 @@ pub mod generate {
                 root_pem: self.root_pem.clone(),
                 leaf_key: shared_leaf_key.then(KeyPair::generate).transpose()?,
             })
+        }
+
+        /// This CA's own certificate (PEM): the second certificate of the chains it signs.
+        pub fn ca_pem(&self) -> &str {
+            &self.ca_pem
         }
 
         /// The root certificate (PEM) every chain this CA signs leads to: the trust anchor.

@@ -3,33 +3,17 @@
 //! its own submodules.
 
 pub mod certs;
+pub mod expiry;
 pub mod fs;
+pub mod judge;
 pub mod text;
 pub mod trust;
 pub mod url;
 
-use std::time::Duration;
+pub use expiry::ExpiryPolicy;
 
 use serde::Serialize;
 use time::OffsetDateTime;
-
-/// Thresholds from `[expiry]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExpiryPolicy {
-    pub warning: Duration,
-    pub critical: Duration,
-    pub renewal_grace: Duration,
-}
-
-impl Default for ExpiryPolicy {
-    fn default() -> Self {
-        Self {
-            warning: Duration::from_secs(30 * 86_400),
-            critical: Duration::from_secs(7 * 86_400),
-            renewal_grace: Duration::from_secs(86_400),
-        }
-    }
-}
 
 /// Ordered: `Info < Warning < Critical`.
 #[derive(

@@ -76,6 +76,22 @@ impl Trust {
         })
     }
 
+    /// `anchors` alone, without the public roots: for checking a leaf against an issuer
+    /// already verified (see `model::judge::Judge`).
+    pub fn only(anchors: &[CertificateDer<'_>]) -> Result<Self, (usize, String)> {
+        let mut own = Vec::with_capacity(anchors.len());
+        for (i, der) in anchors.iter().enumerate() {
+            let anchor = webpki::anchor_from_trusted_cert(der)
+                .map_err(|e| (i + 1, format!("{e:?}")))?
+                .to_owned();
+            own.push(anchor);
+        }
+        Ok(Self {
+            own: own.len(),
+            anchors: own.into(),
+        })
+    }
+
     /// How many anchors the user added.
     pub fn own_anchors(&self) -> usize {
         self.own

@@ -122,9 +122,9 @@ pub fn render_edge(rows: &[EdgeRow]) -> String {
 
 /// The account's series, from one inventory, in the text format.
 pub fn render_account(inventory: &Inventory) -> String {
-    // ~125 bytes a series (measured), five series per certificate-and-domain pair; the slack
+    // ~125 bytes a series (measured), six series per certificate-and-domain pair; the slack
     // is given back once the text is whole (`Rendered::of`).
-    let estimate = 150 * (2 * inventory.certificates().len() + 3 * inventory.domains().len());
+    let estimate = 150 * (2 * inventory.certificates().len() + 4 * inventory.domains().len());
     let mut t = Text::new(estimate + 4096);
     certificate_series(&mut t, inventory);
     domain_series(&mut t, inventory);
@@ -183,6 +183,16 @@ fn domain_series(t: &mut Text, inventory: &Inventory) {
     for d in inventory.domains() {
         if let Some(c) = d.certificate_id().and_then(|id| inventory.certificate(id)) {
             t.sample(name, &[("domain", &d.domain)], unix(c.not_after));
+        }
+    }
+    let name = "ngrok_reserved_domain_certificate_not_before_timestamp_seconds";
+    t.family(
+        name,
+        "When the certificate a reserved domain uses became valid, Unix seconds (with not_after, its lifetime, which share-of-lifetime expiry thresholds need).",
+    );
+    for d in inventory.domains() {
+        if let Some(c) = d.certificate_id().and_then(|id| inventory.certificate(id)) {
+            t.sample(name, &[("domain", &d.domain)], unix(c.not_before));
         }
     }
     let name = "ngrok_reserved_domain_renews_at_timestamp_seconds";

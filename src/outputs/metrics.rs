@@ -27,6 +27,7 @@ use crate::sources::ngrok::RequestObserver;
 pub struct Metrics {
     registry: Registry,
     expiry_threshold: GaugeVec,
+    expiry_threshold_ratio: GaugeVec,
     renewal_grace: Gauge,
     stale_after: Gauge,
     sync_last_success: Gauge,
@@ -102,7 +103,13 @@ impl Metrics {
             expiry_threshold: gauge_vec(
                 &registry,
                 "ngrok_cert_watchdog_expiry_threshold_seconds",
-                "The configured expiry thresholds (expiry.warning, expiry.critical), for alert rules to follow.",
+                "The duration part of the configured expiry thresholds (expiry.warning, expiry.critical), for alert rules to follow; absent for a threshold without one.",
+                &["severity"],
+            ),
+            expiry_threshold_ratio: gauge_vec(
+                &registry,
+                "ngrok_cert_watchdog_expiry_threshold_ratio",
+                "The share of a certificate's lifetime in the configured expiry thresholds (0.33 for \"33%\"), for alert rules to follow; absent for a threshold without one.",
                 &["severity"],
             ),
             renewal_grace: gauge(
@@ -213,15 +220,30 @@ impl Metrics {
         self.stale_after.set(stale_after.as_secs_f64());
     }
 
-    /// The thresholds after a (re)load of the configuration.
+    /// The thresholds after a (re)load of the configuration. A threshold is the smaller of its
+    /// parts; a part it does not have is no series at all.
     pub fn set_policy(&self, policy: &ExpiryPolicy) {
         self.renewal_grace.set(policy.renewal_grace.as_secs_f64());
-        self.expiry_threshold
-            .with_label_values(&["warning"])
-            .set(policy.warning.as_secs_f64());
-        self.expiry_threshold
-            .with_label_values(&["critical"])
-            .set(policy.critical.as_secs_f64());
+        for (severity, threshold) in [("warning", policy.warning), ("critical", policy.critical)] {
+            match threshold.duration_part() {
+                Some(d) => self
+                    .expiry_threshold
+                    .with_label_values(&[severity])
+                    .set(d.as_secs_f64()),
+                None => {
+                    let _ = self.expiry_threshold.remove_label_values(&[severity]);
+                }
+            }
+            match threshold.share_part() {
+                Some(s) => self
+                    .expiry_threshold_ratio
+                    .with_label_values(&[severity])
+                    .set(s.ratio()),
+                None => {
+                    let _ = self.expiry_threshold_ratio.remove_label_values(&[severity]);
+                }
+            }
+        }
     }
 
     /// A successful sync: the account's series are rebuilt from it, the findings replaced.
@@ -538,6 +560,42 @@ impl Iterator for Inflating {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn thresholds_export_each_part_they_have_and_no_other() {
+        let own = |m: &Metrics| String::from_utf8(m.render().own.to_vec()).unwrap();
+        let metrics = Metrics::new(&ExpiryPolicy::default());
+        let text = own(&metrics);
+        for line in [
+            "ngrok_cert_watchdog_expiry_threshold_seconds{severity=\"warning\"} 2592000",
+            "ngrok_cert_watchdog_expiry_threshold_seconds{severity=\"critical\"} 604800",
+            "ngrok_cert_watchdog_expiry_threshold_ratio{severity=\"warning\"} 0.33",
+            "ngrok_cert_watchdog_expiry_threshold_ratio{severity=\"critical\"} 0.1",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        // A reload to a share-only warning and a duration-only critical drops the other parts.
+        metrics.set_policy(&ExpiryPolicy {
+            warning: "50%".parse().unwrap(),
+            critical: "2d".parse().unwrap(),
+            ..ExpiryPolicy::default()
+        });
+        let text = own(&metrics);
+        assert!(
+            text.contains("ngrok_cert_watchdog_expiry_threshold_ratio{severity=\"warning\"} 0.5")
+        );
+        assert!(text.contains(
+            "ngrok_cert_watchdog_expiry_threshold_seconds{severity=\"critical\"} 172800"
+        ));
+        assert!(
+            !text.contains("ngrok_cert_watchdog_expiry_threshold_seconds{severity=\"warning\"}"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ngrok_cert_watchdog_expiry_threshold_ratio{severity=\"critical\"}"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn every_scrape_shares_one_rendered_account_buffer() {

@@ -66,7 +66,7 @@ pub fn findings_text(findings: &[Finding]) -> String {
         .iter()
         .map(|f| {
             format!(
-                "  {:<8} {:<26} {}\n",
+                "  {:<8} {:<28} {}\n",
                 f.severity.as_str().to_uppercase(),
                 f.kind.as_str(),
                 f.message

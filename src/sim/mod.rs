@@ -6,8 +6,8 @@
 //! listener it is given.
 
 pub mod account;
-pub mod edge;
 pub mod dns;
+pub mod edge;
 pub mod errors;
 pub mod routes;
 pub mod seed;

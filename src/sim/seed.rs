@@ -6,6 +6,7 @@
 //! seed stays meaningful whenever it is run.
 
 use crate::model::fs;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::account::{Account, DomainFields, Job, NewCertificate, Policy, Ref, Status};
-use crate::model::certs::generate::{Signer, Spec};
+use crate::model::certs::generate::{GenerateError, Generated, Signer, Spec};
 
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,6 +63,23 @@ pub struct SeedCertificate {
     pub managed: bool,
     pub description: String,
     pub metadata: String,
+    /// The shape of a generated chain (default `complete`).
+    pub chain: SeedChain,
+}
+
+/// The chain a generated certificate is uploaded with, to seed what the judging reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeedChain {
+    /// The leaf and its intermediate, which the account's seed root issued.
+    #[default]
+    Complete,
+    /// The leaf alone, without its intermediate.
+    LeafOnly,
+    /// The leaf and a root of its own, which nobody trusts.
+    UnknownIssuer,
+    /// The leaf, then two intermediates in the wrong order (the upper one first).
+    WrongOrder,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -241,25 +259,55 @@ fn certificate_pem(
                 .issuer
                 .clone()
                 .unwrap_or_else(|| "Watchdog Demo CA".to_string());
-            if !signers.contains_key(&issuer) {
-                let signer = root
-                    .intermediate(&issuer, false)
-                    .map_err(|e| e.to_string())?;
-                signers.insert(issuer.clone(), signer);
-            }
-            let signer = signers.get(&issuer).ok_or("no signer")?;
-            let g = signer
-                .generate(&Spec {
-                    common_name: &names[0],
-                    dns_names: &names,
-                    not_before: at("not_before", &c.not_before, "-30d")?,
-                    not_after: at("not_after", &c.not_after, "+60d")?,
-                })
-                .map_err(|e| e.to_string())?;
-            Ok((g.chain_pem, g.key_pem))
+            let spec = Spec {
+                common_name: &names[0],
+                dns_names: &names,
+                not_before: at("not_before", &c.not_before, "-30d")?,
+                not_after: at("not_after", &c.not_after, "+60d")?,
+            };
+            generated(c.chain, &issuer, &spec, root, signers).map_err(|e| e.to_string())
         }
         _ => Err("give both certificate_file and private_key_file, or neither".into()),
     }
+}
+
+/// A generated chain of `shape` and its key, by an intermediate named `issuer` (shared by the
+/// seed's complete and leaf-only chains of that issuer).
+fn generated(
+    shape: SeedChain,
+    issuer: &str,
+    spec: &Spec<'_>,
+    root: &Signer,
+    signers: &mut HashMap<String, Signer>,
+) -> Result<(String, String), GenerateError> {
+    let shared = |signers: &mut HashMap<String, Signer>| -> Result<Generated, GenerateError> {
+        let signer = match signers.entry(issuer.to_string()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(root.intermediate(issuer, false)?),
+        };
+        signer.generate(spec)
+    };
+    let g = match shape {
+        SeedChain::Complete => shared(signers)?,
+        SeedChain::LeafOnly => {
+            let g = shared(signers)?;
+            Generated {
+                chain_pem: g.leaf_pem.clone(),
+                ..g
+            }
+        }
+        SeedChain::UnknownIssuer => Signer::new(issuer)?.generate(spec)?,
+        SeedChain::WrongOrder => {
+            let upper = root.intermediate(&format!("{issuer} Upper"), false)?;
+            let lower = upper.intermediate(issuer, false)?;
+            let g = lower.generate(spec)?;
+            Generated {
+                chain_pem: format!("{}{}{}", g.leaf_pem, upper.ca_pem(), lower.ca_pem()),
+                ..g
+            }
+        }
+    };
+    Ok((g.chain_pem, g.key_pem))
 }
 
 /// One seeded domain. Seeds may describe states the API cannot be asked for (a managed domain

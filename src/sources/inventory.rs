@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
 
+use crate::model::judge::{CertFacts, Judge};
+use crate::model::trust::Trust;
 use crate::sources::ngrok::{
     ApiError, Client, ErrorKind, ReservedDomain, TlsCertificate, TlsCertificateSans,
     TunnelCredential,
@@ -30,14 +32,44 @@ pub struct Certificate {
     pub not_after: OffsetDateTime,
     /// SHA-256 of the leaf's DER, lowercase hex; `None` when the PEM is missing or unreadable.
     leaf_fingerprint: Option<String>,
+    /// How a browser would judge the chain; `None` when it was not judged or does not parse.
+    facts: Option<CertFacts>,
 }
 
 impl Certificate {
-    /// The API's answer reduced to what the watchdog keeps.
-    pub fn from_listed(listed: TlsCertificate) -> Self {
-        let pem = listed.certificate_pem.unwrap_or_default();
+    /// The API's answer reduced to what the watchdog keeps, without judging the chain.
+    pub fn from_listed(mut listed: TlsCertificate) -> Self {
+        let pem = listed.certificate_pem.take().unwrap_or_default();
+        let leaf_fingerprint = crate::model::certs::leaf_fingerprint(pem.as_bytes());
+        Self::kept(listed, leaf_fingerprint, None)
+    }
+
+    /// The API's answer reduced to what the watchdog keeps, with its chain judged against
+    /// `trust` as of `now` while the PEM is at hand.
+    pub fn judged(listed: TlsCertificate, trust: &Trust, now: OffsetDateTime) -> Self {
+        Self::judged_by(listed, &mut Judge::new(trust, now))
+    }
+
+    /// [`Certificate::judged`] by a judge shared with the other certificates of the listing.
+    pub fn judged_by(mut listed: TlsCertificate, judge: &mut Judge<'_>) -> Self {
+        let pem = listed.certificate_pem.take().unwrap_or_default();
+        match judge.judge_material(pem.as_bytes()) {
+            Ok(facts) => Self::kept(listed, Some(facts.fingerprint.clone()), Some(facts)),
+            Err(_) => {
+                let leaf_fingerprint = crate::model::certs::leaf_fingerprint(pem.as_bytes());
+                Self::kept(listed, leaf_fingerprint, None)
+            }
+        }
+    }
+
+    fn kept(
+        listed: TlsCertificate,
+        leaf_fingerprint: Option<String>,
+        facts: Option<CertFacts>,
+    ) -> Self {
         Self {
-            leaf_fingerprint: crate::model::certs::leaf_fingerprint(pem.as_bytes()),
+            leaf_fingerprint,
+            facts,
             id: listed.id,
             created_at: listed.created_at,
             metadata: listed.metadata,
@@ -52,6 +84,11 @@ impl Certificate {
 
     pub fn leaf_fingerprint(&self) -> Option<&str> {
         self.leaf_fingerprint.as_deref()
+    }
+
+    /// What judging the chain found, if it was judged.
+    pub fn facts(&self) -> Option<&CertFacts> {
+        self.facts.as_ref()
     }
 
     /// ngrok issued it (a managed certificate) rather than a user uploading it.
@@ -149,13 +186,13 @@ impl Inventory {
     /// `deleted` certificates removed.
     pub fn with_changes(
         self,
-        created: impl IntoIterator<Item = TlsCertificate>,
+        created: impl IntoIterator<Item = Certificate>,
         updated: impl IntoIterator<Item = ReservedDomain>,
         deleted: &[String],
     ) -> Self {
         let mut certificates = self.certificates;
         certificates.retain(|c| !deleted.contains(&c.id));
-        certificates.extend(created.into_iter().map(Certificate::from_listed));
+        certificates.extend(created);
         let mut domains = self.domains;
         for d in updated {
             match domains.iter_mut().find(|old| old.id == d.id) {
@@ -254,9 +291,16 @@ impl Inventory {
 /// One sync: the three lists (concurrently, sharing the client's budget), then a GET for each
 /// certificate a domain references that the list did not show, to tell a deleted certificate
 /// (404 → `missing_certificates`) from one created after the list was read.
-pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, ApiError> {
+///
+/// Each certificate's chain is judged against `trust` while its page is at hand.
+pub async fn sync(
+    client: &Client,
+    trust: &Trust,
+    now: OffsetDateTime,
+) -> Result<Inventory, ApiError> {
+    let mut judge = Judge::new(trust, now);
     let (mut certificates, domains, credentials) = tokio::try_join!(
-        client.list_tls_certificates_with(Certificate::from_listed),
+        client.list_tls_certificates_with(|c| Certificate::judged_by(c, &mut judge)),
         client.list_reserved_domains_with(lean_domain),
         client.list_credentials(),
     )?;
@@ -270,7 +314,7 @@ pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, Api
     let mut missing_certificates = BTreeSet::new();
     for id in unlisted {
         match client.get_tls_certificate(&id).await {
-            Ok(certificate) => certificates.push(Certificate::from_listed(certificate)),
+            Ok(certificate) => certificates.push(Certificate::judged_by(certificate, &mut judge)),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 missing_certificates.insert(id);
             }

@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 use crate::config::WatchSettings;
 use crate::model::certs::{self, CertError, Chain};
 use crate::model::fs;
+use crate::model::judge::{self, CertFacts, ChainVerdict};
 use crate::model::text::format_time;
+use crate::model::trust::Trust;
 
 /// A validated pair, ready to upload.
 pub struct LocalPair {
@@ -20,6 +22,9 @@ pub struct LocalPair {
     pub chain_pem: String,
     /// The key as read; a secret.
     pub key_pem: SecretString,
+    /// What is wrong with the pair without stopping its upload (a chain that does not verify
+    /// while no `edge.trust_anchors` are set, a weak key or signature), one line each.
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for LocalPair {
@@ -110,10 +115,12 @@ pub fn unread(watch: &WatchSettings, why: &str) -> Files {
     }
 }
 
-/// Everything that must hold before the pair is uploaded, at `now`.
+/// Everything that must hold before the pair is uploaded, at `now`, with the chain judged
+/// against `trust` by the same rules as the account's certificates (`model::judge`).
 pub fn validate(
     watch: &WatchSettings,
     files: &Files,
+    trust: &Trust,
     now: OffsetDateTime,
 ) -> Result<LocalPair, Refusal> {
     let cert_file = watch.certificate.display();
@@ -124,20 +131,29 @@ pub fn validate(
     // the certificate should be during a swap): transient, reported once the files settle.
     let chain = certs::parse_chain(cert_bytes)
         .map_err(|e| Refusal::transient(format!("{cert_file}: {e}")))?;
-    // Also what a fullchain.pem caught half-written looks like: transient as well.
-    if chain.certificates.len() == 1 && !chain.leaf.self_issued {
+    let facts = judge::judge_chain(&chain.certificates, trust, now)
+        .map_err(|e| Refusal::transient(format!("{cert_file}: {e}")))?;
+    if let ChainVerdict::Untrusted {
+        leaf_alone: true, ..
+    } = facts.chain
+    {
+        // Also what a fullchain.pem caught half-written looks like: transient as well.
         return Err(Refusal::transient(format!(
             "{cert_file}: holds only the leaf certificate, without its issuer; use the full chain (certbot: fullchain.pem, not cert.pem), or clients that lack the intermediate fail"
         )));
     }
-    if !chain.ordered {
-        return Err(Refusal::permanent(format!(
-            "{cert_file}: the chain is not in order: each certificate must be followed by its issuer, leaf first"
-        )));
+    if let Some(order) = &facts.order {
+        return Err(Refusal::permanent(format!("{cert_file}: {order}")));
     }
     let key = certs::parse_private_key(key_bytes)
         .map_err(|e| Refusal::transient(format!("{key_file}: {e}")))?;
     if let Err(e) = certs::check_key_matches(&chain, &key) {
+        if let (CertError::BadKey, Some(weak)) = (&e, facts.weak.first()) {
+            // ring loads no RSA key under 2048 bits, so such a pair cannot be checked.
+            return Err(Refusal::permanent(format!(
+                "{key_file}: cannot be matched with {cert_file}, because {weak}: no client accepts it any more; use a 2048-bit RSA or an ECDSA P-256 key"
+            )));
+        }
         let reason = format!("{key_file}: {e} in {cert_file}");
         // Certbot re-points live/ links one at a time: a new certificate beside the old key.
         return Err(match e {
@@ -161,47 +177,57 @@ pub fn validate(
             format_time(leaf.not_after)
         )));
     }
-    covers(watch, leaf)?;
+    covers(watch, &facts)?;
+    let warnings = chain_warnings(watch, &facts, trust)?;
     let chain_pem = certs::to_pem(&chain.certificates);
     let key_pem = SecretString::from(String::from_utf8_lossy(key_bytes).into_owned());
     Ok(LocalPair {
         chain,
         chain_pem,
         key_pem,
+        warnings,
     })
 }
 
-/// The leaf's DNS names (its CN only when it has none) must cover every watched domain.
-fn covers(watch: &WatchSettings, leaf: &certs::LeafInfo) -> Result<(), Refusal> {
+/// A chain that does not verify is refused when the user said what to trust
+/// (`edge.trust_anchors`); otherwise it is uploaded with a warning, like a weak one, so a
+/// private CA without configured anchors keeps working.
+fn chain_warnings(
+    watch: &WatchSettings,
+    facts: &CertFacts,
+    trust: &Trust,
+) -> Result<Vec<String>, Refusal> {
     let cert_file = watch.certificate.display();
-    let names: Vec<&str> = leaf
-        .dns_names
-        .iter()
-        .map(String::as_str)
-        .chain(
-            leaf.dns_names
-                .is_empty()
-                .then_some(leaf.subject_common_name.as_str()),
-        )
-        .collect();
-    let uncovered: Vec<&str> = watch
-        .domains
-        .iter()
-        .filter(|d| !names.iter().any(|n| certs::name_matches(n, d)))
-        .map(String::as_str)
-        .collect();
-    if !uncovered.is_empty() {
-        return Err(Refusal::permanent(format!(
-            "{cert_file}: does not cover {} (its DNS names: {})",
-            uncovered.join(", "),
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        )));
+    let mut warnings = Vec::new();
+    if let ChainVerdict::Untrusted { reason, .. } = &facts.chain {
+        if trust.own_anchors() > 0 {
+            return Err(Refusal::permanent(format!(
+                "{cert_file}: {reason} (edge.trust_anchors is set, so the chain must verify to it or to a public root)"
+            )));
+        }
+        warnings.push(format!("certificate_chain_incomplete: {reason}"));
     }
-    Ok(())
+    warnings.extend(facts.weak.iter().map(|w| format!("certificate_weak: {w}")));
+    Ok(warnings)
+}
+
+/// The leaf's DNS names must cover every watched domain. No fallback to the subject's CN:
+/// browsers ignore it, so a certificate without DNS names covers nothing.
+fn covers(watch: &WatchSettings, facts: &CertFacts) -> Result<(), Refusal> {
+    let uncovered = facts.uncovered(watch.domains.iter().map(String::as_str));
+    if uncovered.is_empty() {
+        return Ok(());
+    }
+    let names = if facts.dns_names.is_empty() {
+        "none; browsers ignore the subject's CN".to_string()
+    } else {
+        facts.dns_names.join(", ")
+    };
+    Err(Refusal::permanent(format!(
+        "{}: does not cover {} (its DNS names: {names})",
+        watch.certificate.display(),
+        uncovered.join(", "),
+    )))
 }
 
 /// Whether a transient refusal has lasted long enough to report: `settle_timeout` after the
@@ -215,5 +241,177 @@ pub fn settled(files: &Files, settle_timeout: Duration, now: OffsetDateTime) -> 
                 >= settle_timeout
         }
         None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::certs::generate::{Signer, Spec};
+    use std::path::PathBuf;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2027-01-01 12:00 UTC);
+
+    fn watch(domains: &[&str]) -> WatchSettings {
+        WatchSettings {
+            name: "app".into(),
+            certificate: PathBuf::from("/certs/fullchain.pem"),
+            private_key: PathBuf::from("/certs/privkey.pem"),
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            delete_replaced: true,
+            take_over_managed: false,
+            debounce: Duration::from_secs(2),
+            settle_timeout: Duration::from_secs(60),
+            poll_interval: None,
+        }
+    }
+
+    fn files(chain_pem: &str, key_pem: &str) -> Files {
+        Files {
+            certificate: Ok(chain_pem.as_bytes().to_vec()),
+            private_key: Ok(key_pem.as_bytes().to_vec()),
+            changed_at: None,
+        }
+    }
+
+    /// A leaf for `sans` (CN app.example.com) under an intermediate of `root`: (chain, leaf
+    /// alone, key).
+    fn pair(root: &Signer, sans: &[&str]) -> (String, String, String) {
+        let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+        let g = root
+            .intermediate("Test Intermediate", false)
+            .and_then(|int| {
+                int.generate(&Spec {
+                    common_name: "app.example.com",
+                    dns_names: &sans,
+                    not_before: NOW - time::Duration::days(1),
+                    not_after: NOW + time::Duration::days(89),
+                })
+            })
+            .unwrap();
+        (g.chain_pem, g.leaf_pem, g.key_pem)
+    }
+
+    fn anchors(pems: &[&str]) -> Trust {
+        let chain = certs::parse_chain(pems.concat().as_bytes()).unwrap();
+        Trust::with_anchors(&chain.certificates).unwrap()
+    }
+
+    #[test]
+    fn names_are_matched_on_sans_without_a_cn_fallback() {
+        let root = Signer::new("Test Root").unwrap();
+        let trust = anchors(&[root.root_pem()]);
+        let w = watch(&["app.example.com"]);
+        let (chain, _, key) = pair(&root, &["app.example.com"]);
+        let ok = validate(&w, &files(&chain, &key), &trust, NOW).unwrap();
+        assert!(ok.warnings.is_empty(), "{:?}", ok.warnings);
+        // The CN is app.example.com, but there is no DNS name: refused, saying why.
+        let (chain, _, key) = pair(&root, &[]);
+        let refusal = validate(&w, &files(&chain, &key), &trust, NOW).unwrap_err();
+        assert_eq!(refusal.kind, RefusalKind::Permanent);
+        assert_eq!(
+            refusal.reason,
+            "/certs/fullchain.pem: does not cover app.example.com (its DNS names: none; browsers ignore the subject's CN)"
+        );
+    }
+
+    #[test]
+    fn a_chain_that_does_not_verify_is_refused_only_when_anchors_are_set() {
+        let root = Signer::new("Private Root").unwrap();
+        let w = watch(&["app.example.com"]);
+        let (chain, leaf, key) = pair(&root, &["app.example.com"]);
+        // No anchors configured: uploaded, with the warning.
+        let pair = validate(&w, &files(&chain, &key), &Trust::public(), NOW).unwrap();
+        assert_eq!(pair.warnings.len(), 1, "{:?}", pair.warnings);
+        assert!(
+            pair.warnings[0]
+                .starts_with("certificate_chain_incomplete: it does not lead to a trusted root"),
+            "{:?}",
+            pair.warnings
+        );
+        // Anchors configured, but not this root: refused for good.
+        let other = Signer::new("Other Root").unwrap();
+        let refusal =
+            validate(&w, &files(&chain, &key), &anchors(&[other.root_pem()]), NOW).unwrap_err();
+        assert_eq!(refusal.kind, RefusalKind::Permanent);
+        assert!(
+            refusal.reason.contains("edge.trust_anchors is set"),
+            "{refusal:?}"
+        );
+        // Its own root among the anchors: fine.
+        let trusted = anchors(&[other.root_pem(), root.root_pem()]);
+        assert!(validate(&w, &files(&chain, &key), &trusted, NOW)
+            .unwrap()
+            .warnings
+            .is_empty());
+        // A leaf alone is refused either way (as a fullchain.pem caught half-written).
+        for trust in [Trust::public(), trusted] {
+            let refusal = validate(&w, &files(&leaf, &key), &trust, NOW).unwrap_err();
+            assert_eq!(refusal.kind, RefusalKind::Transient);
+            assert!(
+                refusal.reason.contains("holds only the leaf"),
+                "{refusal:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn intermediates_in_the_wrong_order_are_refused() {
+        let root = Signer::new("Test Root").unwrap();
+        let upper = root.intermediate("Upper", false).unwrap();
+        let lower = upper.intermediate("Lower", false).unwrap();
+        let names = ["app.example.com".to_string()];
+        let g = lower
+            .generate(&Spec {
+                common_name: "app.example.com",
+                dns_names: &names,
+                not_before: NOW - time::Duration::days(1),
+                not_after: NOW + time::Duration::days(89),
+            })
+            .unwrap();
+        let w = watch(&["app.example.com"]);
+        let trust = anchors(&[root.root_pem()]);
+        let right = format!("{}{}{}", g.leaf_pem, lower.ca_pem(), upper.ca_pem());
+        assert!(validate(&w, &files(&right, &g.key_pem), &trust, NOW).is_ok());
+        let wrong = format!("{}{}{}", g.leaf_pem, upper.ca_pem(), lower.ca_pem());
+        let refusal = validate(&w, &files(&wrong, &g.key_pem), &trust, NOW).unwrap_err();
+        assert_eq!(refusal.kind, RefusalKind::Permanent);
+        assert!(refusal.reason.contains("not in order"), "{refusal:?}");
+    }
+
+    #[test]
+    fn weak_pairs_are_named() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/weak");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let trust = anchors(&[&read("root.pem")]);
+        let now = OffsetDateTime::now_utc();
+        // SHA-1: uploaded with a warning (and reported as certificate_weak once attached).
+        let w = watch(&["weak-sha1.example.com"]);
+        let pair = validate(
+            &w,
+            &files(&read("sha1.pem"), &read("sha1.key")),
+            &trust,
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            pair.warnings,
+            ["certificate_weak: the leaf (CN=weak-sha1.example.com) is signed with SHA-1, which browsers reject"]
+        );
+        // RSA-1024: the key cannot even be loaded to match it with the certificate.
+        let w = watch(&["weak-rsa1024.example.com"]);
+        let refusal = validate(
+            &w,
+            &files(&read("rsa1024.pem"), &read("rsa1024.key")),
+            &trust,
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(refusal.kind, RefusalKind::Permanent);
+        assert!(
+            refusal.reason.contains("has a 1024-bit RSA key"),
+            "{refusal:?}"
+        );
     }
 }

@@ -89,7 +89,11 @@ pub const NO_PROBES: &str = "[edge]\nenabled = false\n[dns]\nenabled = false\n";
 /// `[edge]` or `[dns]` section; returns (dir, config path).
 pub fn config_for(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     // config_probing turns DNS off unless `extra` has a [dns] section.
-    let edge_off = if extra.contains("[edge]") { "" } else { "[edge]\nenabled = false\n" };
+    let edge_off = if extra.contains("[edge]") {
+        ""
+    } else {
+        "[edge]\nenabled = false\n"
+    };
     config_probing(url, key, &format!("{edge_off}{extra}"))
 }
 
@@ -112,6 +116,27 @@ pub fn config_probing(url: &str, key: &str, extra: &str) -> (tempfile::TempDir, 
     )
     .unwrap();
     (dir, config)
+}
+
+/// [`config_for`] the simulator, trusting its seed root (`edge.trust_anchors`, as a user would
+/// after `simulate --write-ca`), so that its healthy certificates have no finding.
+pub fn config_trusting(sim: &Sim, key: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let (dir, config) = config_for(&sim.url(), key, extra);
+    let ca = dir.path().join("sim-ca.pem");
+    std::fs::write(&ca, sim.ca_pem().expect("the simulator's root")).unwrap();
+    trust_anchors_in(&config, &ca);
+    (dir, config)
+}
+
+/// Sets `edge.trust_anchors` in a config file: in its `[edge]` table, or in a new one.
+pub fn trust_anchors_in(config: &Path, anchors: &Path) {
+    let line = format!("trust_anchors = \"{}\"\n", anchors.display());
+    let text = std::fs::read_to_string(config).unwrap();
+    let text = match text.find("[edge]\n") {
+        Some(at) => format!("{}{line}{}", &text[..at + 7], &text[at + 7..]),
+        None => format!("{text}\n[edge]\n{line}"),
+    };
+    std::fs::write(config, text).unwrap();
 }
 
 /// Runs the binary with a deadline; the environment is cleared of variables that would change
