@@ -1,6 +1,8 @@
-//! What the watchdog tells: Prometheus metrics, the `check` report, alert delivery and payloads.
+//! What the watchdog tells: Prometheus metrics, the `check` report, the status page, alert
+//! delivery and payloads.
 
 pub mod alert_format;
 pub mod delivery;
 pub mod metrics;
 pub mod report;
+pub mod status_page;

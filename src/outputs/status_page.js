@@ -1,0 +1,149 @@
+"use strict";
+// The status page's behaviour: filter, sort and page the tables without a round trip; name a
+// timeline mark on hover or focus; fetch the page again every sync interval and swap its data in,
+// keeping each table's filter, sort and page. No inline handlers: listeners are attached here.
+(function () {
+  var state = {}; // table id → {filter, col, dir, page}
+  var tables = {}; // table id → {table, rows: [{tr, text}], size}
+
+  function stateOf(id) {
+    if (!state[id]) state[id] = { filter: "", col: -1, dir: 1, page: 0 };
+    return state[id];
+  }
+
+  function sortKey(tr, col) {
+    var td = tr.cells[col];
+    if (!td) return "";
+    var s = td.getAttribute("data-sort");
+    return s !== null ? Number(s) : td.textContent.toLowerCase();
+  }
+
+  function setUp(table) {
+    var rows = Array.prototype.map.call(table.tBodies[0].rows, function (tr, i) {
+      return { tr: tr, text: tr.textContent.toLowerCase(), i: i };
+    });
+    tables[table.id] = { table: table, rows: rows, size: Number(table.getAttribute("data-page-size")) || 100 };
+    var input = document.querySelector('input.filter[data-table="' + table.id + '"]');
+    var st = stateOf(table.id);
+    if (input) {
+      input.value = st.filter;
+      input.addEventListener("input", function () {
+        st.filter = input.value;
+        st.page = 0;
+        show(table.id);
+      });
+    }
+    Array.prototype.forEach.call(table.tHead.querySelectorAll("button[data-col]"), function (b) {
+      b.addEventListener("click", function () {
+        var col = Number(b.getAttribute("data-col"));
+        st.dir = st.col === col ? -st.dir : 1;
+        st.col = col;
+        st.page = 0;
+        show(table.id);
+      });
+    });
+    table.classList.add("live");
+    show(table.id);
+  }
+
+  function show(id) {
+    var t = tables[id], st = stateOf(id);
+    var needle = st.filter.trim().toLowerCase();
+    var match = needle ? t.rows.filter(function (r) { return r.text.indexOf(needle) !== -1; }) : t.rows.slice();
+    if (st.col >= 0) {
+      match.forEach(function (r) { r.key = sortKey(r.tr, st.col); });
+      match.sort(function (a, b) {
+        var c = a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+        return c !== 0 ? c * st.dir : a.i - b.i;
+      });
+    }
+    var pages = Math.max(1, Math.ceil(match.length / t.size));
+    st.page = Math.min(st.page, pages - 1);
+    var start = st.page * t.size;
+    var slice = match.slice(start, start + t.size);
+    t.table.tBodies[0].replaceChildren.apply(t.table.tBodies[0], slice.map(function (r) { return r.tr; }));
+    Array.prototype.forEach.call(t.table.tHead.querySelectorAll("button[data-col]"), function (b) {
+      if (Number(b.getAttribute("data-col")) === st.col) b.setAttribute("aria-sort", st.dir > 0 ? "ascending" : "descending");
+      else b.removeAttribute("aria-sort");
+    });
+    var name = id.replace(/-table$/, "");
+    var shown = document.getElementById(name + "-shown");
+    if (shown) {
+      shown.textContent = match.length === t.rows.length
+        ? t.rows.length + " rows"
+        : match.length + " of " + t.rows.length + " rows match";
+    }
+    pager(t, st, pages, match.length, start, slice.length);
+  }
+
+  function pager(t, st, pages, total, start, n) {
+    var nav = t.table.parentNode.nextElementSibling;
+    if (!nav || !nav.classList.contains("pager")) return;
+    if (pages <= 1) { nav.replaceChildren(); return; }
+    var prev = document.createElement("button"), next = document.createElement("button");
+    var label = document.createElement("span");
+    prev.type = next.type = "button";
+    prev.textContent = "← previous";
+    next.textContent = "next →";
+    prev.disabled = st.page === 0;
+    next.disabled = st.page >= pages - 1;
+    label.textContent = "rows " + (start + 1) + "–" + (start + n) + " of " + total;
+    prev.addEventListener("click", function () { st.page -= 1; show(t.table.id); });
+    next.addEventListener("click", function () { st.page += 1; show(t.table.id); });
+    nav.replaceChildren(prev, label, next);
+  }
+
+  function marks() {
+    var info = document.getElementById("mark-info");
+    var svg = document.querySelector("svg.timeline");
+    if (!info || !svg) return;
+    var name = function (e) {
+      var m = e.target.closest && e.target.closest(".mark");
+      if (!m) return;
+      var t = m.querySelector("title");
+      info.textContent = t ? t.textContent : "";
+    };
+    svg.addEventListener("mouseover", name);
+    svg.addEventListener("focusin", name);
+  }
+
+  function wire() {
+    Array.prototype.forEach.call(document.querySelectorAll("table.data"), setUp);
+    marks();
+  }
+
+  function ticking() {
+    var header = document.getElementById("status");
+    var age = document.getElementById("age");
+    var last = header && Number(header.getAttribute("data-last-success"));
+    if (!age || !last) return;
+    var s = Math.max(0, Math.round(Date.now() / 1000 - last));
+    age.textContent = s < 120 ? s + " seconds" : s < 7200 ? Math.round(s / 60) + " minutes" : Math.round(s / 3600) + " hours";
+  }
+
+  function refresh() {
+    fetch(location.pathname, { cache: "no-store", credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        ["status", "account"].forEach(function (id) {
+          var fresh = doc.getElementById(id), old = document.getElementById(id);
+          if (fresh && old) old.replaceWith(document.adoptNode(fresh));
+        });
+        tables = {};
+        wire();
+      })
+      .catch(function () { /* the next refresh tries again */ })
+      .then(schedule);
+  }
+
+  function schedule() {
+    var header = document.getElementById("status");
+    var every = Math.max(5, Number(header && header.getAttribute("data-refresh")) || 60);
+    setTimeout(refresh, every * 1000);
+  }
+
+  wire();
+  setInterval(ticking, 5000);
+  schedule();
+})();
