@@ -26,7 +26,9 @@
     var input = document.querySelector('input.filter[data-table="' + table.id + '"]');
     var st = stateOf(table.id);
     if (input) {
-      input.value = st.filter;
+      // Typed before this script ran: keep it; after a refresh: put the filter back.
+      if (!st.filter && input.value) st.filter = input.value;
+      else input.value = st.filter;
       input.addEventListener("input", function () {
         st.filter = input.value;
         st.page = 0;

@@ -344,7 +344,8 @@ fn timeline(out: &mut String, f: &BodyFacts<'_>) {
         let date = format_time(t);
         let _ = write!(
             out,
-            "<line class=\"tick\" x1=\"{tx:.1}\" x2=\"{tx:.1}\" y1=\"20\" y2=\"{bottom}\"/><text class=\"label\" x=\"{tx:.1}\" y=\"{}\">{}</text>",
+            "<line class=\"tick\" x1=\"{tx:.1}\" x2=\"{tx:.1}\" y1=\"20\" y2=\"{bottom}\"/><text class=\"label{}\" x=\"{tx:.1}\" y=\"{}\">{}</text>",
+            if i == 4 { " end" } else { "" },
             bottom + 18,
             if i == 0 { "now" } else { &date[..10] }
         );
