@@ -260,7 +260,7 @@ fn findings(out: &mut String, list: &[Finding]) {
         };
         let _ = write!(
             out,
-            "<tr class=\"sev-{sev}\"><td data-sort=\"{rank}\"><span class=\"badge\">{sev}</span></td><td><code>{kind}</code><p>{msg}</p></td><td>{about}</td><td>{todo}</td></tr>",
+            "<tr class=\"sev-{sev}\"><td data-sort=\"{rank}\"><span class=\"badge\">{sev}</span></td><td><code>{kind}</code><p>{msg}</p></td><td>{about}</td><td class=\"todo\">{todo}</td></tr>",
             kind = f.kind.as_str(),
             msg = esc(&f.message),
             todo = esc(advice(f.kind.as_str())),
@@ -598,4 +598,150 @@ pub fn esc(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FindingKind;
+    use crate::outputs::report::{CertificateRow, DomainRow};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+
+    fn cert<'a>(id: &'a str, days: i64, domains: Vec<&'a str>) -> CertificateRow<'a> {
+        CertificateRow {
+            id,
+            subject_common_name: id,
+            dns_names: &[],
+            issuer_common_name: "CA",
+            not_before: NOW - time::Duration::days(60),
+            not_after: NOW + time::Duration::days(days),
+            managed: false,
+            domains,
+        }
+    }
+
+    fn domain<'a>(id: &'a str, name: &'a str, cert: Option<&'a str>) -> DomainRow<'a> {
+        DomainRow {
+            id,
+            domain: name,
+            certificate_id: cert,
+            certificate_source: if cert.is_some() { "uploaded" } else { "none" },
+            renews_at: None,
+            provisioning_job: None,
+        }
+    }
+
+    fn render(findings: &[Finding]) -> String {
+        let report = Report {
+            checked_at: NOW,
+            summary: Summary {
+                certificates: 3,
+                domains: 3,
+                credentials: 0,
+                critical: 1,
+                warning: 0,
+                info: 0,
+            },
+            findings,
+            certificates: vec![
+                cert("cert_old", -2, vec!["old.example.com"]),
+                cert("cert_ok", 60, vec!["ok.example.com", "<b>.example.com"]),
+                cert("cert_unused", 5, vec![]),
+            ],
+            domains: vec![
+                domain("rd_1", "old.example.com", Some("cert_old")),
+                domain("rd_2", "ok.example.com", Some("cert_ok")),
+                domain("rd_3", "<b>.example.com", Some("cert_ok")),
+            ],
+            credentials: vec![],
+        };
+        body(&BodyFacts {
+            report: &report,
+            watches: &[],
+            bands: Bands {
+                warning: Duration::from_secs(30 * 86_400),
+                critical: Duration::from_secs(7 * 86_400),
+            },
+            edge_probed: false,
+            now: NOW,
+        })
+    }
+
+    fn finding(severity: Severity, kind: FindingKind, message: &str) -> Finding {
+        Finding {
+            severity,
+            kind,
+            resource_id: "cert_old".into(),
+            domain: Some("old.example.com".into()),
+            message: message.into(),
+            not_after: None,
+        }
+    }
+
+    #[test]
+    fn one_mark_per_attached_certificate_expired_ones_left_of_now() {
+        let html = render(&[]);
+        assert_eq!(html.matches("class=\"mark ").count(), 2);
+        assert!(
+            !html.contains("cert_unused)"),
+            "an unattached certificate has no mark"
+        );
+        let expired = html.split("class=\"mark expired\"").nth(1).unwrap();
+        let cx: f64 = between(expired, "cx=\"", "\"").parse().unwrap();
+        assert!(cx < X0, "{cx}");
+        let ok = html.split("class=\"mark ok\"").nth(1).unwrap();
+        let cx: f64 = between(ok, "cx=\"", "\"").parse().unwrap();
+        assert!(
+            (cx - X1).abs() < 0.5,
+            "the furthest expiry is at the right edge: {cx}"
+        );
+    }
+
+    fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
+        let start = text.find(open).unwrap() + open.len();
+        &text[start..start + text[start..].find(close).unwrap()]
+    }
+
+    #[test]
+    fn findings_come_critical_first_with_advice_and_everything_is_escaped() {
+        let html = render(&[
+            finding(Severity::Info, FindingKind::CertificateUnattached, "unused"),
+            finding(
+                Severity::Critical,
+                FindingKind::CertificateExpired,
+                "expired <script>alert(1)</script>",
+            ),
+        ]);
+        let critical = html.find("expired &lt;script&gt;").unwrap();
+        assert!(critical < html.find("unused").unwrap());
+        assert!(!html.contains("<script>"));
+        assert!(!html.contains("<b>"));
+        assert!(html.contains(advice("certificate_expired")));
+        // The domain's row is marked with its worst finding; edge and DNS are "not probed".
+        let row = between(
+            &html,
+            "<tr class=\"sev-critical\"><td>old.example.com",
+            "</tr>",
+        );
+        assert!(row.contains("not probed"), "{row}");
+    }
+
+    #[test]
+    fn unknown_kinds_get_generic_advice() {
+        assert!(advice("something_new").contains("README"));
+        assert_ne!(advice("edge_certificate_mismatch"), advice("something_new"));
+    }
+
+    #[test]
+    fn the_policy_hashes_the_style_and_script_that_are_sent() {
+        let csp = content_security_policy();
+        let hash = |t: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(t));
+        assert!(csp.starts_with("default-src 'none';"));
+        assert!(csp.contains(&format!("'sha256-{}'", hash(STYLE))));
+        assert!(csp.contains(&format!("'sha256-{}'", hash(SCRIPT))));
+        assert!(HEAD.contains(&format!("<style>{STYLE}</style>")));
+        assert!(TAIL.contains(&format!("<script>{SCRIPT}</script>")));
+    }
 }

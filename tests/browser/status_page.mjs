@@ -3,6 +3,7 @@
 //
 //   node status_page.mjs check URL SCREENSHOT FILTER WAIT_SECONDS
 //   node status_page.mjs bench URL FILTER RUNS
+//   node status_page.mjs shot URL PNG WIDTH HEIGHT     (the README's picture)
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -123,8 +124,22 @@ async function bench(url, filter, runs) {
   return { interactive_ms: interactive };
 }
 
+async function shot(url, png, width, height) {
+  const browser = await launch({ width, height });
+  try {
+    const page = await browser.context.newPage();
+    await page.goto(url, { waitUntil: "load" });
+    await page.screenshot({ path: png });
+  } finally {
+    await browser.close();
+  }
+  return { png };
+}
+
 const [mode, url, ...rest] = process.argv.slice(2);
 const result = mode === "bench"
   ? await bench(url, rest[0], Number(rest[1] || 5))
-  : await check(url, rest[0], rest[1], Number(rest[2] || 0));
+  : mode === "shot"
+    ? await shot(url, rest[0], Number(rest[1]), Number(rest[2]))
+    : await check(url, rest[0], rest[1], Number(rest[2] || 0));
 process.stdout.write(JSON.stringify(result) + "\n");
