@@ -4,23 +4,19 @@
 // keeping each table's filter, sort and page. No inline handlers: listeners are attached here.
 (function () {
   var state = {}; // table id → {filter, col, dir, page}
-  var tables = {}; // table id → {table, rows: [{tr, text}], size}
+  var tables = {}; // table id → {table, rows: [{h, text, k, i}], size}
 
   function stateOf(id) {
     if (!state[id]) state[id] = { filter: "", col: -1, dir: 1, page: 0 };
     return state[id];
   }
 
-  function sortKey(tr, col) {
-    var td = tr.cells[col];
-    if (!td) return "";
-    var s = td.getAttribute("data-sort");
-    return s !== null ? Number(s) : td.textContent.toLowerCase();
-  }
-
   function setUp(table) {
-    var rows = Array.prototype.map.call(table.tBodies[0].rows, function (tr, i) {
-      return { tr: tr, text: tr.textContent.toLowerCase(), i: i };
+    // Every row comes as its HTML in a data block (the table holds the first page only, for a
+    // browser without this script); its text and sort keys are worked out when first needed.
+    var data = document.getElementById(table.id.replace(/-table$/, "-rows"));
+    var rows = JSON.parse(data ? data.textContent : "[]").map(function (h, i) {
+      return { h: h, i: i };
     });
     tables[table.id] = { table: table, rows: rows, size: Number(table.getAttribute("data-page-size")) || 100 };
     var input = document.querySelector('input.filter[data-table="' + table.id + '"]');
@@ -44,18 +40,41 @@
         show(table.id);
       });
     });
-    table.classList.add("live");
     show(table.id);
+  }
+
+  var ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'" };
+  function plain(html) {
+    return html.replace(/<[^>]*>/g, " ").replace(/&(amp|lt|gt|quot|#39);/g, function (e) { return ENTITIES[e]; })
+      .replace(/\s+/g, " ").trim().toLowerCase();
+  }
+
+  // The row's text, for the filter.
+  function text(r) {
+    if (r.text === undefined) r.text = plain(r.h);
+    return r.text;
+  }
+
+  // One key per cell: its data-sort number, else its text.
+  function keys(r) {
+    if (r.k === undefined) {
+      r.k = r.h.split("<td").slice(1).map(function (cell) {
+        var tag = cell.slice(0, cell.indexOf(">"));
+        var n = /data-sort="(-?\d+)"/.exec(tag);
+        return n ? Number(n[1]) : plain(cell.slice(tag.length + 1).split("</td>")[0]);
+      });
+    }
+    return r.k;
   }
 
   function show(id) {
     var t = tables[id], st = stateOf(id);
     var needle = st.filter.trim().toLowerCase();
-    var match = needle ? t.rows.filter(function (r) { return r.text.indexOf(needle) !== -1; }) : t.rows.slice();
+    var match = needle ? t.rows.filter(function (r) { return text(r).indexOf(needle) !== -1; }) : t.rows.slice();
     if (st.col >= 0) {
-      match.forEach(function (r) { r.key = sortKey(r.tr, st.col); });
       match.sort(function (a, b) {
-        var c = a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+        var x = keys(a)[st.col], y = keys(b)[st.col];
+        var c = x < y ? -1 : x > y ? 1 : 0;
         return c !== 0 ? c * st.dir : a.i - b.i;
       });
     }
@@ -63,7 +82,7 @@
     st.page = Math.min(st.page, pages - 1);
     var start = st.page * t.size;
     var slice = match.slice(start, start + t.size);
-    t.table.tBodies[0].replaceChildren.apply(t.table.tBodies[0], slice.map(function (r) { return r.tr; }));
+    t.table.tBodies[0].innerHTML = slice.map(function (r) { return r.h; }).join("");
     Array.prototype.forEach.call(t.table.tHead.querySelectorAll("button[data-col]"), function (b) {
       if (Number(b.getAttribute("data-col")) === st.col) b.setAttribute("aria-sort", st.dir > 0 ? "ascending" : "descending");
       else b.removeAttribute("aria-sort");
@@ -98,12 +117,12 @@
   function marks() {
     var info = document.getElementById("mark-info");
     var svg = document.querySelector("svg.timeline");
-    if (!info || !svg) return;
+    var data = document.getElementById("mark-labels");
+    if (!info || !svg || !data) return;
+    var labels = JSON.parse(data.textContent);
     var name = function (e) {
       var m = e.target.closest && e.target.closest(".mark");
-      if (!m) return;
-      var t = m.querySelector("title");
-      info.textContent = t ? t.textContent : "";
+      if (m) info.textContent = labels[Number(m.getAttribute("data-i"))] || "";
     };
     svg.addEventListener("mouseover", name);
     svg.addEventListener("focusin", name);

@@ -72,7 +72,12 @@ async function check(url, screenshot, filter, waitSeconds) {
     out.csp_header = response.headers()["content-security-policy"] || "";
     out.critical_rows = await page.$$eval("#finding-table tbody tr.sev-critical", (rows) =>
       rows.filter((r) => r.offsetParent !== null && r.getBoundingClientRect().height > 0).map((r) => r.innerText));
-    out.marks = await page.$$eval("svg.timeline .mark", (m) => m.map((e) => e.querySelector("title").textContent));
+    // Each mark's name, as hovering over it shows it.
+    out.marks = [];
+    for (const mark of await page.$$("svg.timeline .mark")) {
+      await mark.hover();
+      out.marks.push(await page.textContent("#mark-info"));
+    }
     out.expired_marks = await page.$$eval("svg.timeline .mark.expired", (m) =>
       m.map((e) => ({ cx: Number(e.getAttribute("cx")), fill: getComputedStyle(e).fill })));
     await page.focus("svg.timeline .mark");
