@@ -44,7 +44,6 @@ curl -sf -o /dev/null "http://127.0.0.1:$MPORT/api/v1/status" || { echo "no succ
 
 url="http://127.0.0.1:$MPORT/"
 bytes=$(curl -s -o /dev/null -w '%{size_download}' "$url")
-rows=$(curl -s "$url" | grep -o '<tr' | wc -l)
 for _ in $(seq 21); do curl -s -o /dev/null -w '%{time_total}\n' "$url"; done > "$work/served"
 served_ms=$(median < "$work/served" | awk '{ printf "%.1f", $1 * 1000 }')
 api_bytes=$(curl -s -o /dev/null -w '%{size_download}' "${url}api/v1/status")
@@ -55,7 +54,8 @@ interactive_ms=$(python3 -c "import json,sys,statistics; v=json.loads(sys.argv[1
 
 echo "| measure | result | goal |"
 echo "|---|---|---|"
-echo "| \`/\` size (10k certificates, 10k domains; table rows) | $((bytes / 1024)) KiB; $rows rows | — |"
+echo "| load average when done | $(cut -d' ' -f1-3 /proc/loadavg) (2 cores) | — |"
+echo "| \`/\` size (10k certificates, 10k domains) | $((bytes / 1024)) KiB | — |"
 echo "| \`/\` served, median \`time_total\` of 21 curl requests | $served_ms ms | ≤ 100 ms |"
 echo "| \`/api/v1/status\` ($((api_bytes / 1024)) KiB), median of 21 | $api_ms ms | — |"
 echo "| interactive in Chromium: navigation start → filter typed and table updated, median of 5 | $interactive_ms ms | ≤ 1000 ms |"

@@ -3,7 +3,7 @@
 //
 //   node status_page.mjs check URL SCREENSHOT FILTER WAIT_SECONDS
 //   node status_page.mjs bench URL FILTER RUNS
-//   node status_page.mjs shot URL PNG WIDTH HEIGHT     (the README's picture)
+//   node status_page.mjs shot URL PNG WIDTH HEIGHT     (the README's picture: the whole page)
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -134,7 +134,7 @@ async function shot(url, png, width, height) {
   try {
     const page = await browser.context.newPage();
     await page.goto(url, { waitUntil: "load" });
-    await page.screenshot({ path: png });
+    await page.screenshot({ path: png, fullPage: true });
   } finally {
     await browser.close();
   }
