@@ -78,7 +78,10 @@ async fn wait_until(url: &str, what: &str, pred: impl Fn(u16, &str) -> bool) -> 
 }
 
 fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
-    let start = text.find(open).unwrap_or_else(|| panic!("{open} not in {text}")) + open.len();
+    let start = text
+        .find(open)
+        .unwrap_or_else(|| panic!("{open} not in {text}"))
+        + open.len();
     let end = start + text[start..].find(close).expect(close);
     &text[start..end]
 }

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::model::text::{format_time, human};
 use crate::model::{Finding, Severity};
-use crate::outputs::report::{DomainRow, Report, Summary};
+use crate::outputs::report::{CertificateRow, DomainRow, Report, Summary};
 
 const STYLE: &str = include_str!("status_page.css");
 const SCRIPT: &str = include_str!("status_page.js");
@@ -350,7 +350,22 @@ fn timeline(out: &mut String, f: &BodyFacts<'_>) {
             if i == 0 { "now" } else { &date[..10] }
         );
     }
-    let mut sorted = attached;
+    let labels = marks(out, attached, f, &x);
+    // The names come as data, shown on hover and focus: 10,000 <title> elements would cost
+    // the browser more than the marks themselves.
+    out.push_str("</svg></div><script type=\"application/json\" id=\"mark-labels\">");
+    json_data(out, &labels);
+    out.push_str("</script></section>\n");
+}
+
+/// One mark per certificate, soonest first, spread over the lanes; returns their names.
+fn marks(
+    out: &mut String,
+    mut sorted: Vec<&CertificateRow<'_>>,
+    f: &BodyFacts<'_>,
+    x: &dyn Fn(OffsetDateTime) -> f64,
+) -> Vec<String> {
+    let now = f.now;
     sorted.sort_by_key(|c| c.not_after);
     let mut labels = Vec::with_capacity(sorted.len());
     for (i, c) in sorted.iter().enumerate() {
@@ -387,11 +402,7 @@ fn timeline(out: &mut String, f: &BodyFacts<'_>) {
             c.domains.join(", ")
         ));
     }
-    // The names come as data, shown on hover and focus: 10,000 <title> elements would cost
-    // the browser more than the marks themselves.
-    out.push_str("</svg></div><script type=\"application/json\" id=\"mark-labels\">");
-    json_data(out, &labels);
-    out.push_str("</script></section>\n");
+    labels
 }
 
 fn table_start(out: &mut String, name: &str, placeholder: &str, columns: &[&str]) {
