@@ -4,15 +4,17 @@
 //! here prints a secret (the API key is read into a [`SecretString`] and never formatted).
 
 mod api;
+mod probes;
 mod problems;
 mod raw;
 mod sections;
 mod watch;
 mod webhook;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::model::fs;
+use crate::model::trust::Trust;
 use crate::model::url::redacted_url;
 use crate::model::{ExpiryPolicy, Severity};
 
@@ -60,6 +63,8 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub expiry: ExpiryPolicy,
     pub metrics: MetricsSettings,
+    pub edge: EdgeSettings,
+    pub dns: DnsSettings,
     pub state_dir: PathBuf,
     pub watches: Vec<WatchSettings>,
     pub webhooks: Vec<WebhookSettings>,
@@ -107,6 +112,38 @@ pub struct MetricsSettings {
     /// Host header values (lower case, without a port) the status page accepts besides the
     /// listen address and `localhost`.
     pub allowed_hosts: Vec<String>,
+}
+
+/// `[edge]`: TLS handshakes with each reserved domain, as visitors see it, and the trust every
+/// chain check of the project uses.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub concurrency: NonZeroUsize,
+    pub port: u16,
+    pub failures_before_finding: NonZeroU32,
+    /// After a rotation (or a re-issue of a managed certificate), how long the edge may still
+    /// serve the replaced certificate.
+    pub propagation_grace: Duration,
+    /// Lowercase host name → where to connect instead of resolving it (like curl's --resolve).
+    pub resolve: BTreeMap<String, SocketAddr>,
+    /// `*.example.com` → the name to probe it at (`www.example.com`).
+    pub wildcard_probe_names: BTreeMap<String, String>,
+    /// The file `trust` was loaded from, for messages.
+    pub trust_anchors: Option<PathBuf>,
+    /// The public roots plus the anchors of `trust_anchors`.
+    pub trust: Trust,
+}
+
+/// `[dns]`: the resolver of the DNS diagnosis (and of the edge probes' connections).
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    pub enabled: bool,
+    /// Empty: the system's resolver configuration.
+    pub nameservers: Vec<SocketAddr>,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +266,8 @@ fn validate(raw: RawConfig, path: &Path, env: &Environment) -> Result<Settings, 
     let schedule = raw.schedule.validate(&mut p);
     let expiry = raw.expiry.validate(&mut p);
     let metrics = raw.metrics.validate(&mut p);
+    let edge = raw.edge.validate(base_dir, &mut p);
+    let dns = raw.dns.validate(&mut p);
     let state_dir = raw.state.validate(env);
     let watches = watch::validate_watches(raw.watch, base_dir, &mut p);
     let webhooks = webhook::validate_webhooks(raw.webhook, base_dir, &mut p);
@@ -241,6 +280,8 @@ fn validate(raw: RawConfig, path: &Path, env: &Environment) -> Result<Settings, 
         schedule,
         expiry,
         metrics,
+        edge,
+        dns,
         state_dir,
         watches,
         webhooks,
@@ -299,6 +340,100 @@ mod tests {
         assert!(s.metrics.allowed_hosts.is_empty());
         assert_eq!(s.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
         assert_eq!(s.api.key.expose_secret(), "k3y");
+        assert!(s.edge.enabled && s.dns.enabled);
+        assert_eq!(s.edge.interval, Duration::from_secs(900));
+        assert_eq!(s.edge.timeout, Duration::from_secs(10));
+        assert_eq!(s.edge.concurrency.get(), 8);
+        assert_eq!(s.edge.port, 443);
+        assert_eq!(s.edge.failures_before_finding.get(), 3);
+        assert_eq!(s.edge.propagation_grace, Duration::from_secs(600));
+        assert_eq!(s.edge.trust.own_anchors(), 0);
+        assert!(s.dns.nameservers.is_empty());
+        assert_eq!(s.dns.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn edge_and_dns_keys_are_validated_with_their_names() {
+        let ok = parse_str(
+            r#"
+[edge]
+enabled = false
+resolve = { "App.Example.com." = "127.0.0.1:8443" }
+wildcard_probe_names = { "*.example.com" = "www.example.com" }
+[dns]
+nameservers = ["127.0.0.1:5353", "10.0.0.53"]
+"#,
+        )
+        .unwrap();
+        assert!(!ok.edge.enabled);
+        assert_eq!(
+            ok.edge.resolve["app.example.com"].to_string(),
+            "127.0.0.1:8443"
+        );
+        assert_eq!(
+            ok.edge.wildcard_probe_names["*.example.com"],
+            "www.example.com"
+        );
+        assert_eq!(ok.dns.nameservers[1].to_string(), "10.0.0.53:53");
+
+        let err = parse_str(
+            r#"
+[edge]
+port = 70000
+concurrency = 0
+resolve = { "app.example.com" = "somewhere" }
+wildcard_probe_names = { "*.example.com" = "a.b.example.com" }
+trust_anchors = "/nonexistent/ca.pem"
+[dns]
+nameservers = ["resolver.local"]
+"#,
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        for key in [
+            "edge.port",
+            "edge.concurrency",
+            "edge.resolve.\"app.example.com\"",
+            "edge.wildcard_probe_names.\"*.example.com\"",
+            "edge.trust_anchors: /nonexistent/ca.pem",
+            "dns.nameservers[0]",
+        ] {
+            assert!(
+                all.contains(&format!("config.toml: {key}")),
+                "{key} in {all}"
+            );
+        }
+    }
+
+    #[test]
+    fn trust_anchors_are_loaded_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = crate::model::certs::generate::Signer::new("Test CA").unwrap();
+        let names = ["app.example.com".to_string()];
+        let now = time::OffsetDateTime::now_utc();
+        let cert = signer
+            .generate(&crate::model::certs::generate::Spec {
+                common_name: "app.example.com",
+                dns_names: &names,
+                not_before: now - time::Duration::days(1),
+                not_after: now + time::Duration::days(30),
+            })
+            .unwrap();
+        // The CA is the chain's second certificate.
+        let ca = &cert.chain_pem[cert.leaf_pem.len()..];
+        std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
+        std::fs::write(dir.path().join("junk.pem"), "hello").unwrap();
+        let at = |file: &str| {
+            parse(
+                &format!("[edge]\ntrust_anchors = \"{file}\"\n"),
+                &dir.path().join("config.toml"),
+                &env_with_key(),
+            )
+        };
+        assert_eq!(at("ca.pem").unwrap().edge.trust.own_anchors(), 1);
+        let err = at("junk.pem").unwrap_err();
+        assert!(err.problems[0].contains("edge.trust_anchors"), "{err}");
+        assert!(err.problems[0].contains("no PEM certificate"), "{err}");
     }
 
     #[test]

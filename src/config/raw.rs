@@ -19,6 +19,10 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) state: RawState,
     #[serde(default)]
+    pub(super) edge: RawEdge,
+    #[serde(default)]
+    pub(super) dns: RawDns,
+    #[serde(default)]
     pub(super) watch: Vec<RawWatch>,
     #[serde(default)]
     pub(super) webhook: Vec<RawWebhook>,
@@ -61,6 +65,31 @@ pub(super) struct RawMetrics {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawState {
     pub(super) dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEdge {
+    pub(super) enabled: Option<bool>,
+    pub(super) interval: Option<String>,
+    pub(super) timeout: Option<String>,
+    pub(super) concurrency: Option<i64>,
+    pub(super) port: Option<i64>,
+    pub(super) failures_before_finding: Option<i64>,
+    pub(super) propagation_grace: Option<String>,
+    #[serde(default)]
+    pub(super) resolve: BTreeMap<String, String>,
+    pub(super) trust_anchors: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) wildcard_probe_names: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDns {
+    pub(super) enabled: Option<bool>,
+    pub(super) nameservers: Option<Vec<String>>,
+    pub(super) timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,6 +29,13 @@ pub fn family(kind: FindingKind) -> &'static str {
         FindingKind::WatchInvalid => "watch",
         FindingKind::RotationFailed => "rotation",
         FindingKind::SyncFailed => "sync",
+        FindingKind::EdgeCertificateMismatch
+        | FindingKind::EdgeCertificateInvalid
+        | FindingKind::EdgeUnreachable => "edge",
+        FindingKind::DnsMisconfigured => "dns",
+        FindingKind::CertificateNameMismatch
+        | FindingKind::CertificateChainIncomplete
+        | FindingKind::CertificateWeak => "judgement",
     }
 }
 
@@ -46,6 +53,13 @@ fn alertname(kind: FindingKind) -> &'static str {
         FindingKind::WatchInvalid => "NgrokCertWatchdogWatchInvalid",
         FindingKind::RotationFailed => "NgrokCertWatchdogRotationFailed",
         FindingKind::SyncFailed => "NgrokCertWatchdogSyncFailing",
+        FindingKind::EdgeCertificateMismatch => "NgrokEdgeCertificateMismatch",
+        FindingKind::EdgeCertificateInvalid => "NgrokEdgeCertificateInvalid",
+        FindingKind::EdgeUnreachable => "NgrokEdgeUnreachable",
+        FindingKind::DnsMisconfigured => "NgrokDnsMisconfigured",
+        FindingKind::CertificateNameMismatch => "NgrokCertificateNameMismatch",
+        FindingKind::CertificateChainIncomplete => "NgrokCertificateChainIncomplete",
+        FindingKind::CertificateWeak => "NgrokCertificateWeak",
     }
 }
 
@@ -66,6 +80,13 @@ fn advice(kind: FindingKind) -> &'static str {
         FindingKind::WatchInvalid => "Fix the files on disk (or the renewal that writes them); nothing is uploaded until then.",
         FindingKind::RotationFailed => "See the watchdog's log; `ngrok-cert-watchdog rotate --dry-run` shows the plan.",
         FindingKind::SyncFailed => "See the watchdog's log: the API key, the network, or ngrok's API; `ngrok-cert-watchdog check` runs one sync.",
+        FindingKind::EdgeCertificateMismatch => "The edge serves another certificate than the one attached: wait for propagation after a change, else check the domain's certificate in the ngrok dashboard.",
+        FindingKind::EdgeCertificateInvalid => "Visitors' browsers reject what the edge serves: upload the full chain (leaf first, then intermediates) of a certificate that covers the name.",
+        FindingKind::EdgeUnreachable => "Check that the name resolves to ngrok and that port 443 answers from the watchdog's host.",
+        FindingKind::DnsMisconfigured => "Create the DNS record the message names; ngrok cannot issue or serve a certificate for the domain until then.",
+        FindingKind::CertificateNameMismatch => "Attach a certificate whose subject alternative names cover the domain.",
+        FindingKind::CertificateChainIncomplete => "Upload the full chain: the leaf first, then every intermediate up to a trusted root.",
+        FindingKind::CertificateWeak => "Reissue the certificate with an RSA key of 2048 bits or more (or ECDSA P-256) and a SHA-256 signature.",
     }
 }
 

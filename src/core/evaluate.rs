@@ -4,8 +4,8 @@ use time::OffsetDateTime;
 
 use crate::model::text::{format_time, human, signed};
 use crate::model::{ExpiryPolicy, Finding, FindingKind, Severity};
-use crate::sources::inventory::Inventory;
-use crate::sources::ngrok::{ProvisioningJob, ReservedDomain, TlsCertificate};
+use crate::sources::inventory::{Certificate, Inventory};
+use crate::sources::ngrok::{ProvisioningJob, ReservedDomain};
 
 /// Everything wrong with the account at `now`. Sorted by severity (critical first), then expiry
 /// (soonest first), then resource id.
@@ -61,7 +61,7 @@ pub fn sort(findings: &mut [Finding]) {
 
 fn certificate_finding(
     inventory: &Inventory,
-    certificate: &TlsCertificate,
+    certificate: &Certificate,
     policy: &ExpiryPolicy,
     now: OffsetDateTime,
 ) -> Option<Finding> {
@@ -291,7 +291,7 @@ fn job_msg(job: Option<&ProvisioningJob>) -> String {
     }
 }
 
-fn certificate_name(certificate: &TlsCertificate) -> String {
+fn certificate_name(certificate: &Certificate) -> String {
     match certificate
         .subject_common_name
         .as_deref()
@@ -312,6 +312,7 @@ fn described(description: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::ngrok::TlsCertificate;
     use crate::sources::ngrok::{CertPolicy, CertStatus, Ref, TunnelCredential};
     use std::collections::BTreeSet;
     use std::time::Duration;
@@ -654,7 +655,7 @@ mod tests {
         };
         let inv = Inventory::new(
             NOW,
-            vec![],
+            Vec::<crate::sources::ngrok::TlsCertificate>::new(),
             vec![
                 domain("rd_gone", "gone.example.com", Some("cert_gone")),
                 domain("rd_bare", "bare.example.com", None),

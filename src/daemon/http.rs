@@ -36,8 +36,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
     router.with_state(shared)
 }
 
-/// The account's part goes out as the shared buffer itself (a reference count, no copy), then
-/// the daemon's own series; gzip-compressed (the account's part once per sync) when asked.
+/// The account's part goes out as the shared gzip buffer itself (a reference count, no copy)
+/// when the scraper takes gzip, as Prometheus does, else inflated chunk by chunk as it is sent;
+/// then the daemon's own series.
 async fn serve_metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> impl IntoResponse {
     let accepts_gzip = headers
         .get_all(header::ACCEPT_ENCODING)
@@ -51,7 +52,7 @@ async fn serve_metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) ->
         Encoding::Identity
     };
     let page = shared.metrics.render_as(encoding);
-    let chunks = [page.account, page.own].map(Ok::<_, std::convert::Infallible>);
+    let chunks = page.chunks().map(Ok::<_, std::convert::Infallible>);
     let mut response = (
         [
             (

@@ -5,6 +5,7 @@
 pub mod certs;
 pub mod fs;
 pub mod text;
+pub mod trust;
 pub mod url;
 
 use std::time::Duration;
@@ -67,10 +68,17 @@ pub enum FindingKind {
     WatchInvalid,
     RotationFailed,
     SyncFailed,
+    EdgeCertificateMismatch,
+    EdgeCertificateInvalid,
+    EdgeUnreachable,
+    DnsMisconfigured,
+    CertificateNameMismatch,
+    CertificateChainIncomplete,
+    CertificateWeak,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 19] = [
         FindingKind::CertificateExpired,
         FindingKind::CertificateExpiring,
         FindingKind::CertificateUnattached,
@@ -83,6 +91,13 @@ impl FindingKind {
         FindingKind::WatchInvalid,
         FindingKind::RotationFailed,
         FindingKind::SyncFailed,
+        FindingKind::EdgeCertificateMismatch,
+        FindingKind::EdgeCertificateInvalid,
+        FindingKind::EdgeUnreachable,
+        FindingKind::DnsMisconfigured,
+        FindingKind::CertificateNameMismatch,
+        FindingKind::CertificateChainIncomplete,
+        FindingKind::CertificateWeak,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +114,13 @@ impl FindingKind {
             FindingKind::WatchInvalid => "watch_invalid",
             FindingKind::RotationFailed => "rotation_failed",
             FindingKind::SyncFailed => "sync_failed",
+            FindingKind::EdgeCertificateMismatch => "edge_certificate_mismatch",
+            FindingKind::EdgeCertificateInvalid => "edge_certificate_invalid",
+            FindingKind::EdgeUnreachable => "edge_unreachable",
+            FindingKind::DnsMisconfigured => "dns_misconfigured",
+            FindingKind::CertificateNameMismatch => "certificate_name_mismatch",
+            FindingKind::CertificateChainIncomplete => "certificate_chain_incomplete",
+            FindingKind::CertificateWeak => "certificate_weak",
         }
     }
 }

@@ -18,6 +18,8 @@ use time::OffsetDateTime;
 
 use crate::model::{ExpiryPolicy, Finding, Severity};
 use crate::sources::inventory::Inventory;
+
+pub use super::account_metrics::render_account;
 use crate::sources::ngrok::RequestObserver;
 
 /// The metrics of one daemon.
@@ -290,17 +292,15 @@ impl Metrics {
         let mut own = Vec::with_capacity(8192);
         // Encoding into a Vec cannot fail for well-formed families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut own);
-        match encoding {
-            Encoding::Identity => Exposition {
-                account: account.plain,
-                own: Bytes::from(own),
-                encoding,
-            },
-            Encoding::Gzip => Exposition {
-                own: account.gzip_tail(&own),
-                account: account.gzip_head,
-                encoding,
-            },
+        let own = match encoding {
+            Encoding::Identity => Bytes::from(own),
+            Encoding::Gzip => account.gzip_tail(&own),
+        };
+        Exposition {
+            account: account.gzip_head,
+            account_plain_len: account.plain_len,
+            own,
+            encoding,
         }
     }
 }
@@ -320,9 +320,10 @@ fn unix(t: OffsetDateTime) -> f64 {
 /// The account's part, as sent to scrapers that ask for each encoding.
 #[derive(Debug, Clone, Default)]
 struct Rendered {
-    plain: Bytes,
-    /// A gzip header and the account's raw deflate blocks, sync-flushed: not final.
+    /// A gzip header and the account's raw deflate blocks, sync-flushed: not final. The only
+    /// copy of the account's part kept: a scrape without gzip inflates it as it is sent.
     gzip_head: Bytes,
+    plain_len: usize,
     /// CRC-32 of `plain`, continued over the daemon's own part at each scrape.
     crc: u32,
 }
@@ -332,10 +333,12 @@ impl Rendered {
         // RFC 1952: magic, deflate, no flags, no time, no extra flags, unknown OS.
         let mut head = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
         head.extend(deflate(account.as_bytes(), flate2::FlushCompress::Sync));
+        // Kept until the next sync: without the slack of its growth.
+        head.shrink_to_fit();
         Self {
             crc: crc32fast::hash(account.as_bytes()),
             gzip_head: Bytes::from(head),
-            plain: Bytes::from(account),
+            plain_len: account.len(),
         }
     }
 
@@ -346,7 +349,7 @@ impl Rendered {
         let mut crc = crc32fast::Hasher::new_with_initial(self.crc);
         crc.update(own);
         tail.extend(crc.finalize().to_le_bytes());
-        let size = (self.plain.len() + own.len()) as u32; // modulo 2^32, as RFC 1952 says
+        let size = (self.plain_len + own.len()) as u32; // modulo 2^32, as RFC 1952 says
         tail.extend(size.to_le_bytes());
         Bytes::from(tail)
     }
@@ -379,133 +382,99 @@ fn deflate(bytes: &[u8], flush: flate2::FlushCompress) -> Vec<u8> {
     }
 }
 
-/// One scrape's exposition in two parts, sent one after the other.
+/// One scrape's exposition: the account's part, then the daemon's own series.
 #[derive(Debug, Clone)]
 pub struct Exposition {
-    /// Shared with every other scrape until the next sync.
-    pub account: Bytes,
+    /// The gzip header and the account's deflate blocks, shared with every other scrape until
+    /// the next sync.
+    account: Bytes,
+    account_plain_len: usize,
+    /// The daemon's own series: as text, or (gzip) their deflate blocks and the trailer.
     pub own: Bytes,
     pub encoding: Encoding,
 }
 
+/// What one body chunk of an uncompressed scrape holds at most.
+const PLAIN_CHUNK: usize = 64 * 1024;
+
 impl Exposition {
+    /// The bytes shared by every scrape until the next sync.
+    pub fn shared(&self) -> &Bytes {
+        &self.account
+    }
+
+    /// The length of the body on the wire.
     pub fn len(&self) -> usize {
-        self.account.len() + self.own.len()
+        let account = match self.encoding {
+            Encoding::Identity => self.account_plain_len,
+            Encoding::Gzip => self.account.len(),
+        };
+        account + self.own.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Both parts in one buffer (a copy: for tests and benchmarks, not for serving).
+    /// The body, chunk by chunk: compressed, the shared head then the tail; uncompressed, the
+    /// account's part inflated 64 KiB at a time as the body is sent (no copy of the whole text
+    /// is kept or made), then the daemon's own series.
+    pub fn chunks(self) -> impl Iterator<Item = Bytes> + Send {
+        let (shared, inflating) = match self.encoding {
+            Encoding::Gzip => (Some(self.account), None),
+            Encoding::Identity => (None, Some(Inflating::new(self.account))),
+        };
+        shared
+            .into_iter()
+            .chain(inflating.into_iter().flatten())
+            .chain(std::iter::once(self.own))
+    }
+
+    /// The whole body in one buffer (a copy: for tests and benchmarks, not for serving).
     pub fn to_vec(&self) -> Vec<u8> {
-        [self.account.as_ref(), self.own.as_ref()].concat()
+        self.clone().chunks().collect::<Vec<_>>().concat()
     }
 }
 
-/// The account's series, from one inventory, in the text format.
-#[allow(
-    clippy::too_many_lines,
-    reason = "the account series: their definitions, then one loop per resource"
-)]
-pub fn render_account(inventory: &Inventory) -> String {
-    let registry = Registry::new();
-    let cert_labels = ["certificate_id", "subject_common_name", "managed"];
-    let not_after = gauge_vec(
-        &registry,
-        "ngrok_tls_certificate_not_after_timestamp_seconds",
-        "When a TLS certificate of the account expires, Unix seconds.",
-        &cert_labels,
-    );
-    let not_before = gauge_vec(
-        &registry,
-        "ngrok_tls_certificate_not_before_timestamp_seconds",
-        "When a TLS certificate of the account becomes valid, Unix seconds.",
-        &cert_labels,
-    );
-    let domain_info = int_gauge_vec(
-        &registry,
-        "ngrok_reserved_domain_info",
-        "Always 1; a reserved domain, its certificate and where the certificate comes from (uploaded, managed, none).",
-        &["domain", "domain_id", "certificate_id", "certificate_source"],
-    );
-    let domain_not_after = gauge_vec(
-        &registry,
-        "ngrok_reserved_domain_certificate_not_after_timestamp_seconds",
-        "When the certificate a reserved domain uses expires, Unix seconds.",
-        &["domain"],
-    );
-    let renews_at = gauge_vec(
-        &registry,
-        "ngrok_reserved_domain_renews_at_timestamp_seconds",
-        "When ngrok will renew the managed certificate of a reserved domain, Unix seconds.",
-        &["domain"],
-    );
-    let provisioning_failed = int_gauge_vec(
-        &registry,
-        "ngrok_reserved_domain_provisioning_failed",
-        "1 while the certificate provisioning job of a reserved domain reports an error.",
-        &["domain", "error_code"],
-    );
-    let credentials = int_gauge_vec(
-        &registry,
-        "ngrok_credentials",
-        "Tunnel credentials of the account, by whether an ACL restricts what they may bind.",
-        &["restricted"],
-    );
+/// The account's text, inflated from its shared gzip head a chunk at a time.
+struct Inflating {
+    head: Bytes,
+    /// How far into `head` the inflater has read (the 10-byte gzip header comes first).
+    at: usize,
+    inflater: flate2::Decompress,
+}
 
-    for c in inventory.certificates() {
-        let managed = if c.is_managed() { "true" } else { "false" };
-        let cn = c.subject_common_name.as_deref().unwrap_or("");
-        let labels = [c.id.as_str(), cn, managed];
-        not_after.with_label_values(&labels).set(unix(c.not_after));
-        not_before
-            .with_label_values(&labels)
-            .set(unix(c.not_before));
-    }
-    for d in inventory.domains() {
-        let certificate_id = d.certificate_id().unwrap_or("");
-        domain_info
-            .with_label_values(&[
-                d.domain.as_str(),
-                d.id.as_str(),
-                certificate_id,
-                inventory.certificate_source(d),
-            ])
-            .set(1);
-        if let Some(c) = d.certificate_id().and_then(|id| inventory.certificate(id)) {
-            domain_not_after
-                .with_label_values(&[d.domain.as_str()])
-                .set(unix(c.not_after));
-        }
-        if let Some(at) = d.renews_at() {
-            renews_at
-                .with_label_values(&[d.domain.as_str()])
-                .set(unix(at));
-        }
-        if let Some(code) = d
-            .provisioning_job()
-            .and_then(|j| j.error_code.as_deref())
-            .filter(|c| !c.is_empty())
-        {
-            provisioning_failed
-                .with_label_values(&[d.domain.as_str(), code])
-                .set(1);
+impl Inflating {
+    fn new(head: Bytes) -> Self {
+        Self {
+            at: 10.min(head.len()),
+            head,
+            inflater: flate2::Decompress::new(false),
         }
     }
-    let restricted = inventory
-        .credentials()
-        .iter()
-        .filter(|c| c.is_restricted())
-        .count() as i64;
-    credentials.with_label_values(&["true"]).set(restricted);
-    credentials
-        .with_label_values(&["false"])
-        .set(inventory.credentials().len() as i64 - restricted);
+}
 
-    TextEncoder::new()
-        .encode_to_string(&registry.gather())
-        .unwrap_or_default()
+impl Iterator for Inflating {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        let mut out = Vec::with_capacity(PLAIN_CHUNK);
+        while out.len() < out.capacity() && self.at < self.head.len() {
+            let (read, wrote) = (self.inflater.total_in(), out.len());
+            let status = self.inflater.decompress_vec(
+                &self.head[self.at..],
+                &mut out,
+                flate2::FlushDecompress::Sync,
+            );
+            self.at += (self.inflater.total_in() - read) as usize;
+            let stuck = self.inflater.total_in() == read && out.len() == wrote;
+            if status.is_err() || stuck {
+                // Our own compressor's output: cannot happen; end the part rather than loop.
+                self.at = self.head.len();
+            }
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
 }
 
 #[cfg(test)]
@@ -518,7 +487,7 @@ mod tests {
         let metrics = Metrics::new(&ExpiryPolicy::default());
         let inventory = Inventory::new(
             OffsetDateTime::now_utc(),
-            Vec::new(),
+            Vec::<crate::sources::ngrok::TlsCertificate>::new(),
             Vec::new(),
             Vec::new(),
             BTreeSet::new(),
@@ -531,17 +500,17 @@ mod tests {
         );
         let first = metrics.render();
         let second = metrics.render();
-        assert!(!first.account.is_empty());
+        assert!(!first.shared().is_empty());
         // The same bytes, not a copy per scrape.
-        assert_eq!(first.account.as_ptr(), second.account.as_ptr());
+        assert_eq!(first.shared().as_ptr(), second.shared().as_ptr());
         assert!(String::from_utf8(second.to_vec())
             .unwrap()
             .contains("ngrok_cert_watchdog_build_info"));
         // Compressed once per sync, and the same bytes for every scrape too.
         let gz = metrics.render_as(Encoding::Gzip);
         assert_eq!(
-            gz.account.as_ptr(),
-            metrics.render_as(Encoding::Gzip).account.as_ptr()
+            gz.shared().as_ptr(),
+            metrics.render_as(Encoding::Gzip).shared().as_ptr()
         );
         let mut text = String::new();
         use std::io::Read;
@@ -549,7 +518,10 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         // Identical but for the daemon's own counters between the two renders.
-        assert!(text.starts_with(std::str::from_utf8(&first.account).unwrap()));
+        let plain = String::from_utf8(first.to_vec()).unwrap();
+        assert_eq!(first.len(), plain.len());
+        let account_part = &plain[..plain.find("# HELP ngrok_cert_watchdog_").unwrap()];
+        assert!(text.starts_with(account_part));
         assert!(text.contains("ngrok_cert_watchdog_build_info"));
     }
 }

@@ -3,55 +3,135 @@
 //! The only I/O here is through [`crate::sources::ngrok::Client`]; what the values mean is decided in
 //! the pure core (`core::evaluate`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
 
 use crate::sources::ngrok::{
-    ApiError, Client, ErrorKind, ReservedDomain, TlsCertificate, TunnelCredential,
+    ApiError, Client, ErrorKind, ReservedDomain, TlsCertificate, TlsCertificateSans,
+    TunnelCredential,
 };
+
+/// A certificate of the account as the watchdog keeps it: the fields it reads, and what the PEM
+/// said, computed while its page was at hand (the PEMs of a 10,000-certificate account are
+/// ~15 MB; none outlives its page, and neither do the fields nothing reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    pub id: String,
+    pub created_at: Option<OffsetDateTime>,
+    /// The watchdog's own uploads say which watch made them here.
+    pub metadata: Option<String>,
+    pub subject_common_name: Option<String>,
+    pub subject_alternative_names: TlsCertificateSans,
+    pub issuer_common_name: Option<String>,
+    /// Set when ngrok issued the certificate (managed).
+    pub issued_at: Option<OffsetDateTime>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// SHA-256 of the leaf's DER, lowercase hex; `None` when the PEM is missing or unreadable.
+    leaf_fingerprint: Option<String>,
+}
+
+impl Certificate {
+    /// The API's answer reduced to what the watchdog keeps.
+    pub fn from_listed(listed: TlsCertificate) -> Self {
+        let pem = listed.certificate_pem.unwrap_or_default();
+        Self {
+            leaf_fingerprint: crate::model::certs::leaf_fingerprint(pem.as_bytes()),
+            id: listed.id,
+            created_at: listed.created_at,
+            metadata: listed.metadata,
+            subject_common_name: listed.subject_common_name,
+            subject_alternative_names: listed.subject_alternative_names,
+            issuer_common_name: listed.issuer_common_name,
+            issued_at: listed.issued_at,
+            not_before: listed.not_before,
+            not_after: listed.not_after,
+        }
+    }
+
+    pub fn leaf_fingerprint(&self) -> Option<&str> {
+        self.leaf_fingerprint.as_deref()
+    }
+
+    /// ngrok issued it (a managed certificate) rather than a user uploading it.
+    pub fn is_managed(&self) -> bool {
+        self.issued_at.is_some()
+    }
+}
+
+impl From<TlsCertificate> for Certificate {
+    fn from(listed: TlsCertificate) -> Self {
+        Self::from_listed(listed)
+    }
+}
+
+/// The positions in `sorted` (sorted by `key`) whose key is `wanted`.
+fn equal_range<'a, K: Ord + 'a>(
+    sorted: &[u32],
+    key: impl Fn(&u32) -> K,
+    wanted: K,
+) -> std::ops::Range<usize> {
+    let start = sorted.partition_point(|i| key(i) < wanted);
+    let end = sorted.partition_point(|i| key(i) <= wanted);
+    start..end
+}
+
+/// A reserved domain reduced to what the watchdog reads: links and endpoint configurations go.
+pub fn lean_domain(mut domain: ReservedDomain) -> ReservedDomain {
+    domain.uri = None;
+    domain.region = None;
+    domain.http_endpoint_configuration = None;
+    domain.https_endpoint_configuration = None;
+    if let Some(c) = &mut domain.certificate {
+        c.uri = None;
+    }
+    domain
+}
 
 /// The account as one sync saw it. Built once; its indexes are built with it, so lookups by id
 /// and by leaf fingerprint stay consistent with the lists (which cannot change afterwards).
 #[derive(Debug, Clone)]
 pub struct Inventory {
     fetched_at: OffsetDateTime,
-    certificates: Vec<TlsCertificate>,
+    certificates: Vec<Certificate>,
     domains: Vec<ReservedDomain>,
     credentials: Vec<TunnelCredential>,
     missing_certificates: BTreeSet<String>,
-    /// Certificate id → position: a 10,000-domain account would make linear searches quadratic.
-    by_id: HashMap<String, usize>,
-    /// Certificate id → positions of the domains that reference it.
-    users: HashMap<String, Vec<usize>>,
-    /// Each certificate's leaf fingerprint → its positions, computed once for every watch.
-    leaves: HashMap<String, Vec<usize>>,
+    /// Positions of the certificates sorted by id, of those with a leaf fingerprint sorted by
+    /// it, and of the domains that reference a certificate sorted by that id: binary-searched
+    /// indexes (a 10,000-domain account would make linear searches quadratic) of 4 bytes an
+    /// entry, where maps keyed by copies of the ids took ~100.
+    by_id: Vec<u32>,
+    by_leaf: Vec<u32>,
+    users: Vec<u32>,
 }
 
 impl Inventory {
     /// `missing_certificates`: ids that a domain references but that a GET confirmed are gone.
     pub fn new(
         fetched_at: OffsetDateTime,
-        certificates: Vec<TlsCertificate>,
+        certificates: impl IntoIterator<Item = impl Into<Certificate>>,
         domains: Vec<ReservedDomain>,
         credentials: Vec<TunnelCredential>,
         missing_certificates: BTreeSet<String>,
     ) -> Self {
-        let mut by_id = HashMap::new();
-        let mut leaves: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, c) in certificates.iter().enumerate() {
-            by_id.entry(c.id.clone()).or_insert(i);
-            let pem = c.certificate_pem.as_deref().unwrap_or_default();
-            if let Some(fp) = crate::model::certs::leaf_fingerprint(pem.as_bytes()) {
-                leaves.entry(fp).or_default().push(i);
-            }
-        }
-        let mut users: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, d) in domains.iter().enumerate() {
-            if let Some(id) = d.certificate_id() {
-                users.entry(id.to_string()).or_default().push(i);
-            }
-        }
+        let certificates: Vec<Certificate> = certificates.into_iter().map(Into::into).collect();
+        let positions = |n: usize| (0..n).filter_map(|i| u32::try_from(i).ok());
+        let mut by_id: Vec<u32> = positions(certificates.len()).collect();
+        by_id.sort_by(|&a, &b| {
+            certificates[a as usize]
+                .id
+                .cmp(&certificates[b as usize].id)
+        });
+        let mut by_leaf: Vec<u32> = positions(certificates.len())
+            .filter(|&i| certificates[i as usize].leaf_fingerprint.is_some())
+            .collect();
+        by_leaf.sort_by_key(|&i| certificates[i as usize].leaf_fingerprint());
+        let mut users: Vec<u32> = positions(domains.len())
+            .filter(|&i| domains[i as usize].certificate_id().is_some())
+            .collect();
+        users.sort_by_key(|&i| domains[i as usize].certificate_id());
         Self {
             fetched_at,
             certificates,
@@ -59,8 +139,8 @@ impl Inventory {
             credentials,
             missing_certificates,
             by_id,
+            by_leaf,
             users,
-            leaves,
         }
     }
 
@@ -75,7 +155,7 @@ impl Inventory {
     ) -> Self {
         let mut certificates = self.certificates;
         certificates.retain(|c| !deleted.contains(&c.id));
-        certificates.extend(created);
+        certificates.extend(created.into_iter().map(Certificate::from_listed));
         let mut domains = self.domains;
         for d in updated {
             match domains.iter_mut().find(|old| old.id == d.id) {
@@ -97,7 +177,7 @@ impl Inventory {
         self.fetched_at
     }
 
-    pub fn certificates(&self) -> &[TlsCertificate] {
+    pub fn certificates(&self) -> &[Certificate] {
         &self.certificates
     }
 
@@ -114,16 +194,13 @@ impl Inventory {
         self.missing_certificates.contains(certificate_id)
     }
 
-    /// Drops every certificate's PEM (~15 MB at 10,000 certificates) once rotation and
-    /// evaluation are done with them; the fingerprints stay indexed.
-    pub fn drop_pems(&mut self) {
-        for c in &mut self.certificates {
-            c.certificate_pem = None;
-        }
-    }
-
-    pub fn certificate(&self, id: &str) -> Option<&TlsCertificate> {
-        self.by_id.get(id).map(|&i| &self.certificates[i])
+    pub fn certificate(&self, id: &str) -> Option<&Certificate> {
+        let certificates = &self.certificates;
+        let at = self
+            .by_id
+            .partition_point(|&i| certificates[i as usize].id.as_str() < id);
+        let found = &certificates[*self.by_id.get(at)? as usize];
+        (found.id == id).then_some(found)
     }
 
     /// The certificates whose leaf has this SHA-256 fingerprint (from their `certificate_pem`), so
@@ -131,23 +208,19 @@ impl Inventory {
     pub fn with_leaf<'a>(
         &'a self,
         fingerprint: &str,
-    ) -> impl Iterator<Item = &'a TlsCertificate> + 'a {
-        self.leaves
-            .get(fingerprint)
-            .map(|v| v.as_slice())
-            .unwrap_or_default()
+    ) -> impl Iterator<Item = &'a Certificate> + 'a {
+        let key = |&i: &u32| self.certificates[i as usize].leaf_fingerprint();
+        let range = equal_range(&self.by_leaf, key, Some(fingerprint));
+        self.by_leaf[range]
             .iter()
-            .map(|&i| &self.certificates[i])
+            .map(|&i| &self.certificates[i as usize])
     }
 
     /// The domains that reference the certificate `id`.
     pub fn domains_using<'a>(&'a self, id: &str) -> impl Iterator<Item = &'a ReservedDomain> + 'a {
-        self.users
-            .get(id)
-            .map(|v| v.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .map(|&i| &self.domains[i])
+        let key = |&i: &u32| self.domains[i as usize].certificate_id();
+        let range = equal_range(&self.users, key, Some(id));
+        self.users[range].iter().map(|&i| &self.domains[i as usize])
     }
 
     /// The reserved domain with this name (case-insensitive).
@@ -178,8 +251,8 @@ impl Inventory {
 /// (404 → `missing_certificates`) from one created after the list was read.
 pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, ApiError> {
     let (mut certificates, domains, credentials) = tokio::try_join!(
-        client.list_tls_certificates(),
-        client.list_reserved_domains(),
+        client.list_tls_certificates_with(Certificate::from_listed),
+        client.list_reserved_domains_with(lean_domain),
         client.list_credentials(),
     )?;
     let listed: BTreeSet<String> = certificates.iter().map(|c| c.id.clone()).collect();
@@ -192,7 +265,7 @@ pub async fn sync(client: &Client, now: OffsetDateTime) -> Result<Inventory, Api
     let mut missing_certificates = BTreeSet::new();
     for id in unlisted {
         match client.get_tls_certificate(&id).await {
-            Ok(certificate) => certificates.push(certificate),
+            Ok(certificate) => certificates.push(Certificate::from_listed(certificate)),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 missing_certificates.insert(id);
             }

@@ -50,7 +50,7 @@ impl Listed for TunnelCredential {
 /// A page that links onwards must bring items, each older (a smaller id) than the last item
 /// before it: otherwise the server is not paging forward.
 fn check_progress<T: Listed>(
-    last: Option<&T>,
+    last: Option<&str>,
     page: &[T],
     operation: &str,
 ) -> Result<(), ApiError> {
@@ -59,11 +59,10 @@ fn check_progress<T: Listed>(
         return fail("an empty page links to a next page: paging would never end".into());
     }
     if let Some(last) = last {
-        if let Some(newer) = page.iter().find(|item| item.id() >= last.id()) {
+        if let Some(newer) = page.iter().find(|item| item.id() >= last) {
             return fail(format!(
-                "a page repeats or goes back ({} after {}): paging would never end",
+                "a page repeats or goes back ({} after {last}): paging would never end",
                 newer.id(),
-                last.id()
             ));
         }
     }
@@ -279,9 +278,20 @@ impl Client {
     // ---- TLS certificates ----
 
     pub async fn list_tls_certificates(&self) -> Result<Vec<TlsCertificate>, ApiError> {
-        self.list_all("tls_certificates", |l: TlsCertificateList| {
-            (l.tls_certificates, l.next_page_uri)
-        })
+        self.list_tls_certificates_with(|c| c).await
+    }
+
+    /// Every certificate, each passed through `reduce` while its page is at hand: a page's JSON
+    /// and the PEMs in it need not outlive the page.
+    pub async fn list_tls_certificates_with<R>(
+        &self,
+        reduce: impl FnMut(TlsCertificate) -> R,
+    ) -> Result<Vec<R>, ApiError> {
+        self.list_all(
+            "tls_certificates",
+            |l: TlsCertificateList| (l.tls_certificates, l.next_page_uri),
+            reduce,
+        )
         .await
     }
 
@@ -316,9 +326,19 @@ impl Client {
     // ---- reserved domains ----
 
     pub async fn list_reserved_domains(&self) -> Result<Vec<ReservedDomain>, ApiError> {
-        self.list_all("reserved_domains", |l: ReservedDomainList| {
-            (l.reserved_domains, l.next_page_uri)
-        })
+        self.list_reserved_domains_with(|d| d).await
+    }
+
+    /// Every reserved domain, each passed through `reduce` while its page is at hand.
+    pub async fn list_reserved_domains_with<R>(
+        &self,
+        reduce: impl FnMut(ReservedDomain) -> R,
+    ) -> Result<Vec<R>, ApiError> {
+        self.list_all(
+            "reserved_domains",
+            |l: ReservedDomainList| (l.reserved_domains, l.next_page_uri),
+            reduce,
+        )
         .await
     }
 
@@ -377,9 +397,11 @@ impl Client {
     // ---- tunnel credentials ----
 
     pub async fn list_credentials(&self) -> Result<Vec<TunnelCredential>, ApiError> {
-        self.list_all("credentials", |l: TunnelCredentialList| {
-            (l.credentials, l.next_page_uri)
-        })
+        self.list_all(
+            "credentials",
+            |l: TunnelCredentialList| (l.credentials, l.next_page_uri),
+            |c| c,
+        )
         .await
     }
 
@@ -451,28 +473,35 @@ impl Client {
     /// paging makes progress: an empty page that still links onwards, a page whose items are not
     /// older than the last page's (ids are time-sortable, newest first), a repeated link or more
     /// than [`MAX_PAGES`] pages end it with an error instead of following the server forever.
-    async fn list_all<L: DeserializeOwned, T: Listed>(
+    /// Each item goes through `reduce` before the next page is fetched.
+    async fn list_all<L: DeserializeOwned, T: Listed, R>(
         &self,
         resource: &str,
         split: fn(L) -> (Vec<T>, Option<String>),
-    ) -> Result<Vec<T>, ApiError> {
+        mut reduce: impl FnMut(T) -> R,
+    ) -> Result<Vec<R>, ApiError> {
         let mut url = self.url(&[resource]);
         url.query_pairs_mut()
             .append_pair("limit", &PAGE_LIMIT.to_string());
         let operation = operation_name(&Method::GET, &url);
         let mut seen = HashSet::new();
-        let mut items: Vec<T> = Vec::new();
+        let mut items: Vec<R> = Vec::new();
+        let mut last_id: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let (_, bytes) = self
                 .send(Method::GET, url.clone(), None, &operation)
                 .await?;
             let (page, next) = split(decode(&bytes, &operation)?);
+            drop(bytes);
             let Some(next) = next.filter(|n| !n.is_empty()) else {
-                items.extend(page);
+                items.extend(page.into_iter().map(&mut reduce));
+                // Kept until the next sync: without the slack of doubling.
+                items.shrink_to_fit();
                 return Ok(items);
             };
-            check_progress(items.last(), &page, &operation)?;
-            items.extend(page);
+            check_progress(last_id.as_deref(), &page, &operation)?;
+            last_id = page.last().map(|item| item.id().to_string());
+            items.extend(page.into_iter().map(&mut reduce));
             url = self.next_page(&next, &operation)?;
             if !seen.insert(url.clone()) {
                 return Err(ApiError::new(
