@@ -212,20 +212,25 @@ async fn serve_page(
         refresh: super::status::refresh(shared.active().settings.schedule.interval),
         now,
     };
-    let (status, body) = match &snapshot {
-        Some(s) => (StatusCode::OK, s.body.clone()),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            bytes::Bytes::from_static(b"<main id=\"account\"><p>Waiting for the first successful sync of the account.</p></main>\n"),
-        ),
-    };
-    let chunks = [
-        bytes::Bytes::from_static(status_page::HEAD.as_bytes()),
-        bytes::Bytes::from(status_page::header(&facts)),
-        body,
-        bytes::Bytes::from_static(status_page::TAIL.as_bytes()),
-    ]
-    .map(Ok::<_, std::convert::Infallible>);
+    let (status, body): (StatusCode, Box<dyn Iterator<Item = bytes::Bytes> + Send>) =
+        match &snapshot {
+            Some(s) => (StatusCode::OK, Box::new(s.body())),
+            None => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Box::new(std::iter::once(bytes::Bytes::from_static(
+                    b"<main id=\"account\"><p>Waiting for the first successful sync of the account.</p></main>\n",
+                ))),
+            ),
+        };
+    let chunks = std::iter::once(bytes::Bytes::from_static(status_page::HEAD.as_bytes()))
+        .chain(std::iter::once(bytes::Bytes::from(status_page::header(
+            &facts,
+        ))))
+        .chain(body)
+        .chain(std::iter::once(bytes::Bytes::from_static(
+            status_page::TAIL.as_bytes(),
+        )))
+        .map(Ok::<_, std::convert::Infallible>);
     (
         status,
         [

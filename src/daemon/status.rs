@@ -1,9 +1,11 @@
 //! The last successful sync as `GET /` and `GET /api/v1/status` serve it: the account's part of
 //! the page and the `check --format json` document, rendered once per sync (at 10,000 domains
-//! that is megabytes: no request renders it again); each request only adds what moves with the
-//! clock (the header, `stale`).
+//! that is megabytes: no request renders it again) and kept gzip-compressed (~6 MB each become
+//! ~0.5 MB; a request inflates them as it sends them); each request only adds what moves with
+//! the clock (the header, `stale`).
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +15,7 @@ use crate::config::WatchSettings;
 use crate::core::rotation::{RotationResult, WatchReport, WatchState};
 use crate::model::text::format_time;
 use crate::model::Finding;
+use crate::outputs::metrics::inflate_chunks;
 use crate::outputs::report::{self, Summary};
 use crate::outputs::status_page::{self, Bands, BodyFacts, LastRotation, WatchRow, WatchStatus};
 use crate::sources::inventory::Inventory;
@@ -21,10 +24,21 @@ use crate::sources::inventory::Inventory;
 pub struct Snapshot {
     pub checked_at: OffsetDateTime,
     pub summary: Summary,
-    /// The `check --format json` document without its closing brace.
+    /// The `check --format json` document without its closing brace, gzip-compressed.
     document_open: Bytes,
-    /// The account's part of the status page.
-    pub body: Bytes,
+    /// The account's part of the status page, gzip-compressed.
+    body: Bytes,
+}
+
+/// `data` gzip-compressed, fast: once per sync, and only to be kept small.
+fn gzip(data: &[u8]) -> Bytes {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(data);
+    Bytes::from(encoder.finish().unwrap_or_default())
 }
 
 impl Snapshot {
@@ -49,18 +63,24 @@ impl Snapshot {
         Self {
             checked_at: doc.checked_at,
             summary: doc.summary,
-            document_open: Bytes::from(json),
-            body: Bytes::from(body),
+            document_open: gzip(&json),
+            body: gzip(body.as_bytes()),
         }
     }
 
-    /// The document with `stale` and `last_success`, as `/api/v1/status` serves it.
-    pub fn document(&self, stale: bool) -> [Bytes; 2] {
+    /// The document with `stale` and `last_success`, as `/api/v1/status` serves it, chunk by
+    /// chunk.
+    pub fn document(&self, stale: bool) -> impl Iterator<Item = Bytes> + Send {
         let close = format!(
             ",\"stale\":{stale},\"last_success\":\"{}\"}}",
             format_time(self.checked_at)
         );
-        [self.document_open.clone(), Bytes::from(close)]
+        inflate_chunks(self.document_open.clone()).chain(std::iter::once(Bytes::from(close)))
+    }
+
+    /// The account's part of the page, chunk by chunk.
+    pub fn body(&self) -> impl Iterator<Item = Bytes> + Send {
+        inflate_chunks(self.body.clone())
     }
 }
 
