@@ -314,6 +314,8 @@ async fn print_outcomes(shared: Arc<daemon::Shared>, metrics_addr: SocketAddr) {
                 print!("{}", findings_text(findings));
                 println!();
                 println!("Look at:");
+                println!("  http://{metrics_addr}/          the status page (findings, expiry timeline, domains, watches)");
+                println!("  http://{metrics_addr}/api/v1/status   the same as JSON (check --format json, plus stale and last_success)");
                 println!("  http://{metrics_addr}/metrics   Prometheus metrics (the account's series and the watchdog's own)");
                 println!("  http://{metrics_addr}/readyz    200 while the last successful sync is recent");
                 println!("  http://{metrics_addr}/healthz   200 while the process runs");

@@ -107,6 +107,11 @@ pub enum StaleAfter {
 #[derive(Debug, Clone)]
 pub struct MetricsSettings {
     pub listen: SocketAddr,
+    /// `GET /` and `GET /api/v1/status` are served.
+    pub status_page: bool,
+    /// Host header values (lower case, without a port) the status page accepts besides the
+    /// listen address and `localhost`.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[edge]`: TLS handshakes with each reserved domain, as visitors see it, and the trust every
@@ -331,6 +336,8 @@ mod tests {
         assert_eq!(s.schedule.stale_after, Duration::from_secs(900));
         assert_eq!(s.expiry, ExpiryPolicy::default());
         assert_eq!(s.metrics.listen.to_string(), DEFAULT_METRICS_LISTEN);
+        assert!(s.metrics.status_page);
+        assert!(s.metrics.allowed_hosts.is_empty());
         assert_eq!(s.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
         assert_eq!(s.api.key.expose_secret(), "k3y");
         assert!(s.edge.enabled && s.dns.enabled);
@@ -427,6 +434,20 @@ nameservers = ["resolver.local"]
         let err = at("junk.pem").unwrap_err();
         assert!(err.problems[0].contains("edge.trust_anchors"), "{err}");
         assert!(err.problems[0].contains("no PEM certificate"), "{err}");
+    }
+
+    #[test]
+    fn the_status_page_can_be_turned_off_and_allowed_hosts_are_host_names() {
+        let s = parse_str(
+            "[metrics]\nstatus_page = false\nallowed_hosts = [\"Watchdog.Internal.\", \"w-1\"]\n",
+        )
+        .unwrap();
+        assert!(!s.metrics.status_page);
+        assert_eq!(s.metrics.allowed_hosts, ["watchdog.internal", "w-1"]);
+        let err = parse_str("[metrics]\nallowed_hosts = [\"http://w:80\", \"\"]\n").unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.problems[0].contains("metrics.allowed_hosts"), "{err}");
+        assert!(err.problems[0].contains("http://w:80"), "{err}");
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub(super) struct RawExpiry {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetrics {
     pub(super) listen: Option<String>,
+    pub(super) status_page: Option<bool>,
+    pub(super) allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -85,7 +85,35 @@ impl RawMetrics {
                 DEFAULT_METRICS_LISTEN.parse().expect("the default parses")
             }
         };
-        MetricsSettings { listen }
+        let mut allowed_hosts = Vec::new();
+        for host in self.allowed_hosts.unwrap_or_default() {
+            match allowed_host(&host) {
+                Ok(h) => allowed_hosts.push(h),
+                Err(why) => p.push("metrics.allowed_hosts", why),
+            }
+        }
+        MetricsSettings {
+            listen,
+            status_page: self.status_page.unwrap_or(true),
+            allowed_hosts,
+        }
+    }
+}
+
+/// A host name as a Host header carries it, without the port: letters, digits, `-`, `.`.
+fn allowed_host(text: &str) -> Result<String, String> {
+    let host = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if valid {
+        Ok(host)
+    } else {
+        Err(format!(
+            "\"{text}\" is not a host name such as \"watchdog.internal\" (no port, no scheme)"
+        ))
     }
 }
 

@@ -13,7 +13,8 @@
 //! - [`sync`] — the sync loop and one pass
 //! - [`supervisor`] — liveness and the keep-alive
 //! - [`probes`] — the probe pass (edge TLS probes, DNS diagnosis) on the edge schedule
-//! - [`http`] — `/metrics`, `/healthz`, `/readyz`
+//! - [`http`] — `/metrics`, `/healthz`, `/readyz`, the status page and `/api/v1/status`
+//! - [`status`] — the last successful sync, rendered once for the status page and its API
 //! - [`reload`] — SIGHUP
 //! - `dns` — the DNS diagnosis of custom domains, on the edge schedule, inside the sync pass
 //! - [`file_events`] — changes to `[[watch]]` files start a pass
@@ -25,14 +26,15 @@ pub mod http;
 pub mod notify;
 pub mod probes;
 pub mod reload;
+pub mod status;
 pub mod supervisor;
 pub mod sync;
 pub mod triggers;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -113,6 +115,12 @@ pub struct Shared {
     probe_now: Notify,
     /// The last DNS diagnosis, for every sync's evaluation.
     dns: dns::DnsMemory,
+    /// The last successful sync, rendered for the status page (when it is on).
+    status: RwLock<Option<Arc<status::Snapshot>>>,
+    /// Whether the latest sync failed (the snapshot is then stale).
+    last_sync_failed: AtomicBool,
+    /// Each watch's last rotation since the daemon started, for the status page.
+    rotations: Mutex<BTreeMap<String, crate::outputs::status_page::LastRotation>>,
 }
 
 impl Shared {
@@ -163,18 +171,56 @@ impl Shared {
         self.last_success.lock().ok().and_then(|l| *l)
     }
 
-    /// A successful sync: the account's metrics and the time `/readyz` goes by.
+    /// A successful sync: the account's metrics, the time `/readyz` goes by, and the status
+    /// page's snapshot.
     fn record_success(
         &self,
         inventory: &Inventory,
         findings: &[Finding],
+        watches: &[crate::outputs::status_page::WatchRow],
         duration: Duration,
         finished_at: OffsetDateTime,
     ) {
         self.metrics
             .record_sync_success(inventory, findings, duration, OffsetDateTime::now_utc());
+        let settings = self.active().settings.clone();
+        if settings.metrics.status_page {
+            let snapshot = status::Snapshot::build(
+                inventory,
+                findings,
+                watches,
+                status::bands(&settings.expiry),
+                finished_at,
+            );
+            if let Ok(mut s) = self.status.write() {
+                *s = Some(Arc::new(snapshot));
+            }
+        }
+        self.last_sync_failed.store(false, Ordering::Relaxed);
         if let Ok(mut last) = self.last_success.lock() {
             *last = Some(finished_at);
+        }
+    }
+
+    fn record_failure(&self) {
+        self.last_sync_failed.store(true, Ordering::Relaxed);
+    }
+
+    /// The last successful sync as the status page serves it.
+    fn status(&self) -> Option<Arc<status::Snapshot>> {
+        self.status.read().ok().and_then(|s| s.clone())
+    }
+
+    /// The watch table's rows for this pass's reports, remembering rotations.
+    fn watch_rows(
+        &self,
+        watches: &[crate::config::WatchSettings],
+        reports: &[crate::core::rotation::WatchReport],
+        now: OffsetDateTime,
+    ) -> Vec<crate::outputs::status_page::WatchRow> {
+        match self.rotations.lock() {
+            Ok(mut last) => status::watch_rows(watches, reports, &mut last, now),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -463,6 +509,9 @@ fn build_shared(
         probe_requests: Mutex::new(BTreeSet::new()),
         probe_now: Notify::new(),
         dns: dns::DnsMemory::default(),
+        status: RwLock::new(None),
+        last_sync_failed: AtomicBool::new(false),
+        rotations: Mutex::new(BTreeMap::new()),
     });
     Ok((shared, observer))
 }

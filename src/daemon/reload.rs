@@ -108,6 +108,9 @@ fn warn_about_restart_only_changes(old: &Settings, new: &Settings) {
     if new.metrics.listen != old.metrics.listen {
         tracing::warn!("reload: metrics.listen changed; it takes effect after a restart");
     }
+    if new.metrics.status_page != old.metrics.status_page {
+        tracing::warn!("reload: metrics.status_page changed; it takes effect after a restart");
+    }
     if new.webhooks != old.webhooks {
         tracing::warn!("reload: [[webhook]] entries changed; they take effect after a restart");
     }

@@ -19,6 +19,7 @@ use crate::core::pass::{conclude, PassMemory, PassPolicy, Seen, WatchSeen};
 use crate::core::rotation::{RotationResult, WatchReport};
 use crate::model::{Finding, FindingKind, Severity};
 use crate::outputs::report::Summary;
+use crate::outputs::status_page::WatchRow;
 use crate::sources::inventory::{self, Certificate, Inventory};
 use crate::sources::ngrok::ApiError;
 use crate::sources::state::{self, LastSync};
@@ -89,12 +90,12 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
     // Rotation below is part of the pass: the supervisor watches it for progress too.
     let (status, memory, result) = match result {
         Ok(inventory) => {
-            let (inventory, account, watches) =
+            let (inventory, account, watches, rows) =
                 rotate_and_evaluate(shared, &active, &locks, inventory, memory, now).await;
             let seen = Seen::Synced { account, watches };
             let conclusion = conclude(memory, seen, &policy, now);
             let findings = conclusion.observation.findings.clone();
-            shared.record_success(&inventory, &findings, started.elapsed(), finished_at);
+            shared.record_success(&inventory, &findings, &rows, started.elapsed(), finished_at);
             shared.alert(&conclusion.memory, conclusion.observation);
             let requests = shared.progress.requests() - requests_before;
             state::write_last_sync(&settings.state_dir, LastSync { requests });
@@ -106,6 +107,7 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
         }
         Err(e) => {
             shared.metrics.record_sync_failure(listed_in);
+            shared.record_failure();
             tracing::warn!(kind = e.kind().as_str(), "sync failed: {e}");
             let seen = Seen::Failed {
                 kind: e.kind().as_str(),
@@ -126,8 +128,8 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
 }
 
 /// Rotates every locked watch against `inventory`, re-lists the account when a rotation changed
-/// it, and evaluates. Returns the inventory to report (without PEMs), the account's findings and
-/// what each watch saw.
+/// it, and evaluates. Returns the inventory to report (without PEMs), the account's findings,
+/// what each watch saw, and the watches as the status page shows them.
 async fn rotate_and_evaluate(
     shared: &Shared,
     active: &Active,
@@ -135,7 +137,7 @@ async fn rotate_and_evaluate(
     mut inventory: Inventory,
     memory: &PassMemory,
     now: OffsetDateTime,
-) -> (Inventory, Vec<Finding>, Vec<WatchSeen>) {
+) -> (Inventory, Vec<Finding>, Vec<WatchSeen>, Vec<WatchRow>) {
     let settings = &active.settings;
     let edge_on = settings.edge.enabled;
     // With the edge on, what a rotation replaced is deleted once the edge serves the new
@@ -152,6 +154,7 @@ async fn rotate_and_evaluate(
         rotation::Deletion::Confirmed
     };
     let reports = rotate_all(active, locks, &inventory, memory, now, deletion).await;
+    let rows = shared.watch_rows(&active.settings.watches, &reports, now);
     // The account changed under this sync: report what it is now, from the API's answers to
     // the rotations (no new listing; the next sync lists it all again anyway).
     for o in reports.iter().filter_map(WatchReport::outcome) {
@@ -194,7 +197,7 @@ async fn rotate_and_evaluate(
             findings: report.findings,
         });
     }
-    (inventory, account, watches)
+    (inventory, account, watches, rows)
 }
 
 /// The rotation lock of every watch, waiting a little for a running `rotate`; `None` for a

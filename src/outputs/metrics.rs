@@ -515,6 +515,12 @@ impl Exposition {
     }
 }
 
+/// A gzip stream (its trailer optional) inflated a chunk of at most 64 KiB at a time: a large
+/// document kept compressed is sent without ever being whole in memory.
+pub fn inflate_chunks(gzip: Bytes) -> impl Iterator<Item = Bytes> + Send {
+    Inflating::new(gzip)
+}
+
 /// The account's text, inflated from its shared gzip head a chunk at a time.
 struct Inflating {
     head: Bytes,

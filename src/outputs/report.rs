@@ -21,7 +21,7 @@ pub struct Report<'a> {
     pub credentials: Vec<CredentialRow<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Summary {
     pub certificates: usize,
     pub domains: usize,

@@ -1,0 +1,793 @@
+//! The status page at `GET /`: pure rendering, facts in, HTML out. No I/O, no clock (`now` is a
+//! fact), nothing beyond what `check` prints plus the `[[watch]]` entries' files and state.
+//!
+//! The page is one self-contained document: an inline style and an inline script, allowed by
+//! their hashes in [`content_security_policy`] (no inline handlers, no style attributes). It comes
+//! in parts so that the daemon can render the account's part once per sync and the header (age,
+//! health) on every request: [`HEAD`], [`header`], [`body`], [`TAIL`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::model::text::{format_time, human};
+use crate::model::{Finding, Severity};
+use crate::outputs::report::{CertificateRow, DomainRow, Report, Summary};
+
+const STYLE: &str = include_str!("status_page.css");
+const SCRIPT: &str = include_str!("status_page.js");
+
+/// The document up to `<body>`, with the inline style.
+pub static HEAD: &str = concat!(
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+    "<meta name=\"referrer\" content=\"no-referrer\">",
+    "<title>ngrok-cert-watchdog</title><style>",
+    include_str!("status_page.css"),
+    "</style></head><body>\n"
+);
+
+/// The inline script and the end of the document.
+pub static TAIL: &str = concat!(
+    "<script>",
+    include_str!("status_page.js"),
+    "</script></body></html>\n"
+);
+
+/// Rows shown per page of a table; the script pages through the rest without a round trip.
+pub const PAGE_SIZE: usize = 100;
+
+/// `default-src 'none'`, the inline style and script by hash, and `connect-src 'self'` for the
+/// script's refresh (it fetches this page again every sync interval).
+pub fn content_security_policy() -> &'static str {
+    static CSP: OnceLock<String> = OnceLock::new();
+    CSP.get_or_init(|| {
+        let hash = |text: &str| {
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
+        };
+        format!(
+            "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; connect-src 'self'; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            hash(STYLE),
+            hash(SCRIPT)
+        )
+    })
+}
+
+/// The daemon's health, as `/readyz` says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ready,
+    /// `/readyz` says 503: the last successful sync is older than `stale_after`.
+    Stale {
+        stale_after: Duration,
+    },
+    /// No sync has succeeded since the daemon started.
+    NoSyncYet,
+}
+
+/// What the header says; rendered on every request.
+#[derive(Debug, Clone)]
+pub struct HeaderFacts {
+    pub summary: Option<Summary>,
+    pub last_success: Option<OffsetDateTime>,
+    /// The latest sync failed (the figures below are from the last one that did not).
+    pub last_sync_failed: bool,
+    pub health: Health,
+    /// Why syncs take longer than the schedule, when the request budget makes them so.
+    pub budget_note: Option<String>,
+    /// The schedule's interval: the page refreshes its data this often.
+    pub refresh: Duration,
+    pub now: OffsetDateTime,
+}
+
+/// The `<header>`: the account summary, the last successful sync and its age, the health.
+pub fn header(h: &HeaderFacts) -> String {
+    let mut out = String::with_capacity(2048);
+    let last = h.last_success.map_or(0, OffsetDateTime::unix_timestamp);
+    let _ = write!(
+        out,
+        "<header id=\"status\" data-refresh=\"{}\" data-last-success=\"{last}\"><h1>ngrok-cert-watchdog</h1>",
+        h.refresh.as_secs().max(5)
+    );
+    let (class, words) = health_words(h);
+    let _ = write!(
+        out,
+        "<p id=\"health\" class=\"health {class}\">{}</p>",
+        esc(&words)
+    );
+    if let Some(s) = &h.summary {
+        out.push_str("<dl class=\"summary\">");
+        for (label, n, class) in [
+            ("critical", s.critical, "sev-critical"),
+            ("warning", s.warning, "sev-warning"),
+            ("info", s.info, "sev-info"),
+            ("certificates", s.certificates, ""),
+            ("domains", s.domains, ""),
+            ("credentials", s.credentials, ""),
+        ] {
+            let _ = write!(
+                out,
+                "<div class=\"{class}\"><dt>{label}</dt><dd id=\"count-{label}\">{n}</dd></div>"
+            );
+        }
+        out.push_str("</dl>");
+    }
+    match h.last_success {
+        Some(at) => {
+            let _ = write!(
+                out,
+                "<p class=\"sync\">Last successful sync <time datetime=\"{t}\">{t}</time>, <span id=\"age\">{}</span> ago; the page refreshes every {}.</p>",
+                human(h.now - at),
+                humantime::format_duration(h.refresh),
+                t = format_time(at),
+            );
+        }
+        None => out.push_str(
+            "<p class=\"sync\">No successful sync yet; this page refreshes until there is one.</p>",
+        ),
+    }
+    out.push_str("</header>\n");
+    out
+}
+
+fn health_words(h: &HeaderFacts) -> (&'static str, String) {
+    let note = h
+        .budget_note
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    let failed = if h.last_sync_failed {
+        " The latest sync failed: the figures are from the last one that succeeded."
+    } else {
+        ""
+    };
+    match (&h.health, h.last_success) {
+        (Health::Ready, _) => ("ok", format!("Healthy: syncs are up to date{note}.{failed}")),
+        (Health::Stale { stale_after }, Some(at)) => (
+            "bad",
+            format!(
+                "Stale: the last successful sync was {} ago, longer than schedule.stale_after ({}){note}; /readyz answers 503.{failed}",
+                human(h.now - at),
+                humantime::format_duration(*stale_after)
+            ),
+        ),
+        _ => (
+            "bad",
+            format!("Not ready: no successful sync yet{note}; /readyz answers 503.{failed}"),
+        ),
+    }
+}
+
+/// One `[[watch]]` as the last pass saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchRow {
+    pub name: String,
+    pub certificate: String,
+    pub private_key: String,
+    pub domains: Vec<String>,
+    /// The expiry of the leaf on disk, once read.
+    pub not_after: Option<OffsetDateTime>,
+    pub state: WatchStatus,
+    pub last_rotation: Option<LastRotation>,
+}
+
+/// Where a watch's last pass ended, in words for the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchStatus {
+    /// A valid pair; the account matches it or was brought to.
+    Ok,
+    /// Half-way through a swap or issued for later: the reason.
+    Waiting(String),
+    /// Not a usable pair or refused: its findings say why.
+    Invalid,
+    /// Another process held its rotation lock.
+    Skipped,
+}
+
+/// The last pass of a watch that changed the account (since the daemon started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastRotation {
+    pub at: OffsetDateTime,
+    /// `success` or `failure` (the `rotations_total` label).
+    pub result: &'static str,
+}
+
+/// The expiry thresholds the timeline draws as bands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bands {
+    pub warning: Duration,
+    pub critical: Duration,
+}
+
+/// What the account's part of the page shows; rendered once per successful sync.
+pub struct BodyFacts<'a> {
+    pub report: &'a Report<'a>,
+    pub watches: &'a [WatchRow],
+    pub bands: Bands,
+    /// Whether edge TLS probes and DNS checks ran: with none, the column says "not probed"
+    /// rather than "ok" for a domain without `edge_*` / `dns_misconfigured` findings.
+    pub edge_probed: bool,
+    pub now: OffsetDateTime,
+}
+
+/// The findings, the timeline, and the domain and watch tables.
+pub fn body(f: &BodyFacts<'_>) -> String {
+    let mut out = String::with_capacity(4096 + f.report.domains.len() * 600);
+    out.push_str("<main id=\"account\">");
+    findings(&mut out, f.report.findings);
+    timeline(&mut out, f);
+    domains(&mut out, f);
+    watches(&mut out, f.watches, f.report.findings, f.now);
+    out.push_str("</main>\n");
+    out
+}
+
+/// Most urgent first, then in the report's order.
+fn by_urgency(findings: &[Finding]) -> Vec<&Finding> {
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    sorted
+}
+
+fn findings(out: &mut String, list: &[Finding]) {
+    let _ = write!(
+        out,
+        "<section id=\"findings\"><h2>Findings <span class=\"n\">{}</span></h2>",
+        list.len()
+    );
+    if list.is_empty() {
+        out.push_str("<p>Nothing to report.</p></section>\n");
+        return;
+    }
+    table_start(
+        out,
+        "finding",
+        "Filter findings",
+        &["Severity", "Finding", "About", "What to do"],
+    );
+    let mut rows = Vec::with_capacity(list.len());
+    for f in by_urgency(list) {
+        let sev = f.severity.as_str();
+        let rank = f.severity as u8;
+        let about = match &f.domain {
+            Some(d) => format!("{}<br><code>{}</code>", esc(d), esc(&f.resource_id)),
+            None => format!("<code>{}</code>", esc(&f.resource_id)),
+        };
+        rows.push(format!(
+            "<tr class=\"sev-{sev}\"><td data-sort=\"{rank}\"><span class=\"badge\">{sev}</span></td><td><code>{kind}</code><p>{msg}</p></td><td>{about}</td><td class=\"todo\">{todo}</td></tr>",
+            kind = f.kind.as_str(),
+            msg = esc(&f.message),
+            todo = esc(advice(f.kind.as_str())),
+        ));
+    }
+    table_end(out, "finding", &rows);
+    out.push_str("</section>\n");
+}
+
+/// What to do about a finding, by kind (kinds by name, so ones added later fall back politely).
+pub fn advice(kind: &str) -> &'static str {
+    match kind {
+        "certificate_expired" => "Visitors get a TLS error now. Upload a renewed certificate and attach it (a [[watch]] on the renewed files does both), or switch the domain to a certificate ngrok manages.",
+        "certificate_expiring" => "Renew it before it runs out: check that certbot (or whatever issues it) runs, and that a [[watch]] covers the domain so the renewed files are uploaded.",
+        "certificate_unattached" => "No domain uses it. Delete it when it is no longer needed (delete_replaced = true does so after a rotation).",
+        "provisioning_failed" => "For DNS_ERROR, create the DNS records ngrok shows for the domain (the CNAME to its target and the ACME challenge); ngrok retries by itself. INTERNAL_ERROR usually passes.",
+        "provisioning_stuck" => "The certificate job has run too long: check the domain's DNS records and the job's message in the ngrok dashboard.",
+        "renewal_overdue" => "ngrok did not renew the managed certificate on time: check the domain's DNS (CNAME, CAA) and its provisioning job.",
+        "certificate_missing" => "The domain refers to a certificate that no longer exists: attach a valid one, or switch the domain to a managed certificate.",
+        "domain_without_certificate" => "Visitors get a TLS error: attach a certificate, or enable ngrok-managed certificates for the domain.",
+        "credential_unrestricted" => "Give the tunnel credential an ACL (bind rules) so a leaked authtoken cannot claim every domain.",
+        "watch_invalid" => "Fix the files the message names: the certificate chain and key must be a matching pair that covers the watch's domains.",
+        "rotation_failed" => "The daemon's log names the step that failed; the next pass tries again. Check the API key may write certificates and domains.",
+        "sync_failed" => "The account cannot be listed: check the API key, the network path to api.url, and the daemon's log.",
+        "edge_certificate_mismatch" => "The edge serves another certificate than the one attached: after a rotation wait for it to propagate, else attach the certificate again.",
+        "edge_certificate_invalid" => "Visitors get a certificate that does not verify: attach one with its full chain that covers the name.",
+        "edge_unreachable" => "The TLS handshake with the domain fails: check its DNS and that the endpoint is online.",
+        "dns_misconfigured" => "Create or fix the DNS record the message names.",
+        "certificate_name_mismatch" => "Attach a certificate whose subject alternative names cover the domain.",
+        "certificate_chain_incomplete" => "Upload the full chain (fullchain.pem, leaf first), not the leaf alone.",
+        "certificate_weak" => "Issue a new certificate with RSA of 2048 bits or more, or ECDSA P-256, signed with SHA-256.",
+        _ => "See the README's troubleshooting section.",
+    }
+}
+
+/// Timeline geometry: the expired zone left of `X0`, now at `X0`, the furthest expiry at `X1`.
+const X0: f64 = 120.0;
+const X1: f64 = 985.0;
+const LANES: usize = 8;
+
+fn timeline(out: &mut String, f: &BodyFacts<'_>) {
+    let now = f.now;
+    let attached: Vec<_> = f
+        .report
+        .certificates
+        .iter()
+        .filter(|c| !c.domains.is_empty())
+        .collect();
+    let secs = |d: Duration| d.as_secs_f64();
+    let furthest = attached
+        .iter()
+        .map(|c| (c.not_after - now).as_seconds_f64())
+        .fold(secs(f.bands.warning).max(86_400.0), f64::max);
+    let x = |t: OffsetDateTime| {
+        X0 + ((t - now).as_seconds_f64() / furthest).clamp(0.0, 1.0) * (X1 - X0)
+    };
+    let height = 40 + LANES * 14 + 30;
+    let _ = write!(
+        out,
+        "<section id=\"timeline\"><h2>Expiry timeline <span class=\"n\">{}</span></h2>\
+         <p id=\"mark-info\" aria-live=\"polite\">Every certificate a domain uses, at its expiry. Hover over or focus a mark to name it.</p>\
+         <div class=\"scroll\"><svg class=\"timeline\" viewBox=\"0 0 1000 {height}\" role=\"group\" aria-label=\"certificates by expiry\">",
+        attached.len()
+    );
+    let band_end = |d: Duration| x(now + crate::model::text::signed(d));
+    let bottom = height - 30;
+    let _ = write!(
+        out,
+        "<rect class=\"band-expired\" x=\"0\" y=\"20\" width=\"{X0}\" height=\"{h}\"/>\
+         <rect class=\"band-warning\" x=\"{X0}\" y=\"20\" width=\"{w}\" height=\"{h}\"/>\
+         <rect class=\"band-critical\" x=\"{X0}\" y=\"20\" width=\"{c}\" height=\"{h}\"/>\
+         <text x=\"{tx}\" y=\"14\" class=\"label\">expired</text>",
+        h = bottom - 20,
+        w = band_end(f.bands.warning) - X0,
+        c = band_end(f.bands.critical) - X0,
+        tx = X0 / 2.0,
+    );
+    for i in 0..=4 {
+        let t = now + time::Duration::seconds_f64(furthest * f64::from(i) / 4.0);
+        let tx = x(t);
+        let date = format_time(t);
+        let _ = write!(
+            out,
+            "<line class=\"tick\" x1=\"{tx:.1}\" x2=\"{tx:.1}\" y1=\"20\" y2=\"{bottom}\"/><text class=\"label{}\" x=\"{tx:.1}\" y=\"{}\">{}</text>",
+            if i == 4 { " end" } else { "" },
+            bottom + 18,
+            if i == 0 { "now" } else { &date[..10] }
+        );
+    }
+    let labels = marks(out, attached, f, &x);
+    // The names come as data, shown on hover and focus: 10,000 <title> elements would cost
+    // the browser more than the marks themselves.
+    out.push_str("</svg></div><script type=\"application/json\" id=\"mark-labels\">");
+    json_data(out, &labels);
+    out.push_str("</script></section>\n");
+}
+
+/// One mark per certificate, soonest first, spread over the lanes; returns their names.
+fn marks(
+    out: &mut String,
+    mut sorted: Vec<&CertificateRow<'_>>,
+    f: &BodyFacts<'_>,
+    x: &dyn Fn(OffsetDateTime) -> f64,
+) -> Vec<String> {
+    let now = f.now;
+    sorted.sort_by_key(|c| c.not_after);
+    let mut labels = Vec::with_capacity(sorted.len());
+    for (i, c) in sorted.iter().enumerate() {
+        let left = c.not_after - now;
+        let class = if left <= time::Duration::ZERO {
+            "expired"
+        } else if left <= crate::model::text::signed(f.bands.critical) {
+            "critical"
+        } else if left <= crate::model::text::signed(f.bands.warning) {
+            "warning"
+        } else {
+            "ok"
+        };
+        let cx = if class == "expired" {
+            X0 / 2.0 + ((i % 5) as f64 - 2.0) * 14.0
+        } else {
+            x(c.not_after)
+        };
+        let cy = 34 + (i % LANES) * 14;
+        let when = if class == "expired" {
+            format!("expired {} ago", human(-left))
+        } else {
+            format!("expires in {}", human(left))
+        };
+        let _ = write!(
+            out,
+            "<circle class=\"mark {class}\" tabindex=\"0\" data-i=\"{i}\" cx=\"{cx:.1}\" cy=\"{cy}\" r=\"6\"/>"
+        );
+        labels.push(format!(
+            "{} ({}) {when}, {}: {}",
+            c.subject_common_name,
+            c.id,
+            format_time(c.not_after),
+            c.domains.join(", ")
+        ));
+    }
+    labels
+}
+
+fn table_start(out: &mut String, name: &str, placeholder: &str, columns: &[&str]) {
+    let _ = write!(
+        out,
+        "<div class=\"tools\"><input type=\"search\" id=\"{name}-filter\" class=\"filter\" data-table=\"{name}-table\" placeholder=\"{placeholder}\" aria-label=\"{placeholder}\"><span class=\"shown\" id=\"{name}-shown\"></span></div>\
+         <div class=\"scroll\"><table id=\"{name}-table\" class=\"data\" data-page-size=\"{PAGE_SIZE}\"><thead><tr>"
+    );
+    for (i, c) in columns.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<th><button type=\"button\" data-col=\"{i}\">{c}</button></th>"
+        );
+    }
+    out.push_str("</tr></thead><tbody>");
+}
+
+/// The first page of `rows` as HTML (what a browser without the script shows), then every row's
+/// HTML as data for the script, which filters, sorts and pages through them. 10,000 strings of
+/// JSON cost a browser far less than 10,000 rows of table it would have to build and hide.
+fn table_end(out: &mut String, name: &str, rows: &[String]) {
+    for row in rows.iter().take(PAGE_SIZE) {
+        out.push_str(row);
+    }
+    let _ = write!(
+        out,
+        "</tbody></table></div><nav class=\"pager\"></nav><script type=\"application/json\" id=\"{name}-rows\">"
+    );
+    json_data(out, rows);
+    out.push_str("</script>");
+}
+
+/// `value` as JSON that can sit inside `<script type="application/json">`: no `</` (which could
+/// end the block) and no `<!--`.
+fn json_data(out: &mut String, value: &(impl serde::Serialize + ?Sized)) {
+    let json = serde_json::to_string(value).unwrap_or_else(|_| "[]".to_string());
+    out.push_str(&json.replace("</", "<\\/").replace("<!--", "\\u003c!--"));
+}
+
+fn domains(out: &mut String, f: &BodyFacts<'_>) {
+    let r = f.report;
+    let _ = write!(
+        out,
+        "<section id=\"domains\"><h2>Domains <span class=\"n\">{}</span></h2>",
+        r.domains.len()
+    );
+    table_start(
+        out,
+        "domain",
+        "Filter domains",
+        &[
+            "Domain",
+            "Source",
+            "Certificate",
+            "Expires",
+            "Provisioning",
+            "Edge and DNS",
+        ],
+    );
+    let certs: BTreeMap<&str, _> = r.certificates.iter().map(|c| (c.id, c)).collect();
+    let mut by_domain: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+    for finding in r.findings {
+        if let Some(d) = &finding.domain {
+            by_domain.entry(d.as_str()).or_default().push(finding);
+        }
+    }
+    let mut rows = Vec::with_capacity(r.domains.len());
+    for d in &r.domains {
+        let mine = by_domain
+            .get(d.domain)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let worst = mine.iter().map(|f| f.severity).max();
+        let class = worst.map_or("", |s| match s {
+            Severity::Critical => " class=\"sev-critical\"",
+            Severity::Warning => " class=\"sev-warning\"",
+            Severity::Info => "",
+        });
+        let cert = d.certificate_id.and_then(|id| certs.get(id));
+        let (cert_cell, expiry_cell) = match cert {
+            Some(c) => (
+                format!(
+                    "{}<br><code>{}</code>",
+                    esc(c.subject_common_name),
+                    esc(c.id)
+                ),
+                format!(
+                    "<td data-sort=\"{}\">{}<br><span class=\"dim\">{}</span></td>",
+                    c.not_after.unix_timestamp(),
+                    &format_time(c.not_after)[..10],
+                    relative(c.not_after - f.now)
+                ),
+            ),
+            None => (
+                d.certificate_id
+                    .map_or("—".to_string(), |id| format!("<code>{}</code>", esc(id))),
+                "<td data-sort=\"0\">—</td>".to_string(),
+            ),
+        };
+        rows.push(format!(
+            "<tr{class}><td>{}</td><td>{}</td><td>{cert_cell}</td>{expiry_cell}<td>{}</td><td>{}</td></tr>",
+            esc(d.domain),
+            d.certificate_source,
+            provisioning(d),
+            edge_and_dns(mine, f.edge_probed),
+        ));
+    }
+    table_end(out, "domain", &rows);
+    out.push_str("</section>\n");
+}
+
+fn relative(left: time::Duration) -> String {
+    if left <= time::Duration::ZERO {
+        format!("expired {} ago", human(-left))
+    } else {
+        format!("in {}", human(left))
+    }
+}
+
+fn provisioning(d: &DomainRow<'_>) -> String {
+    match (d.provisioning_job, d.renews_at) {
+        (Some(job), _) => match &job.error_code {
+            Some(code) => format!("<span class=\"badge\">{}</span>", esc(code)),
+            None => "in progress".to_string(),
+        },
+        (None, Some(at)) => format!("renews {}", &format_time(at)[..10]),
+        (None, None) => "—".to_string(),
+    }
+}
+
+/// The domain's `edge_*` and `dns_misconfigured` findings by kind, else what is known.
+fn edge_and_dns(mine: &[&Finding], probed: bool) -> String {
+    let edge: Vec<String> = mine
+        .iter()
+        .filter(|f| f.kind.as_str().starts_with("edge_") || f.kind.as_str() == "dns_misconfigured")
+        .map(|f| {
+            format!(
+                "<span class=\"badge sev-{}\">{}</span>",
+                f.severity.as_str(),
+                f.kind.as_str()
+            )
+        })
+        .collect();
+    match (edge.is_empty(), probed) {
+        (false, _) => edge.join(" "),
+        (true, true) => "ok".to_string(),
+        (true, false) => "<span class=\"dim\">not probed</span>".to_string(),
+    }
+}
+
+fn watches(out: &mut String, rows: &[WatchRow], findings: &[Finding], now: OffsetDateTime) {
+    let _ = write!(
+        out,
+        "<section id=\"watches\"><h2>Watches <span class=\"n\">{}</span></h2>",
+        rows.len()
+    );
+    if rows.is_empty() {
+        out.push_str("<p>No <code>[[watch]]</code> entries: certificate files on this host are not watched.</p></section>\n");
+        return;
+    }
+    table_start(
+        out,
+        "watch",
+        "Filter watches",
+        &[
+            "Watch",
+            "Files",
+            "Domains",
+            "Expires on disk",
+            "Last rotation",
+            "State",
+        ],
+    );
+    let mut html = Vec::with_capacity(rows.len());
+    for w in rows {
+        let worst = findings
+            .iter()
+            .filter(|f| f.resource_id == w.name)
+            .map(|f| f.severity)
+            .max();
+        let class = match (worst, &w.state) {
+            (Some(Severity::Critical), _) => " class=\"sev-critical\"",
+            (Some(Severity::Warning), _) | (_, WatchStatus::Invalid) => " class=\"sev-warning\"",
+            _ => "",
+        };
+        let expiry = w
+            .not_after
+            .map_or("<td data-sort=\"0\">—</td>".to_string(), |t| {
+                format!(
+                    "<td data-sort=\"{}\">{}<br><span class=\"dim\">{}</span></td>",
+                    t.unix_timestamp(),
+                    &format_time(t)[..10],
+                    relative(t - now)
+                )
+            });
+        let rotation = w
+            .last_rotation
+            .map_or("none since the daemon started".to_string(), |r| {
+                format!("{} ({} ago)", r.result, human(now - r.at))
+            });
+        let state = match &w.state {
+            WatchStatus::Ok => "ok".to_string(),
+            WatchStatus::Waiting(why) => format!("waiting: {}", esc(why)),
+            WatchStatus::Invalid => "invalid (see its findings)".to_string(),
+            WatchStatus::Skipped => "skipped: another process holds its rotation lock".to_string(),
+        };
+        html.push(format!(
+            "<tr{class}><td>{}</td><td><code>{}</code><br><code>{}</code></td><td>{}</td>{expiry}<td>{rotation}</td><td>{state}</td></tr>",
+            esc(&w.name),
+            esc(&w.certificate),
+            esc(&w.private_key),
+            esc(&w.domains.join(", ")),
+        ));
+    }
+    table_end(out, "watch", &html);
+    out.push_str("</section>\n");
+}
+
+/// HTML-escaped text, for element content and quoted attribute values alike.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FindingKind;
+    use crate::outputs::report::{CertificateRow, DomainRow};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+
+    fn cert<'a>(id: &'a str, days: i64, domains: Vec<&'a str>) -> CertificateRow<'a> {
+        CertificateRow {
+            id,
+            subject_common_name: id,
+            dns_names: &[],
+            issuer_common_name: "CA",
+            not_before: NOW - time::Duration::days(60),
+            not_after: NOW + time::Duration::days(days),
+            managed: false,
+            domains,
+        }
+    }
+
+    fn domain<'a>(id: &'a str, name: &'a str, cert: Option<&'a str>) -> DomainRow<'a> {
+        DomainRow {
+            id,
+            domain: name,
+            certificate_id: cert,
+            certificate_source: if cert.is_some() { "uploaded" } else { "none" },
+            renews_at: None,
+            provisioning_job: None,
+        }
+    }
+
+    fn render(findings: &[Finding]) -> String {
+        let report = Report {
+            checked_at: NOW,
+            summary: Summary {
+                certificates: 3,
+                domains: 3,
+                credentials: 0,
+                critical: 1,
+                warning: 0,
+                info: 0,
+            },
+            findings,
+            certificates: vec![
+                cert("cert_old", -2, vec!["old.example.com"]),
+                cert("cert_ok", 60, vec!["ok.example.com", "<b>.example.com"]),
+                cert("cert_unused", 5, vec![]),
+            ],
+            domains: vec![
+                domain("rd_1", "old.example.com", Some("cert_old")),
+                domain("rd_2", "ok.example.com", Some("cert_ok")),
+                domain("rd_3", "<b>.example.com", Some("cert_ok")),
+            ],
+            credentials: vec![],
+        };
+        body(&BodyFacts {
+            report: &report,
+            watches: &[],
+            bands: Bands {
+                warning: Duration::from_secs(30 * 86_400),
+                critical: Duration::from_secs(7 * 86_400),
+            },
+            edge_probed: false,
+            now: NOW,
+        })
+    }
+
+    fn finding(severity: Severity, kind: FindingKind, message: &str) -> Finding {
+        Finding {
+            severity,
+            kind,
+            resource_id: "cert_old".into(),
+            domain: Some("old.example.com".into()),
+            message: message.into(),
+            not_after: None,
+        }
+    }
+
+    #[test]
+    fn one_mark_per_attached_certificate_expired_ones_left_of_now() {
+        let html = render(&[]);
+        assert_eq!(html.matches("class=\"mark ").count(), 2);
+        assert!(
+            !html.contains("cert_unused)"),
+            "an unattached certificate has no mark"
+        );
+        let expired = html.split("class=\"mark expired\"").nth(1).unwrap();
+        let cx: f64 = between(expired, "cx=\"", "\"").parse().unwrap();
+        assert!(cx < X0, "{cx}");
+        let ok = html.split("class=\"mark ok\"").nth(1).unwrap();
+        let cx: f64 = between(ok, "cx=\"", "\"").parse().unwrap();
+        assert!(
+            (cx - X1).abs() < 0.5,
+            "the furthest expiry is at the right edge: {cx}"
+        );
+    }
+
+    fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
+        let start = text.find(open).unwrap() + open.len();
+        &text[start..start + text[start..].find(close).unwrap()]
+    }
+
+    #[test]
+    fn findings_come_critical_first_with_advice_and_everything_is_escaped() {
+        let html = render(&[
+            finding(Severity::Info, FindingKind::CertificateUnattached, "unused"),
+            finding(
+                Severity::Critical,
+                FindingKind::CertificateExpired,
+                "expired <script>alert(1)</script>",
+            ),
+        ]);
+        let critical = html.find("expired &lt;script&gt;").unwrap();
+        assert!(critical < html.find("unused").unwrap());
+        // Markup outside the data blocks is escaped; inside them, nothing can end the block.
+        let markup: String = html
+            .split("<script type=\"application/json\"")
+            .map(|part| {
+                part.split_once("</script>")
+                    .map_or(part, |(_, after)| after)
+            })
+            .collect();
+        assert!(!markup.contains("<script>"), "{markup}");
+        assert!(!markup.contains("<b>"), "{markup}");
+        assert!(!html.contains("</script>alert"));
+        assert!(html.contains(advice("certificate_expired")));
+        // The domain's row is marked with its worst finding; edge and DNS are "not probed".
+        let row = between(
+            &html,
+            "<tr class=\"sev-critical\"><td>old.example.com",
+            "</tr>",
+        );
+        assert!(row.contains("not probed"), "{row}");
+    }
+
+    #[test]
+    fn unknown_kinds_get_generic_advice() {
+        assert!(advice("something_new").contains("README"));
+        assert_ne!(advice("edge_certificate_mismatch"), advice("something_new"));
+    }
+
+    #[test]
+    fn the_policy_hashes_the_style_and_script_that_are_sent() {
+        let csp = content_security_policy();
+        let hash = |t: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(t));
+        assert!(csp.starts_with("default-src 'none';"));
+        assert!(csp.contains(&format!("'sha256-{}'", hash(STYLE))));
+        assert!(csp.contains(&format!("'sha256-{}'", hash(SCRIPT))));
+        assert!(HEAD.contains(&format!("<style>{STYLE}</style>")));
+        assert!(TAIL.contains(&format!("<script>{SCRIPT}</script>")));
+    }
+}
