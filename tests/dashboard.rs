@@ -14,15 +14,10 @@ use std::time::{Duration, Instant};
 use ngrok_cert_watchdog::model::certs::generate::Signer;
 use serde_json::Value;
 
-/// Panels whose metrics do not exist yet (issue 12: edge TLS probes and DNS checks, metrics
-/// `ngrok_edge_*` and `ngrok_reserved_domain_dns_ok`): they may return no data. Every other panel
-/// must. Once issue 12 is merged, empty this list: the test fails while a listed panel returns
-/// data, to say so.
-const NO_DATA_YET: &[&str] = &[
-    "Edge certificate mismatches",
-    "Edge probes failing",
-    "DNS problems",
-];
+/// Panels allowed to return no data: none (the daemon probes a loopback edge and asks a
+/// loopback DNS server, so the edge and DNS series exist too). The test fails while a listed
+/// panel returns data, to say so.
+const NO_DATA_YET: &[&str] = &[];
 
 fn dashboard() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/grafana-dashboard.json");
@@ -180,12 +175,47 @@ async fn daemon_on_the_demo_account(
     );
     std::fs::write(dir.join("fullchain.pem"), &pair.chain_pem).unwrap();
     std::fs::write(dir.join("privkey.pem"), &pair.key_pem).unwrap();
+    // What visitors would see, on loopback: an edge serving the account's certificates by SNI,
+    // and a DNS server where every custom domain has an A record instead of its CNAME.
+    let edge = ngrok_cert_watchdog::sim::edge::EdgeServer::local()
+        .await
+        .unwrap();
+    edge.follow(sim.edge_lookup());
+    let names: Vec<(String, bool)> = sim.with_account(|a| {
+        a.domains
+            .values()
+            .map(|d| (d.domain.clone(), d.cname_target.is_some()))
+            .collect()
+    });
+    let mut zone = ngrok_cert_watchdog::sim::dns::Zone::default().with_apex("example.com");
+    for (name, _) in names
+        .iter()
+        .filter(|(n, custom)| *custom && !n.starts_with('*'))
+    {
+        zone.address(name, "203.0.113.7".parse().unwrap());
+    }
+    let dns = ngrok_cert_watchdog::sim::dns::Responder::start("127.0.0.1:0".parse().unwrap(), zone)
+        .await
+        .unwrap();
+    let resolve: Vec<String> = names
+        .iter()
+        .filter(|(n, _)| !n.starts_with('*'))
+        .map(|(n, _)| format!("\"{n}\" = \"{}\"", edge.addr()))
+        .collect();
+    let probes = format!(
+        "[edge]\ninterval = \"2s\"\ntimeout = \"2s\"\nresolve = {{ {} }}\n[dns]\nnameservers = [\"{}\"]\ntimeout = \"2s\"\n",
+        resolve.join(", "),
+        dns.addr()
+    );
+    // Kept for the test's life with the simulator.
+    std::mem::forget(edge);
+    std::mem::forget(dns);
     let port = free_port();
     let (keep, config) = config_for(
         &sim.url(),
         KEY,
         &format!(
-            r#"[schedule]
+            r#"{probes}[schedule]
 sync = "*/1 * * * * *"
 [metrics]
 listen = "127.0.0.1:{port}"

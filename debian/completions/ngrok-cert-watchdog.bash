@@ -87,7 +87,7 @@ _ngrok__cert__watchdog() {
             return 0
             ;;
         ngrok__cert__watchdog__subcmd__check)
-            opts="-h --format --config --log-format --help"
+            opts="-h --format --no-edge --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -321,7 +321,7 @@ _ngrok__cert__watchdog() {
             return 0
             ;;
         ngrok__cert__watchdog__subcmd__simulate)
-            opts="-h --listen --api-key --seed --rate-limit --max-concurrent --config --log-format --help"
+            opts="-h --listen --api-key --seed --rate-limit --max-concurrent --write-ca --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,6 +344,10 @@ _ngrok__cert__watchdog() {
                     return 0
                     ;;
                 --max-concurrent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --write-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -45,6 +45,7 @@ json\t''"
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand check" -l config -d 'The configuration file' -r -F
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand check" -l log-format -d 'Log format on stderr (level from RUST_LOG, default info)' -r -f -a "text\t''
 json\t''"
+complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand check" -l no-edge -d 'Skip the probes from outside the API: no TLS handshake with the edge, no DNS query'
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand check" -s h -l help -d 'Print help'
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand check-config" -l config -d 'The configuration file' -r -F
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand check-config" -l log-format -d 'Log format on stderr (level from RUST_LOG, default info)' -r -f -a "text\t''
@@ -61,6 +62,7 @@ complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand 
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand simulate" -l seed -d 'A seed file describing the account (README, "The simulator"; config/demo-seed.toml is one)' -r -F
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand simulate" -l rate-limit -d 'Rate limit as N/DURATION (default 120/60s), or "off"' -r
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand simulate" -l max-concurrent -d 'Simultaneous API requests allowed before 429 ERR_NGROK_225 (/_sim/ is exempt); 0 for no limit' -r
+complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand simulate" -l write-ca -d 'Write the root CA the seeds\' certificates chain to (PEM) into FILE, for `edge.trust_anchors`' -r -F
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand simulate" -l config -d 'The configuration file' -r -F
 complete -c ngrok-cert-watchdog -n "__fish_ngrok_cert_watchdog_using_subcommand simulate" -l log-format -d 'Log format on stderr (level from RUST_LOG, default info)' -r -f -a "text\t''
 json\t''"

@@ -90,28 +90,7 @@ pub async fn run_demo(
         .map_err(|e| DemoError::Setup(e.to_string()))?;
     let settings = demo_settings(&sim, edge.addr(), metrics_addr, dns.addr(), dir.path())?;
     let env = demo_env();
-    println!("ngrok-cert-watchdog demo — everything runs in this process, on loopback, with no ngrok account.");
-    println!();
-    let (certificates, domains, credentials) =
-        sim.with_account(|a| (a.certificates.len(), a.domains.len(), a.credentials.len()));
-    println!(
-        "  simulated ngrok API   {}  (a seeded account: {certificates} certificates, {domains} domains, {credentials} credentials)",
-        sim.url()
-    );
-    println!(
-        "  watched files         {}/app/{{fullchain,privkey}}.pem",
-        dir.path().display()
-    );
-    println!(
-        "  TLS edge              {}  (on loopback: serves each domain's certificate by SNI; {STALE_DOMAIN} still serves its replaced certificate, {WRONG_DOMAIN} one for another name)",
-        edge.addr()
-    );
-    println!(
-        "  DNS server            {}  (the domains' records: {BAD_A} has an A record instead of its CNAME, {WILDCARD} lacks its _acme-challenge CNAME)",
-        dns.addr()
-    );
-    println!("  schedule              a sync every 15 seconds, the edge probed and DNS checked every minute");
-    println!();
+    print_banner(&sim, dir.path(), edge.addr(), dns.addr());
 
     let stop = CancellationToken::new();
     let (_reload_tx, reload) = tokio::sync::mpsc::channel(1);
@@ -143,6 +122,32 @@ pub async fn run_demo(
     drop(dns);
     println!("demo stopped.");
     Ok(())
+}
+
+/// What runs where, printed before the daemon starts.
+fn print_banner(sim: &Sim, dir: &Path, edge: SocketAddr, dns: SocketAddr) {
+    println!("ngrok-cert-watchdog demo — everything runs in this process, on loopback, with no ngrok account.");
+    println!();
+    let (certificates, domains, credentials) =
+        sim.with_account(|a| (a.certificates.len(), a.domains.len(), a.credentials.len()));
+    println!(
+        "  simulated ngrok API   {}  (a seeded account: {certificates} certificates, {domains} domains, {credentials} credentials)",
+        sim.url()
+    );
+    println!(
+        "  watched files         {}/app/{{fullchain,privkey}}.pem",
+        dir.display()
+    );
+    println!(
+        "  TLS edge              {}  (on loopback: serves each domain's certificate by SNI; {STALE_DOMAIN} still serves its replaced certificate, {WRONG_DOMAIN} one for another name)",
+        edge
+    );
+    println!(
+        "  DNS server            {}  (the domains' records: {BAD_A} has an A record instead of its CNAME, {WILDCARD} lacks its _acme-challenge CNAME)",
+        dns
+    );
+    println!("  schedule              a sync every 15 seconds, the edge probed and DNS checked every minute");
+    println!();
 }
 
 /// Our own metrics address: the requested one, else the default, else any free port.
