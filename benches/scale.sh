@@ -41,7 +41,7 @@ TOML
 # simulator N → starts the simulator on a seed of N; sets SPORT, SIM_PID.
 simulator() {
   SPORT=$(port)
-  RUST_LOG=warn "$NEW" simulate --listen "127.0.0.1:$SPORT" --api-key "$KEY" --seed "$(seed "$1")" --rate-limit off &
+  RUST_LOG=warn "$NEW" simulate --listen "127.0.0.1:$SPORT" --api-key "$KEY" --seed "$(seed "$1")" --rate-limit off --write-ca "$work/ca.pem" &
   SIM_PID=$!; pids+=("$SIM_PID")
   for _ in $(seq 3000); do curl -sf -H "Authorization: Bearer $KEY" "http://127.0.0.1:$SPORT/_sim/requests" >/dev/null && break; sleep 0.1; done
 }
@@ -62,8 +62,11 @@ listen = "127.0.0.1:$2"
 [state]
 dir = "$work/state-$RANDOM"
 TOML
+  # This build: probes off, the simulator's CA trusted (as a user trusts their CA), the status
+  # page as STATUS_PAGE says (default on). The baseline knows none of these keys.
   if "$1" check --help 2>/dev/null | grep -q -- --no-edge; then
-    printf '[edge]\nenabled = false\n[dns]\nenabled = false\n' >> "$work/config.toml"
+    printf '[edge]\nenabled = false\ntrust_anchors = "%s"\n[dns]\nenabled = false\n' "$work/ca.pem" >> "$work/config.toml"
+    sed -i "s/^listen = .*/&\nstatus_page = ${STATUS_PAGE:-true}/" "$work/config.toml"
   fi
   echo "$work/config.toml"
 }
