@@ -81,6 +81,7 @@ async fn main() {
         port: 443,
         resolve: resolve.clone(),
         in_flight: None,
+        resolver: None,
     };
     let warm = Instant::now();
     let probes = probe_all(&targets, &options(32)).await;

@@ -21,6 +21,7 @@ fn options(resolve: BTreeMap<String, SocketAddr>, concurrency: usize) -> ProbeOp
         port: 443,
         resolve,
         in_flight: None,
+        resolver: None,
     }
 }
 
@@ -158,4 +159,41 @@ async fn five_hundred_domains_never_open_more_sockets_than_the_concurrency() {
     // socket of the prober. The bound holds, and is reached (the probes do run side by side).
     assert_eq!(edge.most_at_once(), concurrency);
     edge.stop().await;
+}
+
+#[tokio::test]
+async fn names_not_in_edge_resolve_are_resolved_through_the_dns_nameservers() {
+    use ngrok_cert_watchdog::sim::dns::{Responder, Zone};
+    let signer = Signer::new("Edge Test CA").unwrap();
+    let app = common::generate(&signer, &["app.example.com"], -1, 30);
+    let edge = EdgeServer::local().await.unwrap();
+    edge.serve("app.example.com", &app.chain_pem, &app.key_pem)
+        .unwrap();
+    // The loopback DNS server knows app.example.com; nothing else does (no /etc/hosts entry).
+    let mut zone = Zone::default().with_apex("example.com");
+    zone.address("app.example.com", edge.addr().ip());
+    let dns = Responder::start("127.0.0.1:0".parse().unwrap(), zone)
+        .await
+        .unwrap();
+    let resolver =
+        ngrok_cert_watchdog::sources::dns::Resolver::new(&[dns.addr()], Duration::from_secs(2))
+            .unwrap();
+    let options = ProbeOptions {
+        port: edge.addr().port(),
+        resolver: Some(std::sync::Arc::new(resolver)),
+        ..options(BTreeMap::new(), 2)
+    };
+    let probes = probe_all(
+        &[target("app.example.com"), target("nx.example.com")],
+        &options,
+    )
+    .await;
+    assert_eq!(
+        fingerprint(&probes[0]),
+        certs::leaf_fingerprint(app.chain_pem.as_bytes())
+    );
+    match &probes[1] {
+        Probe::Failed(ProbeError::Dns(why)) => assert!(why.contains("nx.example.com"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -35,13 +35,28 @@ pub fn policy(settings: &Settings, probes_once: bool) -> EdgePolicy {
     }
 }
 
+/// Names not in `edge.resolve` are resolved through `dns.nameservers` when they are set (the
+/// same servers as the DNS diagnosis), else through the system's resolver, which is what an
+/// empty `dns.nameservers` means for the diagnosis too.
 fn options(settings: &Settings) -> ProbeOptions {
+    let resolver = if settings.dns.nameservers.is_empty() {
+        None
+    } else {
+        match crate::sources::dns::Resolver::from_settings(&settings.dns) {
+            Ok(r) => Some(std::sync::Arc::new(r)),
+            Err(e) => {
+                tracing::warn!(error = %e, "edge probes resolve names through the system's resolver");
+                None
+            }
+        }
+    };
     ProbeOptions {
         timeout: settings.edge.timeout,
         concurrency: settings.edge.concurrency.get(),
         port: settings.edge.port,
         resolve: settings.edge.resolve.clone(),
         in_flight: None,
+        resolver,
     }
 }
 

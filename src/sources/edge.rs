@@ -38,6 +38,9 @@ pub struct ProbeOptions {
     pub resolve: BTreeMap<String, SocketAddr>,
     /// Counts the probes under way (each holds at most one socket), when given.
     pub in_flight: Option<Arc<InFlight>>,
+    /// The DNS diagnosis's resolver (`dns.nameservers`), for names not in `resolve`; `None`: the
+    /// system's resolver.
+    pub resolver: Option<Arc<crate::sources::dns::Resolver>>,
 }
 
 /// Probes under way now, and the most there were at once: a probe counts from before its name
@@ -169,7 +172,7 @@ async fn handshake(target: &Target, options: &ProbeOptions, config: &ProbeConfig
     };
     let addresses = match options.resolve.get(&target.sni.to_ascii_lowercase()) {
         Some(addr) => vec![*addr],
-        None => match resolve(&target.sni, options.port).await {
+        None => match resolve(&target.sni, options.port, options.resolver.as_deref()).await {
             Ok(a) => a,
             Err(e) => return Probe::Failed(e),
         },
@@ -202,7 +205,21 @@ async fn handshake(target: &Target, options: &ProbeOptions, config: &ProbeConfig
 
 /// The addresses of `name`. The one place names are resolved: the DNS diagnosis's resolver
 /// (`sources::dns`, with `dns.nameservers`) replaces the system's here.
-async fn resolve(name: &str, port: u16) -> Result<Vec<SocketAddr>, ProbeError> {
+async fn resolve(
+    name: &str,
+    port: u16,
+    resolver: Option<&crate::sources::dns::Resolver>,
+) -> Result<Vec<SocketAddr>, ProbeError> {
+    if let Some(resolver) = resolver {
+        return match resolver.addresses(name).await {
+            Ok(ips) if !ips.is_empty() => Ok(ips
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect()),
+            Ok(_) => Err(ProbeError::Dns(format!("{name} has no address"))),
+            Err(e) => Err(ProbeError::Dns(format!("cannot resolve {name}: {e}"))),
+        };
+    }
     match tokio::net::lookup_host((name, port)).await {
         Ok(found) => {
             let found: Vec<SocketAddr> = found.collect();
