@@ -36,6 +36,11 @@ sync = "0 0 * * * *"
 listen = "127.0.0.1:$MPORT"
 [state]
 dir = "$work/state"
+# Nothing leaves the machine: no TLS probe, no DNS query for the bench account's domains.
+[edge]
+enabled = false
+[dns]
+enabled = false
 TOML
 RUST_LOG=warn "$BIN" --config "$work/config.toml" run &
 pids+=("$!")
