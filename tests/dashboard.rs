@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{bin, config_for, generate, http, KEY};
+use common::{bin, config_for, free_port, generate, http, Killed, KEY};
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ngrok_cert_watchdog::model::certs::generate::Signer;
@@ -93,23 +93,6 @@ fn the_dashboard_json_has_its_variables_and_a_query_on_every_panel() {
     }
     for title in NO_DATA_YET {
         assert!(panels.iter().any(|(t, _)| t == title), "{title}");
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

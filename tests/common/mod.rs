@@ -297,3 +297,22 @@ pub fn assert_nothing_refused(sim: &Sim) {
         "the simulator refused requests the real API would refuse too: {refused:?}"
     );
 }
+
+/// A free TCP port on loopback (for a process that must be told its port up front).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends, however it ends.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
