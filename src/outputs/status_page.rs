@@ -7,7 +7,7 @@
 //! health) on every request: [`HEAD`], [`header`], [`body`], [`TAIL`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -216,15 +216,23 @@ pub struct BodyFacts<'a> {
     pub now: OffsetDateTime,
 }
 
-/// The findings, the timeline, and the domain and watch tables.
+/// The findings, the timeline, and the domain and watch tables, written to `out` as they are
+/// produced: the daemon writes them straight into a gzip stream, so that at 10,000 domains no
+/// copy of the whole (megabytes) is ever made. Fails only when `out` does.
+pub fn write_body(out: &mut dyn fmt::Write, f: &BodyFacts<'_>) -> fmt::Result {
+    out.write_str("<main id=\"account\">")?;
+    findings(out, f.report.findings)?;
+    timeline(out, f)?;
+    domains(out, f)?;
+    watches(out, f.watches, f.report.findings, f.now)?;
+    out.write_str("</main>\n")
+}
+
+/// [`write_body`] into one string (for tests: the daemon never holds the whole body).
 pub fn body(f: &BodyFacts<'_>) -> String {
-    let mut out = String::with_capacity(4096 + f.report.domains.len() * 600);
-    out.push_str("<main id=\"account\">");
-    findings(&mut out, f.report.findings);
-    timeline(&mut out, f);
-    domains(&mut out, f);
-    watches(&mut out, f.watches, f.report.findings, f.now);
-    out.push_str("</main>\n");
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_body(&mut out, f);
     out
 }
 
@@ -235,39 +243,46 @@ fn by_urgency(findings: &[Finding]) -> Vec<&Finding> {
     sorted
 }
 
-fn findings(out: &mut String, list: &[Finding]) {
-    let _ = write!(
+fn findings(out: &mut dyn fmt::Write, list: &[Finding]) -> fmt::Result {
+    write!(
         out,
         "<section id=\"findings\"><h2>Findings <span class=\"n\">{}</span></h2>",
         list.len()
-    );
+    )?;
     if list.is_empty() {
-        out.push_str("<p>Nothing to report.</p></section>\n");
-        return;
+        return out.write_str("<p>Nothing to report.</p></section>\n");
     }
     table_start(
         out,
         "finding",
         "Filter findings",
         &["Severity", "Finding", "About", "What to do"],
-    );
-    let mut rows = Vec::with_capacity(list.len());
-    for f in by_urgency(list) {
-        let sev = f.severity.as_str();
-        let rank = f.severity as u8;
-        let about = match &f.domain {
-            Some(d) => format!("{}<br><code>{}</code>", esc(d), esc(&f.resource_id)),
-            None => format!("<code>{}</code>", esc(&f.resource_id)),
-        };
-        rows.push(format!(
-            "<tr class=\"sev-{sev}\"><td data-sort=\"{rank}\"><span class=\"badge\">{sev}</span></td><td><code>{kind}</code><p>{msg}</p></td><td>{about}</td><td class=\"todo\">{todo}</td></tr>",
-            kind = f.kind.as_str(),
-            msg = esc(&f.message),
-            todo = esc(advice(f.kind.as_str())),
-        ));
+    )?;
+    let sorted = by_urgency(list);
+    table_end(out, "finding", sorted.len(), &mut |i, row| {
+        finding_row(row, sorted[i])
+    })?;
+    out.write_str("</section>\n")
+}
+
+fn finding_row(out: &mut String, f: &Finding) -> fmt::Result {
+    let sev = f.severity.as_str();
+    let rank = f.severity as u8;
+    write!(
+        out,
+        "<tr class=\"sev-{sev}\"><td data-sort=\"{rank}\"><span class=\"badge\">{sev}</span></td><td><code>{kind}</code><p>{msg}</p></td><td>",
+        kind = f.kind.as_str(),
+        msg = esc(&f.message),
+    )?;
+    match &f.domain {
+        Some(d) => write!(out, "{}<br><code>{}</code>", esc(d), esc(&f.resource_id))?,
+        None => write!(out, "<code>{}</code>", esc(&f.resource_id))?,
     }
-    table_end(out, "finding", &rows);
-    out.push_str("</section>\n");
+    write!(
+        out,
+        "</td><td class=\"todo\">{}</td></tr>",
+        esc(advice(f.kind.as_str()))
+    )
 }
 
 /// What to do about a finding, by kind (kinds by name, so ones added later fall back politely).
@@ -301,14 +316,16 @@ const X0: f64 = 120.0;
 const X1: f64 = 985.0;
 const LANES: usize = 8;
 
-fn timeline(out: &mut String, f: &BodyFacts<'_>) {
+fn timeline(out: &mut dyn fmt::Write, f: &BodyFacts<'_>) -> fmt::Result {
     let now = f.now;
-    let attached: Vec<_> = f
+    let mut attached: Vec<_> = f
         .report
         .certificates
         .iter()
         .filter(|c| !c.domains.is_empty())
         .collect();
+    // Soonest first, spread over the lanes.
+    attached.sort_by_key(|c| c.not_after);
     let secs = |d: Duration| d.as_secs_f64();
     let furthest = attached
         .iter()
@@ -318,16 +335,16 @@ fn timeline(out: &mut String, f: &BodyFacts<'_>) {
         X0 + ((t - now).as_seconds_f64() / furthest).clamp(0.0, 1.0) * (X1 - X0)
     };
     let height = 40 + LANES * 14 + 30;
-    let _ = write!(
+    write!(
         out,
         "<section id=\"timeline\"><h2>Expiry timeline <span class=\"n\">{}</span></h2>\
          <p id=\"mark-info\" aria-live=\"polite\">Every certificate a domain uses, at its expiry. Hover over or focus a mark to name it.</p>\
          <div class=\"scroll\"><svg class=\"timeline\" viewBox=\"0 0 1000 {height}\" role=\"group\" aria-label=\"certificates by expiry\">",
         attached.len()
-    );
+    )?;
     let band_end = |d: Duration| x(now + crate::model::text::signed(d));
     let bottom = height - 30;
-    let _ = write!(
+    write!(
         out,
         "<rect class=\"band-expired\" x=\"0\" y=\"20\" width=\"{X0}\" height=\"{h}\"/>\
          <rect class=\"band-warning\" x=\"{X0}\" y=\"20\" width=\"{w}\" height=\"{h}\"/>\
@@ -337,118 +354,179 @@ fn timeline(out: &mut String, f: &BodyFacts<'_>) {
         w = band_end(f.bands.warning) - X0,
         c = band_end(f.bands.critical) - X0,
         tx = X0 / 2.0,
-    );
+    )?;
     for i in 0..=4 {
         let t = now + time::Duration::seconds_f64(furthest * f64::from(i) / 4.0);
         let tx = x(t);
         let date = format_time(t);
-        let _ = write!(
+        write!(
             out,
             "<line class=\"tick\" x1=\"{tx:.1}\" x2=\"{tx:.1}\" y1=\"20\" y2=\"{bottom}\"/><text class=\"label{}\" x=\"{tx:.1}\" y=\"{}\">{}</text>",
             if i == 4 { " end" } else { "" },
             bottom + 18,
             if i == 0 { "now" } else { &date[..10] }
-        );
+        )?;
     }
-    let labels = marks(out, attached, f, &x);
+    for (i, c) in attached.iter().enumerate() {
+        mark(out, i, c, f, &x)?;
+    }
     // The names come as data, shown on hover and focus: 10,000 <title> elements would cost
     // the browser more than the marks themselves.
-    out.push_str("</svg></div><script type=\"application/json\" id=\"mark-labels\">");
-    json_data(out, &labels);
-    out.push_str("</script></section>\n");
-}
-
-/// One mark per certificate, soonest first, spread over the lanes; returns their names.
-fn marks(
-    out: &mut String,
-    mut sorted: Vec<&CertificateRow<'_>>,
-    f: &BodyFacts<'_>,
-    x: &dyn Fn(OffsetDateTime) -> f64,
-) -> Vec<String> {
-    let now = f.now;
-    sorted.sort_by_key(|c| c.not_after);
-    let mut labels = Vec::with_capacity(sorted.len());
-    for (i, c) in sorted.iter().enumerate() {
-        let left = c.not_after - now;
-        let class = if left <= time::Duration::ZERO {
-            "expired"
-        } else if left <= crate::model::text::signed(f.bands.critical) {
-            "critical"
-        } else if left <= crate::model::text::signed(f.bands.warning) {
-            "warning"
-        } else {
-            "ok"
-        };
-        let cx = if class == "expired" {
-            X0 / 2.0 + ((i % 5) as f64 - 2.0) * 14.0
-        } else {
-            x(c.not_after)
-        };
-        let cy = 34 + (i % LANES) * 14;
-        let when = if class == "expired" {
-            format!("expired {} ago", human(-left))
-        } else {
-            format!("expires in {}", human(left))
-        };
-        let _ = write!(
-            out,
-            "<circle class=\"mark {class}\" tabindex=\"0\" data-i=\"{i}\" cx=\"{cx:.1}\" cy=\"{cy}\" r=\"6\"/>"
-        );
-        labels.push(format!(
-            "{} ({}) {when}, {}: {}",
+    out.write_str("</svg></div><script type=\"application/json\" id=\"mark-labels\">")?;
+    json_strings(out, attached.len(), &mut |i, label| {
+        let c = attached[i];
+        write!(
+            label,
+            "{} ({}) {}, {}: ",
             c.subject_common_name,
             c.id,
+            expires(c.not_after - now),
             format_time(c.not_after),
-            c.domains.join(", ")
-        ));
-    }
-    labels
+        )?;
+        comma_separated(label, &c.domains)
+    })?;
+    out.write_str("</script></section>\n")
 }
 
-fn table_start(out: &mut String, name: &str, placeholder: &str, columns: &[&str]) {
-    let _ = write!(
+/// The `i`th mark (of the certificates soonest first): its class by the bands, its place by
+/// its expiry (expired ones spread left of now).
+fn mark(
+    out: &mut dyn fmt::Write,
+    i: usize,
+    c: &CertificateRow<'_>,
+    f: &BodyFacts<'_>,
+    x: &dyn Fn(OffsetDateTime) -> f64,
+) -> fmt::Result {
+    let left = c.not_after - f.now;
+    let class = if left <= time::Duration::ZERO {
+        "expired"
+    } else if left <= crate::model::text::signed(f.bands.critical) {
+        "critical"
+    } else if left <= crate::model::text::signed(f.bands.warning) {
+        "warning"
+    } else {
+        "ok"
+    };
+    let cx = if class == "expired" {
+        X0 / 2.0 + ((i % 5) as f64 - 2.0) * 14.0
+    } else {
+        x(c.not_after)
+    };
+    let cy = 34 + (i % LANES) * 14;
+    write!(
+        out,
+        "<circle class=\"mark {class}\" tabindex=\"0\" data-i=\"{i}\" cx=\"{cx:.1}\" cy=\"{cy}\" r=\"6\"/>"
+    )
+}
+
+/// A mark's words for the time `left` until its expiry.
+fn expires(left: time::Duration) -> String {
+    if left <= time::Duration::ZERO {
+        format!("expired {} ago", human(-left))
+    } else {
+        format!("expires in {}", human(left))
+    }
+}
+
+/// `items` joined by ", ", without joining them into a new string first.
+fn comma_separated(out: &mut String, items: &[&str]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.write_str(", ")?;
+        }
+        out.write_str(item)?;
+    }
+    Ok(())
+}
+
+fn table_start(
+    out: &mut dyn fmt::Write,
+    name: &str,
+    placeholder: &str,
+    columns: &[&str],
+) -> fmt::Result {
+    write!(
         out,
         "<div class=\"tools\"><input type=\"search\" id=\"{name}-filter\" class=\"filter\" data-table=\"{name}-table\" placeholder=\"{placeholder}\" aria-label=\"{placeholder}\"><span class=\"shown\" id=\"{name}-shown\"></span></div>\
          <div class=\"scroll\"><table id=\"{name}-table\" class=\"data\" data-page-size=\"{PAGE_SIZE}\"><thead><tr>"
-    );
+    )?;
     for (i, c) in columns.iter().enumerate() {
-        let _ = write!(
+        write!(
             out,
             "<th><button type=\"button\" data-col=\"{i}\">{c}</button></th>"
-        );
+        )?;
     }
-    out.push_str("</tr></thead><tbody>");
+    out.write_str("</tr></thead><tbody>")
 }
 
-/// The first page of `rows` as HTML (what a browser without the script shows), then every row's
-/// HTML as data for the script, which filters, sorts and pages through them. 10,000 strings of
-/// JSON cost a browser far less than 10,000 rows of table it would have to build and hide.
-fn table_end(out: &mut String, name: &str, rows: &[String]) {
-    for row in rows.iter().take(PAGE_SIZE) {
-        out.push_str(row);
+/// Writes the `i`th of some items into the (cleared) string it is given.
+type Item<'a> = dyn FnMut(usize, &mut String) -> fmt::Result + 'a;
+
+/// The first page of the `n` rows as HTML (what a browser without the script shows), then every
+/// row's HTML as data for the script, which filters, sorts and pages through them. 10,000
+/// strings of JSON cost a browser far less than 10,000 rows of table it would have to build and
+/// hide. Each row is rendered when it is written (twice for the first page), never all at once.
+fn table_end(out: &mut dyn fmt::Write, name: &str, n: usize, row: &mut Item<'_>) -> fmt::Result {
+    let mut html = String::new();
+    for i in 0..n.min(PAGE_SIZE) {
+        html.clear();
+        row(i, &mut html)?;
+        out.write_str(&html)?;
     }
-    let _ = write!(
+    write!(
         out,
         "</tbody></table></div><nav class=\"pager\"></nav><script type=\"application/json\" id=\"{name}-rows\">"
-    );
-    json_data(out, rows);
-    out.push_str("</script>");
+    )?;
+    json_strings(out, n, row)?;
+    out.write_str("</script>")
 }
 
-/// `value` as JSON that can sit inside `<script type="application/json">`: no `</` (which could
-/// end the block) and no `<!--`.
-fn json_data(out: &mut String, value: &(impl serde::Serialize + ?Sized)) {
-    let json = serde_json::to_string(value).unwrap_or_else(|_| "[]".to_string());
-    out.push_str(&json.replace("</", "<\\/").replace("<!--", "\\u003c!--"));
+/// The `n` items as a JSON array of strings that can sit inside `<script
+/// type="application/json">`, one item at a time.
+fn json_strings(out: &mut dyn fmt::Write, n: usize, item: &mut Item<'_>) -> fmt::Result {
+    let (mut text, mut json) = (String::new(), Vec::new());
+    out.write_str("[")?;
+    for i in 0..n {
+        text.clear();
+        item(i, &mut text)?;
+        json.clear();
+        serde_json::to_writer(&mut json, text.as_str()).map_err(|_| fmt::Error)?;
+        if i > 0 {
+            out.write_str(",")?;
+        }
+        script_safe(out, std::str::from_utf8(&json).map_err(|_| fmt::Error)?)?;
+    }
+    out.write_str("]")
 }
 
-fn domains(out: &mut String, f: &BodyFacts<'_>) {
+/// `json` without `</` (which could end the script block; `<\/` means the same in JSON) and
+/// without `<!--` (`\u003c!--`). Neither can span two items of an array (they are separated by
+/// `","`), so items are made safe one by one.
+fn script_safe(out: &mut dyn fmt::Write, json: &str) -> fmt::Result {
+    let mut rest = json;
+    while let Some(at) = rest.find('<') {
+        out.write_str(&rest[..at])?;
+        let tag = &rest[at..];
+        let (safe, len) = if tag.starts_with("</") {
+            ("<\\/", 2)
+        } else if tag.starts_with("<!--") {
+            ("\\u003c!--", 4)
+        } else {
+            ("<", 1)
+        };
+        out.write_str(safe)?;
+        rest = &tag[len..];
+    }
+    out.write_str(rest)
+}
+
+fn domains(out: &mut dyn fmt::Write, f: &BodyFacts<'_>) -> fmt::Result {
     let r = f.report;
-    let _ = write!(
+    write!(
         out,
         "<section id=\"domains\"><h2>Domains <span class=\"n\">{}</span></h2>",
         r.domains.len()
-    );
+    )?;
     table_start(
         out,
         "domain",
@@ -461,7 +539,7 @@ fn domains(out: &mut String, f: &BodyFacts<'_>) {
             "Provisioning",
             "Edge and DNS",
         ],
-    );
+    )?;
     let certs: BTreeMap<&str, _> = r.certificates.iter().map(|c| (c.id, c)).collect();
     let mut by_domain: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for finding in r.findings {
@@ -469,49 +547,63 @@ fn domains(out: &mut String, f: &BodyFacts<'_>) {
             by_domain.entry(d.as_str()).or_default().push(finding);
         }
     }
-    let mut rows = Vec::with_capacity(r.domains.len());
-    for d in &r.domains {
+    table_end(out, "domain", r.domains.len(), &mut |i, row| {
+        let d = &r.domains[i];
         let mine = by_domain
             .get(d.domain)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let worst = mine.iter().map(|f| f.severity).max();
-        let class = worst.map_or("", |s| match s {
-            Severity::Critical => " class=\"sev-critical\"",
-            Severity::Warning => " class=\"sev-warning\"",
-            Severity::Info => "",
-        });
-        let cert = d.certificate_id.and_then(|id| certs.get(id));
-        let (cert_cell, expiry_cell) = match cert {
-            Some(c) => (
-                format!(
-                    "{}<br><code>{}</code>",
-                    esc(c.subject_common_name),
-                    esc(c.id)
-                ),
-                format!(
-                    "<td data-sort=\"{}\">{}<br><span class=\"dim\">{}</span></td>",
-                    c.not_after.unix_timestamp(),
-                    &format_time(c.not_after)[..10],
-                    relative(c.not_after - f.now)
-                ),
-            ),
-            None => (
-                d.certificate_id
-                    .map_or("—".to_string(), |id| format!("<code>{}</code>", esc(id))),
-                "<td data-sort=\"0\">—</td>".to_string(),
-            ),
-        };
-        rows.push(format!(
-            "<tr{class}><td>{}</td><td>{}</td><td>{cert_cell}</td>{expiry_cell}<td>{}</td><td>{}</td></tr>",
-            esc(d.domain),
-            d.certificate_source,
-            provisioning(d),
-            edge_and_dns(mine, f.edge_probed),
-        ));
+        let cert = d.certificate_id.and_then(|id| certs.get(id)).copied();
+        domain_row(row, d, cert, mine, f)
+    })?;
+    out.write_str("</section>\n")
+}
+
+/// One domain's row: marked with its worst finding, its certificate (`cert`, when the account
+/// has it) and its findings (`mine`).
+fn domain_row(
+    out: &mut String,
+    d: &DomainRow<'_>,
+    cert: Option<&CertificateRow<'_>>,
+    mine: &[&Finding],
+    f: &BodyFacts<'_>,
+) -> fmt::Result {
+    let worst = mine.iter().map(|f| f.severity).max();
+    let class = worst.map_or("", |s| match s {
+        Severity::Critical => " class=\"sev-critical\"",
+        Severity::Warning => " class=\"sev-warning\"",
+        Severity::Info => "",
+    });
+    write!(
+        out,
+        "<tr{class}><td>{}</td><td>{}</td><td>",
+        esc(d.domain),
+        d.certificate_source
+    )?;
+    match cert {
+        Some(c) => write!(
+            out,
+            "{}<br><code>{}</code></td><td data-sort=\"{}\">{}<br><span class=\"dim\">{}</span></td>",
+            esc(c.subject_common_name),
+            esc(c.id),
+            c.not_after.unix_timestamp(),
+            &format_time(c.not_after)[..10],
+            relative(c.not_after - f.now)
+        )?,
+        None => {
+            match d.certificate_id {
+                Some(id) => write!(out, "<code>{}</code>", esc(id))?,
+                None => out.write_str("—")?,
+            }
+            out.write_str("</td><td data-sort=\"0\">—</td>")?;
+        }
     }
-    table_end(out, "domain", &rows);
-    out.push_str("</section>\n");
+    write!(
+        out,
+        "<td>{}</td><td>{}</td></tr>",
+        provisioning(d),
+        edge_and_dns(mine, f.edge_probed),
+    )
 }
 
 fn relative(left: time::Duration) -> String {
@@ -553,15 +645,19 @@ fn edge_and_dns(mine: &[&Finding], probed: bool) -> String {
     }
 }
 
-fn watches(out: &mut String, rows: &[WatchRow], findings: &[Finding], now: OffsetDateTime) {
-    let _ = write!(
+fn watches(
+    out: &mut dyn fmt::Write,
+    rows: &[WatchRow],
+    findings: &[Finding],
+    now: OffsetDateTime,
+) -> fmt::Result {
+    write!(
         out,
         "<section id=\"watches\"><h2>Watches <span class=\"n\">{}</span></h2>",
         rows.len()
-    );
+    )?;
     if rows.is_empty() {
-        out.push_str("<p>No <code>[[watch]]</code> entries: certificate files on this host are not watched.</p></section>\n");
-        return;
+        return out.write_str("<p>No <code>[[watch]]</code> entries: certificate files on this host are not watched.</p></section>\n");
     }
     table_start(
         out,
@@ -575,50 +671,59 @@ fn watches(out: &mut String, rows: &[WatchRow], findings: &[Finding], now: Offse
             "Last rotation",
             "State",
         ],
-    );
-    let mut html = Vec::with_capacity(rows.len());
-    for w in rows {
-        let worst = findings
-            .iter()
-            .filter(|f| f.resource_id == w.name)
-            .map(|f| f.severity)
-            .max();
-        let class = match (worst, &w.state) {
-            (Some(Severity::Critical), _) => " class=\"sev-critical\"",
-            (Some(Severity::Warning), _) | (_, WatchStatus::Invalid) => " class=\"sev-warning\"",
-            _ => "",
-        };
-        let expiry = w
-            .not_after
-            .map_or("<td data-sort=\"0\">—</td>".to_string(), |t| {
-                format!(
-                    "<td data-sort=\"{}\">{}<br><span class=\"dim\">{}</span></td>",
-                    t.unix_timestamp(),
-                    &format_time(t)[..10],
-                    relative(t - now)
-                )
-            });
-        let rotation = w
-            .last_rotation
-            .map_or("none since the daemon started".to_string(), |r| {
-                format!("{} ({} ago)", r.result, human(now - r.at))
-            });
-        let state = match &w.state {
-            WatchStatus::Ok => "ok".to_string(),
-            WatchStatus::Waiting(why) => format!("waiting: {}", esc(why)),
-            WatchStatus::Invalid => "invalid (see its findings)".to_string(),
-            WatchStatus::Skipped => "skipped: another process holds its rotation lock".to_string(),
-        };
-        html.push(format!(
-            "<tr{class}><td>{}</td><td><code>{}</code><br><code>{}</code></td><td>{}</td>{expiry}<td>{rotation}</td><td>{state}</td></tr>",
-            esc(&w.name),
-            esc(&w.certificate),
-            esc(&w.private_key),
-            esc(&w.domains.join(", ")),
-        ));
-    }
-    table_end(out, "watch", &html);
-    out.push_str("</section>\n");
+    )?;
+    table_end(out, "watch", rows.len(), &mut |i, row| {
+        watch_row(row, &rows[i], findings, now)
+    })?;
+    out.write_str("</section>\n")
+}
+
+/// One watch's row: marked with its worst finding (or as invalid).
+fn watch_row(
+    out: &mut String,
+    w: &WatchRow,
+    findings: &[Finding],
+    now: OffsetDateTime,
+) -> fmt::Result {
+    let worst = findings
+        .iter()
+        .filter(|f| f.resource_id == w.name)
+        .map(|f| f.severity)
+        .max();
+    let class = match (worst, &w.state) {
+        (Some(Severity::Critical), _) => " class=\"sev-critical\"",
+        (Some(Severity::Warning), _) | (_, WatchStatus::Invalid) => " class=\"sev-warning\"",
+        _ => "",
+    };
+    let expiry = w
+        .not_after
+        .map_or("<td data-sort=\"0\">—</td>".to_string(), |t| {
+            format!(
+                "<td data-sort=\"{}\">{}<br><span class=\"dim\">{}</span></td>",
+                t.unix_timestamp(),
+                &format_time(t)[..10],
+                relative(t - now)
+            )
+        });
+    let rotation = w
+        .last_rotation
+        .map_or("none since the daemon started".to_string(), |r| {
+            format!("{} ({} ago)", r.result, human(now - r.at))
+        });
+    let state = match &w.state {
+        WatchStatus::Ok => "ok".to_string(),
+        WatchStatus::Waiting(why) => format!("waiting: {}", esc(why)),
+        WatchStatus::Invalid => "invalid (see its findings)".to_string(),
+        WatchStatus::Skipped => "skipped: another process holds its rotation lock".to_string(),
+    };
+    write!(
+        out,
+        "<tr{class}><td>{}</td><td><code>{}</code><br><code>{}</code></td><td>{}</td>{expiry}<td>{rotation}</td><td>{state}</td></tr>",
+        esc(&w.name),
+        esc(&w.certificate),
+        esc(&w.private_key),
+        esc(&w.domains.join(", ")),
+    )
 }
 
 /// HTML-escaped text, for element content and quoted attribute values alike.
@@ -671,6 +776,10 @@ mod tests {
     }
 
     fn render(findings: &[Finding]) -> String {
+        render_probed(findings, false)
+    }
+
+    fn render_probed(findings: &[Finding], edge_probed: bool) -> String {
         let report = Report {
             checked_at: NOW,
             summary: Summary {
@@ -701,7 +810,7 @@ mod tests {
                 warning: Duration::from_secs(30 * 86_400),
                 critical: Duration::from_secs(7 * 86_400),
             },
-            edge_probed: false,
+            edge_probed,
             now: NOW,
         })
     }
@@ -789,5 +898,75 @@ mod tests {
         assert!(csp.contains(&format!("'sha256-{}'", hash(SCRIPT))));
         assert!(HEAD.contains(&format!("<style>{STYLE}</style>")));
         assert!(TAIL.contains(&format!("<script>{SCRIPT}</script>")));
+    }
+
+    #[test]
+    fn the_edge_column_says_ok_only_once_probes_ran() {
+        let edge = |html: &str, domain: &str| {
+            let row = between(html, &format!("<td>{domain}</td>"), "</tr>");
+            row.rsplit("<td>")
+                .next()
+                .unwrap()
+                .trim_end_matches("</td>")
+                .to_string()
+        };
+        let unreachable = finding(
+            Severity::Warning,
+            FindingKind::EdgeUnreachable,
+            "no handshake",
+        );
+        for probed in [false, true] {
+            let html = render_probed(std::slice::from_ref(&unreachable), probed);
+            let healthy = edge(&html, "ok.example.com");
+            let expected = if probed {
+                "ok"
+            } else {
+                "<span class=\"dim\">not probed</span>"
+            };
+            assert_eq!(healthy, expected, "probed: {probed}");
+            // A domain with an edge finding shows it either way.
+            assert_eq!(
+                edge(&html, "old.example.com"),
+                "<span class=\"badge sev-warning\">edge_unreachable</span>"
+            );
+        }
+    }
+
+    #[test]
+    fn the_data_blocks_hold_every_row_and_cannot_end_their_script() {
+        let list: Vec<Finding> = (0..PAGE_SIZE + 50)
+            .map(|i| {
+                let message = format!("{i} </script><!-- \"quoted\" \\ \u{1}");
+                finding(
+                    Severity::Critical,
+                    FindingKind::CertificateExpired,
+                    &message,
+                )
+            })
+            .collect();
+        let html = render(&list);
+        let data = between(
+            &html,
+            "<script type=\"application/json\" id=\"finding-rows\">",
+            "</script>",
+        );
+        assert!(!data.contains("</") && !data.contains("<!--"), "{data}");
+        let rows: Vec<String> = serde_json::from_str(data).unwrap();
+        assert_eq!(rows.len(), list.len());
+        assert!(rows[PAGE_SIZE + 49].contains("149 &lt;/script&gt;&lt;!-- &quot;quoted&quot;"));
+        // The first page is in the table as HTML, the rest only as data.
+        let table = between(&html, "<table id=\"finding-table\"", "</table>");
+        let tbody = between(table, "<tbody>", "</tbody>");
+        assert_eq!(tbody, rows[..PAGE_SIZE].concat());
+        // The marks' names likewise.
+        let labels = between(&html, "id=\"mark-labels\">", "</script>");
+        let labels: Vec<String> = serde_json::from_str(labels).unwrap();
+        assert_eq!(
+            labels,
+            [
+                "cert_old (cert_old) expired 2 days ago, 2026-11-23T12:00:00Z: old.example.com",
+                "cert_ok (cert_ok) expires in 60 days, 2027-01-24T12:00:00Z: ok.example.com, <b>.example.com",
+            ]
+        );
     }
 }
