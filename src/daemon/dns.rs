@@ -30,6 +30,11 @@ impl DnsMemory {
         self.last.lock().ok().and_then(|l| l.clone())
     }
 
+    /// Whether a diagnosis is in force: the last sync's findings include it.
+    pub(super) fn diagnosed(&self) -> bool {
+        self.get().is_some()
+    }
+
     fn set(&self, value: Option<(Instant, Arc<Vec<DomainDns>>)>) {
         if let Ok(mut last) = self.last.lock() {
             *last = value;

@@ -172,12 +172,14 @@ impl Shared {
     }
 
     /// A successful sync: the account's metrics, the time `/readyz` goes by, and the status
-    /// page's snapshot.
+    /// page's snapshot. `edge_included`: the findings include a probe pass's (see
+    /// [`SyncOutcome`]).
     fn record_success(
         &self,
         inventory: &Inventory,
         findings: &[Finding],
         watches: &[crate::outputs::status_page::WatchRow],
+        edge_included: bool,
         duration: Duration,
         finished_at: OffsetDateTime,
     ) {
@@ -190,6 +192,7 @@ impl Shared {
                 findings,
                 watches,
                 status::bands(&settings.expiry),
+                status::edge_checked(&settings, edge_included, self.dns.diagnosed()),
                 finished_at,
             );
             if let Ok(mut s) = self.status.write() {
@@ -560,5 +563,24 @@ mod tests {
         // Set in the file: as set.
         let set = settings("[schedule]\nstale_after = \"20m\"\n");
         assert_eq!(effective_stale_after(&set, Some(2_001)), minutes(20));
+    }
+
+    #[test]
+    fn the_page_says_ok_for_the_edge_only_when_probes_or_dns_are_in_the_findings() {
+        let both = settings("");
+        assert!(both.edge.enabled && both.dns.enabled, "on by default");
+        // Neither a probe pass nor a diagnosis recorded yet (the first sync): not probed.
+        assert!(!status::edge_checked(&both, false, false));
+        assert!(status::edge_checked(&both, true, false));
+        assert!(status::edge_checked(&both, false, true));
+        // What is left of probes or lookups turned off since (a reload) does not count.
+        let edge_only = settings("[dns]\nenabled = false\n");
+        assert!(!status::edge_checked(&edge_only, false, true));
+        assert!(status::edge_checked(&edge_only, true, true));
+        let dns_only = settings("[edge]\nenabled = false\n");
+        assert!(!status::edge_checked(&dns_only, true, false));
+        assert!(status::edge_checked(&dns_only, true, true));
+        let neither = settings("[edge]\nenabled = false\n[dns]\nenabled = false\n");
+        assert!(!status::edge_checked(&neither, true, true));
     }
 }

@@ -95,7 +95,15 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
             let seen = Seen::Synced { account, watches };
             let conclusion = conclude(memory, seen, &policy, now);
             let findings = conclusion.observation.findings.clone();
-            shared.record_success(&inventory, &findings, &rows, started.elapsed(), finished_at);
+            let took = started.elapsed();
+            shared.record_success(
+                &inventory,
+                &findings,
+                &rows,
+                edge_included,
+                took,
+                finished_at,
+            );
             shared.alert(&conclusion.memory, conclusion.observation);
             let requests = shared.progress.requests() - requests_before;
             state::write_last_sync(&settings.state_dir, LastSync { requests });
