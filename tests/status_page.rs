@@ -194,6 +194,14 @@ async fn the_status_api_and_page_over_http() {
         rows.as_array().unwrap().len(),
         doc["domains"].as_array().unwrap().len()
     );
+    // The edge and DNS are off here: no domain is said to be fine there.
+    for row in rows.as_array().unwrap() {
+        let row = row.as_str().unwrap();
+        assert!(
+            row.ends_with("<td><span class=\"dim\">not probed</span></td></tr>"),
+            "{row}"
+        );
+    }
     assert_eq!(page.matches("<style").count(), 1);
     assert_eq!(inline_handlers_or_styles(&page), Vec::<String>::new());
     assert!(
@@ -295,6 +303,24 @@ fn rows_matching(doc: &Value, filter: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The "Edge and DNS" column of `domain` as `doc`'s findings make it, the edge probed: the kinds
+/// of its `edge_*` and `dns_misconfigured` findings, else "ok".
+fn edge_words(doc: &Value, domain: &str) -> String {
+    let kinds: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["domain"] == domain)
+        .filter_map(|f| f["kind"].as_str())
+        .filter(|k| k.starts_with("edge_") || *k == "dns_misconfigured")
+        .collect();
+    if kinds.is_empty() {
+        "ok".to_string()
+    } else {
+        kinds.join(" ")
+    }
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
@@ -317,10 +343,12 @@ async fn the_page_in_chromium_on_the_demo_account() {
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{port}");
+    // The first sync with the edge probed (the demo probes after its first sync and syncs again
+    // at once): the page the browser loads shows the same findings.
     let body = wait_until(
         &format!("{base}/api/v1/status"),
-        "the demo's first sync",
-        |s, _| s == 200,
+        "the demo's first sync with the edge probed",
+        |s, b| s == 200 && b.contains("\"kind\":\"edge_"),
     )
     .await;
     let doc: Value = serde_json::from_str(&body).unwrap();
@@ -441,9 +469,14 @@ async fn the_page_in_chromium_on_the_demo_account() {
     let filtered: BTreeSet<String> = strings(&seen["domains_filtered"]).into_iter().collect();
     assert_eq!(filtered, rows_matching(&doc, filter));
     assert!(!filtered.is_empty() && filtered.len() < all.len());
-    for edge in strings(&seen["domain_edge_column"]) {
-        assert_eq!(edge, "not probed");
+    // The demo probes the edge and checks DNS: a domain without such findings is "ok", one with
+    // them shows their kinds.
+    let edge_column = strings(&seen["domain_edge_column"]);
+    assert_eq!(edge_column.len(), filtered.len());
+    for (domain, edge) in strings(&seen["domains_filtered"]).iter().zip(&edge_column) {
+        assert_eq!(edge, &edge_words(&doc, domain), "{domain}");
     }
+    assert!(edge_column.iter().any(|e| e == "ok"), "{edge_column:?}");
     let expiry_of = |domain: &str| -> i64 {
         let d = doc["domains"]
             .as_array()
