@@ -567,7 +567,6 @@ mod tests {
         .unwrap();
         d.certificate = certificate.map(|c| Ref {
             id: c.into(),
-            uri: None,
         });
         d
     }

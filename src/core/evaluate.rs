@@ -345,7 +345,6 @@ mod tests {
             serde_json::from_value(serde_json::json!({"id": id, "domain": name})).unwrap();
         d.certificate = certificate.map(|c| Ref {
             id: c.into(),
-            uri: None,
         });
         d.cname_target = Some(format!("{id}.cname.ngrok.test"));
         d
@@ -356,14 +355,14 @@ mod tests {
         job: Option<ProvisioningJob>,
         renews_at: Option<OffsetDateTime>,
     ) -> ReservedDomain {
-        d.certificate_management_policy = Some(CertPolicy {
+        d.certificate_management_policy = Some(Box::new(CertPolicy {
             authority: Some("letsencrypt".into()),
             private_key_type: Some("ecdsa".into()),
-        });
-        d.certificate_management_status = Some(CertStatus {
+        }));
+        d.certificate_management_status = Some(Box::new(CertStatus {
             renews_at,
             provisioning_job: job,
-        });
+        }));
         d
     }
 
