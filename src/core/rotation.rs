@@ -543,9 +543,7 @@ mod tests {
     fn domain(id: &str, name: &str, certificate: Option<&str>) -> ReservedDomain {
         let mut d: ReservedDomain =
             serde_json::from_value(serde_json::json!({"id": id, "domain": name})).unwrap();
-        d.certificate = certificate.map(|c| Ref {
-            id: c.into(),
-        });
+        d.certificate = certificate.map(|c| Ref { id: c.into() });
         d
     }
 
