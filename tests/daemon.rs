@@ -90,7 +90,24 @@ impl Daemon {
 
     /// [`Daemon::start`] with `[edge]` and `[dns]` as `extra` sets them.
     async fn start_probing(sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
-        let state = tempfile::tempdir().unwrap();
+        Self::start_in(sim, extra, supervision, tempfile::tempdir().unwrap()).await
+    }
+
+    /// Stops this daemon and starts another on the same state directory (a restart).
+    async fn restart(mut self, sim: &Sim, extra: &str, supervision: Supervision) -> Daemon {
+        self.stop.cancel();
+        if let Some(r) = self.running.take() {
+            r.wait_and_drain(self.stop.clone()).await;
+        }
+        Self::start_in(sim, extra, supervision, self._state).await
+    }
+
+    async fn start_in(
+        sim: &Sim,
+        extra: &str,
+        supervision: Supervision,
+        state: tempfile::TempDir,
+    ) -> Daemon {
         let text = format!(
             "[api]\nurl = \"{}\"\nrequests_per_minute = 6000\ntimeout = \"5s\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n{}{extra}",
             sim.url(),
@@ -962,6 +979,57 @@ async fn a_rotation_is_confirmed_at_the_edge_before_the_replaced_certificate_is_
     let promtool = which("promtool")
         .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
     assert_promtool_finds_nothing(&promtool, &m);
+    d.stop().await;
+    r.edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_restart_the_replaced_certificate_still_waits_for_the_edge() {
+    let mut r = EdgeRotation::new("30s").await;
+    let d = Daemon::start_probing(&r.sim, &r.extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    let mut outcomes = d.shared.subscribe();
+    outcomes.borrow_and_update();
+    r.certbot.renew(&generate(&r.signer, &DOMAINS, 0, 90));
+    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
+        .await
+        .expect("a pass after the file event")
+        .unwrap();
+    assert_eq!(r.certificates(), 2, "rotated, the replaced one held");
+
+    // Restarted while the edge still serves the old certificate: the new daemon's passes do
+    // not delete it (the record in state.dir is followed at the edge again).
+    let d = d.restart(&r.sim, &r.extra, quiet()).await;
+    assert!(d.sync(false).await.result.is_ok());
+    assert!(d.sync(true).await.result.is_ok());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(d.sync(true).await.result.is_ok());
+    assert_eq!(
+        r.certificates(),
+        2,
+        "deleted after a restart before the edge confirmed"
+    );
+
+    // The edge picks the new certificate up: confirmed, then the old one goes.
+    for name in DOMAINS {
+        r.edge.forget(name);
+    }
+    metric_becomes(
+        &d,
+        "ngrok_cert_watchdog_edge_rotations_total{result=\"confirmed\",watch=\"app\"}",
+        1.0,
+        Duration::from_secs(15),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while r.certificates() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "never deleted after the edge confirmed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(r.sim.violations().is_empty(), "{:?}", r.sim.violations());
     d.stop().await;
     r.edge.stop().await;
 }

@@ -250,12 +250,54 @@ impl EdgeMemory {
         settled
     }
 
+    /// Whether a rotation of `watch` is followed (pending, or past its grace and still served
+    /// another leaf somewhere).
+    pub fn follows(&self, watch: &str) -> bool {
+        self.rotations.contains_key(watch)
+    }
+
     /// The rotation a domain is in, if any.
     fn rotation_of(&self, domain: &str) -> Option<&RotationCheck> {
         self.rotations
             .values()
             .find(|r| r.domains.iter().any(|d| d == domain))
     }
+}
+
+/// A rotation found interrupted, to follow again: `replaced` (the certificates the watch's
+/// record in `state.dir` says a rotation replaced, still undeleted) with no rotation of the
+/// watch followed in memory, after a restart. The
+/// watch's domains that are no longer on a replaced certificate are checked at the edge for
+/// the certificate they are on now, and the grace counts from `now`, so nothing is deleted
+/// before the edge serves what replaced it (or the grace passed). `None` while no domain has
+/// moved (the pass moves them, and follows that rotation).
+pub fn interrupted_rotation(
+    watch: &str,
+    domains: &[String],
+    replaced: &BTreeSet<String>,
+    inventory: &Inventory,
+    now: OffsetDateTime,
+) -> Option<RotationCheck> {
+    let moved: Vec<&ReservedDomain> = domains
+        .iter()
+        .filter_map(|name| inventory.domain_named(name))
+        .filter(|d| d.certificate_id().is_some_and(|id| !replaced.contains(id)))
+        .collect();
+    let certificate_id = moved.first()?.certificate_id()?.to_string();
+    let fingerprint = inventory.leaf_fingerprint(&certificate_id)?.to_string();
+    Some(RotationCheck {
+        watch: watch.to_string(),
+        domains: moved
+            .iter()
+            .filter(|d| d.certificate_id() == Some(certificate_id.as_str()))
+            .map(|d| d.domain.clone())
+            .collect(),
+        certificate_id,
+        fingerprint,
+        replaced: replaced.clone(),
+        patched_at: now,
+        state: RotationState::Pending,
+    })
 }
 
 /// What to probe: every reserved domain that is not ngrok's own, a wildcard at its configured
@@ -565,10 +607,7 @@ mod tests {
             "id": id, "domain": name, "cname_target": "x.ngrok-cname.test"
         }))
         .unwrap();
-        d.certificate = certificate.map(|c| Ref {
-            id: c.into(),
-            uri: None,
-        });
+        d.certificate = certificate.map(|c| Ref { id: c.into() });
         d
     }
 
@@ -801,6 +840,54 @@ mod tests {
         assert!(
             memory.settle(POLICY.propagation_grace, later).is_empty(),
             "once"
+        );
+    }
+
+    #[test]
+    fn a_recorded_replacement_is_followed_again_from_the_domains_that_moved() {
+        let (new, old) = (leaf_pem("app.example.com"), leaf_pem("app.example.com"));
+        let replaced: BTreeSet<String> = ["cert_old".to_string()].into();
+        let watch_domains = ["app.example.com", "api.example.com", "gone.example.com"]
+            .map(String::from)
+            .to_vec();
+        let inv = |api_on: &str| {
+            Inventory::new(
+                NOW,
+                vec![cert("cert_new", &new, None), cert("cert_old", &old, None)],
+                vec![
+                    domain("rd_app", "app.example.com", Some("cert_new")),
+                    domain("rd_api", "api.example.com", Some(api_on)),
+                ],
+                vec![],
+                Default::default(),
+            )
+        };
+        // Both moved (a restart after the last PATCH): both checked for the new leaf, the grace
+        // from now, the replaced certificate held.
+        let check =
+            interrupted_rotation("app", &watch_domains, &replaced, &inv("cert_new"), NOW).unwrap();
+        assert_eq!(check.domains, ["app.example.com", "api.example.com"]);
+        assert_eq!(
+            (check.certificate_id.as_str(), check.fingerprint.clone()),
+            ("cert_new", fp(&new))
+        );
+        assert_eq!(
+            (check.patched_at, check.state),
+            (NOW, RotationState::Pending)
+        );
+        let mut memory = EdgeMemory::default();
+        memory.follow(check);
+        assert!(memory.follows("app") && !memory.follows("other"));
+        assert_eq!(memory.held(), replaced);
+        // Half moved (a crash between the PATCHes): the moved one is checked.
+        let check =
+            interrupted_rotation("app", &watch_domains, &replaced, &inv("cert_old"), NOW).unwrap();
+        assert_eq!(check.domains, ["app.example.com"]);
+        // None moved: nothing to follow yet (the pass moves them and follows that).
+        let none_moved = ["api.example.com".to_string()];
+        assert_eq!(
+            interrupted_rotation("app", &none_moved, &replaced, &inv("cert_old"), NOW),
+            None
         );
     }
 

@@ -343,10 +343,7 @@ mod tests {
     fn domain(id: &str, name: &str, certificate: Option<&str>) -> ReservedDomain {
         let mut d: ReservedDomain =
             serde_json::from_value(serde_json::json!({"id": id, "domain": name})).unwrap();
-        d.certificate = certificate.map(|c| Ref {
-            id: c.into(),
-            uri: None,
-        });
+        d.certificate = certificate.map(|c| Ref { id: c.into() });
         d.cname_target = Some(format!("{id}.cname.ngrok.test"));
         d
     }
@@ -356,14 +353,14 @@ mod tests {
         job: Option<ProvisioningJob>,
         renews_at: Option<OffsetDateTime>,
     ) -> ReservedDomain {
-        d.certificate_management_policy = Some(CertPolicy {
+        d.certificate_management_policy = Some(Box::new(CertPolicy {
             authority: Some("letsencrypt".into()),
             private_key_type: Some("ecdsa".into()),
-        });
-        d.certificate_management_status = Some(CertStatus {
+        }));
+        d.certificate_management_status = Some(Box::new(CertStatus {
             renews_at,
             provisioning_job: job,
-        });
+        }));
         d
     }
 

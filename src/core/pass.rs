@@ -74,6 +74,11 @@ impl PassMemory {
         self.syncs.count()
     }
 
+    /// Whether a successful sync of this process has looked at `watch` (ran or skipped it).
+    pub fn has_seen(&self, watch: &str) -> bool {
+        self.watches.contains_key(watch)
+    }
+
     /// Failed rotation passes of `watch` in a row.
     pub fn rotation_failures(&self, watch: &str) -> u32 {
         self.watches.get(watch).map_or(0, |w| w.rotations.count())

@@ -543,10 +543,7 @@ mod tests {
     fn domain(id: &str, name: &str, certificate: Option<&str>) -> ReservedDomain {
         let mut d: ReservedDomain =
             serde_json::from_value(serde_json::json!({"id": id, "domain": name})).unwrap();
-        d.certificate = certificate.map(|c| Ref {
-            id: c.into(),
-            uri: None,
-        });
+        d.certificate = certificate.map(|c| Ref { id: c.into() });
         d
     }
 
@@ -617,10 +614,10 @@ mod tests {
         );
         let local = validate(&w, &files, &Trust::public(), NOW).unwrap();
         let mut managed = domain("rd_2", "managed.example.com", Some("cert_le"));
-        managed.certificate_management_policy = Some(CertPolicy {
+        managed.certificate_management_policy = Some(Box::new(CertPolicy {
             authority: Some("letsencrypt".into()),
             private_key_type: Some("ecdsa".into()),
-        });
+        }));
         let inv = inventory(
             vec![cert("cert_old", None, NOW - time::Duration::days(60))],
             vec![domain("rd_1", "app.example.com", Some("cert_old")), managed],

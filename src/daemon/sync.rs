@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::actions::lock::WatchLock;
+use crate::actions::replaced;
 use crate::actions::rotation::{self, PassOptions};
 use crate::config::Settings;
-use crate::core::edge::{EdgeMemory, RotationCheck, RotationState};
+use crate::core::edge::{interrupted_rotation, EdgeMemory, RotationCheck, RotationState};
 use crate::core::evaluate::evaluate;
 use crate::core::pass::{conclude, PassMemory, PassPolicy, Seen, WatchSeen};
 use crate::core::rotation::{RotationResult, WatchReport};
@@ -151,6 +152,7 @@ async fn rotate_and_evaluate(
     // With the edge on, what a rotation replaced is deleted once the edge serves the new
     // certificate (or the grace passed): held until then.
     let held = if edge_on {
+        follow_interrupted_rotations(shared, settings, memory, &inventory, now);
         shared.edge().held()
     } else {
         *shared.edge() = EdgeMemory::default();
@@ -262,6 +264,37 @@ async fn rotate_all(
         reports.push(report);
     }
     reports
+}
+
+/// At a watch's first pass in this process (after a restart), follows again at the edge the
+/// rotation whose replaced certificates `state.dir` still records: they are held until the
+/// edge serves what replaced them or the grace passes, as if the rotation had just happened.
+/// (Later, a record outlives a rotation only while its deletion is due or failed: the edge
+/// confirmed it, or the grace passed.)
+fn follow_interrupted_rotations(
+    shared: &Shared,
+    settings: &Settings,
+    memory: &PassMemory,
+    inventory: &Inventory,
+    now: OffsetDateTime,
+) {
+    for watch in &settings.watches {
+        if memory.has_seen(&watch.name) || shared.edge().follows(&watch.name) {
+            continue;
+        }
+        let replaced = replaced::load(&settings.state_dir, &watch.name);
+        if replaced.is_empty() {
+            continue;
+        }
+        let Some(check) =
+            interrupted_rotation(&watch.name, &watch.domains, &replaced, inventory, now)
+        else {
+            continue;
+        };
+        tracing::info!(watch = %watch.name, certificate = %check.certificate_id, "replaced certificates are recorded but not deleted: probing the watch's domains at the edge before deleting them");
+        shared.request_probes(check.domains.iter().cloned());
+        shared.edge().follow(check);
+    }
 }
 
 /// Follows each rotation of this pass at the edge: its domains are probed at once, and what it

@@ -5,6 +5,7 @@
 //! the check before an upload both use it.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -88,11 +89,13 @@ pub fn judge_chain(
 /// moment need not be verified again for each leaf it signed. Only a leaf whose chain is
 /// exactly such an intermediate and its issuers is shortened; anything that does not verify
 /// that way is verified in full, so every verdict is the full one.
+///
+/// Shared by threads (`&self`): the certificates of a page are judged in parallel.
 pub struct Judge<'a> {
     trust: &'a Trust,
     now: OffsetDateTime,
     /// SHA-256 of a verified intermediate's DER → that intermediate alone as a trust anchor.
-    verified: HashMap<String, Trust>,
+    verified: Mutex<HashMap<String, Trust>>,
 }
 
 impl<'a> Judge<'a> {
@@ -100,11 +103,11 @@ impl<'a> Judge<'a> {
         Self {
             trust,
             now,
-            verified: HashMap::new(),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn judge_material(&mut self, pem: &[u8]) -> Result<CertFacts, CertError> {
+    pub fn judge_material(&self, pem: &[u8]) -> Result<CertFacts, CertError> {
         // Only the DER of each certificate: `judge_chain` parses each once, and nothing else of
         // `certs::parse_chain` is needed here (this runs for every certificate of every sync).
         let ders = CertificateDer::pem_slice_iter(pem)
@@ -116,7 +119,7 @@ impl<'a> Judge<'a> {
         self.judge_chain(&ders)
     }
 
-    pub fn judge_chain(&mut self, ders: &[CertificateDer<'_>]) -> Result<CertFacts, CertError> {
+    pub fn judge_chain(&self, ders: &[CertificateDer<'_>]) -> Result<CertFacts, CertError> {
         let mut parsed = Vec::with_capacity(ders.len());
         for (index, der) in ders.iter().enumerate() {
             let (_, cert) =
@@ -150,10 +153,15 @@ impl<'a> Judge<'a> {
         })
     }
 
+    /// The verified intermediate with this fingerprint, as a trust anchor (cheap: shared).
+    fn remembered(&self, fingerprint: &str) -> Option<Trust> {
+        self.verified.lock().ok()?.get(fingerprint).cloned()
+    }
+
     /// Verifies the chain at `at`: through an already verified issuer when the chain is in
     /// order and `at` is the judge's `now`, else (and when that fails) in full.
     fn verify(
-        &mut self,
+        &self,
         ders: &[CertificateDer<'_>],
         parsed: &[X509Certificate<'_>],
         ordered: bool,
@@ -171,15 +179,16 @@ impl<'a> Judge<'a> {
                     == 1
             })
             .map(|_| certs::fingerprint(ders[1].as_ref()));
-        if let Some(anchor) = issuer.as_ref().and_then(|fp| self.verified.get(fp)) {
+        if let Some(anchor) = issuer.as_ref().and_then(|fp| self.remembered(fp)) {
             if anchor.verify(&ders[..1], None, at).is_ok() {
                 return Ok(());
             }
         }
         self.trust.verify(ders, None, at)?;
         if let Some(fp) = issuer {
-            if let Ok(anchor) = Trust::only(&ders[1..2]) {
-                self.verified.insert(fp, anchor);
+            if let (Ok(anchor), Ok(mut verified)) = (Trust::only(&ders[1..2]), self.verified.lock())
+            {
+                verified.insert(fp, anchor);
             }
         }
         Ok(())
@@ -739,7 +748,7 @@ mod tests {
             vec![leaf(&int, "d.example.com", -1), int_der.clone()],
             vec![leaf(&int, "e.example.com", 80)],
         ];
-        let mut shared = Judge::new(&trust, NOW);
+        let shared = Judge::new(&trust, NOW);
         let verdicts: Vec<ChainVerdict> = chains
             .iter()
             .map(|c| shared.judge_chain(c).unwrap().chain)
@@ -764,7 +773,11 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(shared.verified.len(), 1, "one intermediate remembered");
+        assert_eq!(
+            shared.verified.lock().unwrap().len(),
+            1,
+            "one intermediate remembered"
+        );
     }
 
     #[test]

@@ -14,19 +14,43 @@ use time::OffsetDateTime;
 use crate::core::edge::EdgeRow;
 use crate::sources::inventory::Inventory;
 
+/// Where rendered text goes, piece by piece: a `String` keeps it whole; the daemon compresses
+/// each piece as it comes (`metrics`), so the text of 500,000 series (~70 MB) never exists at
+/// once.
+pub trait Sink {
+    fn take(&mut self, text: &str);
+}
+
+impl Sink for String {
+    fn take(&mut self, text: &str) {
+        self.push_str(text);
+    }
+}
+
 /// Text-format output: one family at a time, its HELP and TYPE, then its samples. A family
-/// without samples writes nothing (as a registry would not).
-struct Text {
+/// without samples writes nothing (as a registry would not). Handed to the sink 64 KiB at a
+/// time.
+struct Text<'a> {
     out: String,
+    sink: &'a mut dyn Sink,
     header: Option<String>,
 }
 
-impl Text {
-    fn new(capacity: usize) -> Self {
+const PIECE: usize = 64 * 1024;
+
+impl<'a> Text<'a> {
+    fn new(sink: &'a mut dyn Sink) -> Self {
         Self {
-            out: String::with_capacity(capacity),
+            out: String::with_capacity(PIECE + 1024),
+            sink,
             header: None,
         }
+    }
+
+    /// Hands what is left to the sink.
+    fn finish(mut self) {
+        self.sink.take(&self.out);
+        self.out.clear();
     }
 
     fn family(&mut self, name: &str, help: &str) {
@@ -55,6 +79,10 @@ impl Text {
             self.out.push('}');
         }
         let _ = writeln!(self.out, " {value}");
+        if self.out.len() >= PIECE {
+            self.sink.take(&self.out);
+            self.out.clear();
+        }
     }
 }
 
@@ -79,7 +107,14 @@ fn unix(t: OffsetDateTime) -> f64 {
 
 /// The edge's series (`ngrok_edge_*{domain}`), from the last probe of each domain.
 pub fn render_edge(rows: &[EdgeRow]) -> String {
-    let mut t = Text::new(4 * 100 * rows.len() + 1024);
+    let mut out = String::new();
+    render_edge_into(&mut out, rows);
+    out
+}
+
+/// [`render_edge`] into `sink`.
+pub fn render_edge_into(sink: &mut dyn Sink, rows: &[EdgeRow]) {
+    let mut t = Text::new(sink);
     t.family(
         "ngrok_edge_probe_success",
         "1 when the last TLS handshake with the edge for a reserved domain showed a certificate, else 0.",
@@ -117,22 +152,26 @@ pub fn render_edge(rows: &[EdgeRow]) -> String {
             }
         }
     }
-    t.out
+    t.finish();
 }
 
 /// The account's series, from one inventory, in the text format.
 pub fn render_account(inventory: &Inventory) -> String {
-    // ~125 bytes a series (measured), six series per certificate-and-domain pair; the slack
-    // is given back once the text is whole (`Rendered::of`).
-    let estimate = 150 * (2 * inventory.certificates().len() + 4 * inventory.domains().len());
-    let mut t = Text::new(estimate + 4096);
+    let mut out = String::new();
+    render_account_into(&mut out, inventory);
+    out
+}
+
+/// [`render_account`] into `sink`.
+pub fn render_account_into(sink: &mut dyn Sink, inventory: &Inventory) {
+    let mut t = Text::new(sink);
     certificate_series(&mut t, inventory);
     domain_series(&mut t, inventory);
     credential_series(&mut t, inventory);
-    t.out
+    t.finish();
 }
 
-fn certificate_series(t: &mut Text, inventory: &Inventory) {
+fn certificate_series(t: &mut Text<'_>, inventory: &Inventory) {
     for (name, help, when) in [
         (
             "ngrok_tls_certificate_not_after_timestamp_seconds",
@@ -163,7 +202,7 @@ fn certificate_series(t: &mut Text, inventory: &Inventory) {
     }
 }
 
-fn domain_series(t: &mut Text, inventory: &Inventory) {
+fn domain_series(t: &mut Text<'_>, inventory: &Inventory) {
     let name = "ngrok_reserved_domain_info";
     t.family(name, "Always 1; a reserved domain, its certificate and where the certificate comes from (uploaded, managed, none).");
     for d in inventory.domains() {
@@ -218,7 +257,7 @@ fn domain_series(t: &mut Text, inventory: &Inventory) {
     }
 }
 
-fn credential_series(t: &mut Text, inventory: &Inventory) {
+fn credential_series(t: &mut Text<'_>, inventory: &Inventory) {
     let name = "ngrok_credentials";
     t.family(
         name,
@@ -238,30 +277,78 @@ fn credential_series(t: &mut Text, inventory: &Inventory) {
 mod tests {
     use super::*;
 
+    /// What `write` puts in a `Text` over a `String`.
+    fn text(write: impl FnOnce(&mut Text<'_>)) -> String {
+        let mut out = String::new();
+        let mut t = Text::new(&mut out);
+        write(&mut t);
+        t.finish();
+        out
+    }
+
     #[test]
     fn label_values_and_help_are_escaped() {
-        let mut t = Text::new(0);
-        t.family("x", "a \\ b\nc");
-        t.sample("x", &[("l", "q\"uo\\te\nd")], 1.5);
+        let out = text(|t| {
+            t.family("x", "a \\ b\nc");
+            t.sample("x", &[("l", "q\"uo\\te\nd")], 1.5);
+        });
         assert_eq!(
-            t.out,
+            out,
             "# HELP x a \\\\ b\\nc\n# TYPE x gauge\nx{l=\"q\\\"uo\\\\te\\nd\"} 1.5\n"
         );
     }
 
     #[test]
     fn a_family_without_samples_writes_nothing() {
-        let mut t = Text::new(0);
-        t.family("x", "none");
-        t.family("y", "one");
-        t.sample("y", &[], 2.0);
-        assert_eq!(t.out, "# HELP y one\n# TYPE y gauge\ny 2\n");
+        let out = text(|t| {
+            t.family("x", "none");
+            t.family("y", "one");
+            t.sample("y", &[], 2.0);
+        });
+        assert_eq!(out, "# HELP y one\n# TYPE y gauge\ny 2\n");
     }
 
     #[test]
     fn whole_seconds_print_as_integers() {
-        let mut t = Text::new(0);
-        t.sample("x", &[], 1_764_000_000.0);
-        assert_eq!(t.out, "x 1764000000\n");
+        assert_eq!(
+            text(|t| t.sample("x", &[], 1_764_000_000.0)),
+            "x 1764000000\n"
+        );
+    }
+
+    /// Counts the pieces a sink is handed.
+    #[derive(Default)]
+    struct Pieces {
+        text: String,
+        count: usize,
+        largest: usize,
+    }
+
+    impl Sink for Pieces {
+        fn take(&mut self, text: &str) {
+            self.text.push_str(text);
+            self.count += 1;
+            self.largest = self.largest.max(text.len());
+        }
+    }
+
+    #[test]
+    fn long_text_reaches_the_sink_in_pieces_and_whole() {
+        let mut pieces = Pieces::default();
+        let mut t = Text::new(&mut pieces);
+        t.family("x", "many");
+        for i in 0..10_000 {
+            t.sample("x", &[("domain", &format!("d{i}.example.com"))], 1.0);
+        }
+        t.finish();
+        let whole = text(|t| {
+            t.family("x", "many");
+            for i in 0..10_000 {
+                t.sample("x", &[("domain", &format!("d{i}.example.com"))], 1.0);
+            }
+        });
+        assert_eq!(pieces.text, whole);
+        assert!(pieces.count > 4, "{} pieces", pieces.count);
+        assert!(pieces.largest < PIECE + 1024, "{}", pieces.largest);
     }
 }

@@ -21,6 +21,7 @@ use crate::model::{ExpiryPolicy, Finding, Severity};
 use crate::sources::inventory::Inventory;
 
 pub use super::account_metrics::{render_account, render_edge};
+use super::account_metrics::{render_account_into, render_edge_into, Sink};
 use crate::sources::ngrok::RequestObserver;
 
 /// The metrics of one daemon.
@@ -293,11 +294,12 @@ impl Metrics {
 
     /// The account's series and the edge's, rendered once for every scrape until the next.
     fn render_account_part(&self, inventory: &Inventory) {
-        let mut account = render_account(inventory);
+        let mut account = Deflating::new();
+        render_account_into(&mut account, inventory);
         if let Ok(rows) = self.edge_rows.read() {
-            account.push_str(&render_edge(&rows));
+            render_edge_into(&mut account, &rows);
         }
-        let rendered = Rendered::of(account);
+        let rendered = account.finish();
         if let Ok(mut cached) = self.account.write() {
             *cached = rendered;
         }
@@ -407,20 +409,69 @@ struct Rendered {
     crc: u32,
 }
 
-impl Rendered {
-    fn of(account: String) -> Self {
+/// The account's part as it is rendered: each piece of text compressed as it comes, into a
+/// gzip header and raw deflate blocks, with the CRC-32 and length gzip's trailer needs.
+struct Deflating {
+    compress: flate2::Compress,
+    out: Vec<u8>,
+    crc: crc32fast::Hasher,
+    len: usize,
+}
+
+impl Deflating {
+    fn new() -> Self {
         // RFC 1952: magic, deflate, no flags, no time, no extra flags, unknown OS.
-        let mut head = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-        head.extend(deflate(account.as_bytes(), flate2::FlushCompress::Sync));
-        // Kept until the next sync: without the slack of its growth.
-        head.shrink_to_fit();
+        let mut out = Vec::with_capacity(64 * 1024);
+        out.extend([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
         Self {
-            crc: crc32fast::hash(account.as_bytes()),
-            gzip_head: Bytes::from(head),
-            plain_len: account.len(),
+            compress: flate2::Compress::new(flate2::Compression::fast(), false),
+            out,
+            crc: crc32fast::Hasher::new(),
+            len: 0,
         }
     }
 
+    /// Compresses `input` (all of it) onto `out`; a sync flush ends on a byte boundary, so
+    /// more blocks can follow (each scrape's own series).
+    fn run(&mut self, mut input: &[u8], flush: flate2::FlushCompress) {
+        loop {
+            if self.out.capacity() - self.out.len() < 1024 {
+                self.out.reserve(self.out.capacity().max(64 * 1024));
+            }
+            let before = self.compress.total_in();
+            let status = self.compress.compress_vec(input, &mut self.out, flush);
+            input = &input[(self.compress.total_in() - before) as usize..];
+            // Done when the input is taken and the output did not fill up (zlib's rule).
+            let done = input.is_empty() && self.out.len() < self.out.capacity();
+            match status {
+                Ok(flate2::Status::StreamEnd) | Err(_) => return,
+                Ok(_) if done => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn finish(mut self) -> Rendered {
+        self.run(&[], flate2::FlushCompress::Sync);
+        // Kept until the next sync: without the slack of its growth.
+        self.out.shrink_to_fit();
+        Rendered {
+            crc: self.crc.finalize(),
+            gzip_head: Bytes::from(self.out),
+            plain_len: self.len,
+        }
+    }
+}
+
+impl Sink for Deflating {
+    fn take(&mut self, text: &str) {
+        self.crc.update(text.as_bytes());
+        self.len += text.len();
+        self.run(text.as_bytes(), flate2::FlushCompress::None);
+    }
+}
+
+impl Rendered {
     /// The rest of the gzip stream after `gzip_head`: `own`'s deflate blocks, the last one
     /// final, then the CRC-32 and the length of the whole page.
     fn gzip_tail(&self, own: &[u8]) -> Bytes {
@@ -642,6 +693,43 @@ mod tests {
         let plain = String::from_utf8(first.to_vec()).unwrap();
         assert_eq!(first.len(), plain.len());
         let account_part = &plain[..plain.find("# HELP ngrok_cert_watchdog_").unwrap()];
+        assert!(text.starts_with(account_part));
+        assert!(text.contains("ngrok_cert_watchdog_build_info"));
+    }
+
+    #[test]
+    fn an_account_compressed_piece_by_piece_inflates_to_its_plain_text() {
+        let metrics = Metrics::new(&ExpiryPolicy::default());
+        let n = 3_000;
+        let certificates = (0..n).map(|i| {
+            serde_json::from_value::<crate::sources::ngrok::TlsCertificate>(serde_json::json!({
+                "id": format!("cert_{i:05}"), "subject_common_name": format!("h{i}.example.com"),
+                "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-01-01T00:00:00Z",
+            }))
+            .unwrap()
+        });
+        let domains = (0..n)
+            .map(|i| {
+                serde_json::from_value(serde_json::json!({
+                    "id": format!("rd_{i:05}"), "domain": format!("h{i}.example.com"),
+                    "certificate": {"id": format!("cert_{i:05}")}, "cname_target": "x.ngrok.test",
+                }))
+                .unwrap()
+            })
+            .collect();
+        let now = OffsetDateTime::now_utc();
+        let inventory = Inventory::new(now, certificates, domains, Vec::new(), BTreeSet::new());
+        metrics.record_sync_success(&inventory, &[], Duration::from_millis(1), now);
+        let plain = String::from_utf8(metrics.render().to_vec()).unwrap();
+        let account_part = &plain[..plain.find("# HELP ngrok_cert_watchdog_").unwrap()];
+        assert!(account_part.len() > 8 * 64 * 1024, "{}", account_part.len());
+        assert_eq!(account_part, render_account(&inventory));
+        let mut text = String::new();
+        use std::io::Read;
+        let gz = metrics.render_as(Encoding::Gzip).to_vec();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut text)
+            .unwrap();
         assert!(text.starts_with(account_part));
         assert!(text.contains("ngrok_cert_watchdog_build_info"));
     }

@@ -278,14 +278,15 @@ impl Client {
     // ---- TLS certificates ----
 
     pub async fn list_tls_certificates(&self) -> Result<Vec<TlsCertificate>, ApiError> {
-        self.list_tls_certificates_with(|c| c).await
+        self.list_tls_certificates_with(|page| page).await
     }
 
-    /// Every certificate, each passed through `reduce` while its page is at hand: a page's JSON
-    /// and the PEMs in it need not outlive the page.
+    /// Every certificate, each page passed through `reduce` while it is at hand: a page's JSON
+    /// and the PEMs in it need not outlive the page (and a page's certificates can be reduced
+    /// in parallel).
     pub async fn list_tls_certificates_with<R>(
         &self,
-        reduce: impl FnMut(TlsCertificate) -> R,
+        reduce: impl FnMut(Vec<TlsCertificate>) -> Vec<R>,
     ) -> Result<Vec<R>, ApiError> {
         self.list_all(
             "tls_certificates",
@@ -332,12 +333,12 @@ impl Client {
     /// Every reserved domain, each passed through `reduce` while its page is at hand.
     pub async fn list_reserved_domains_with<R>(
         &self,
-        reduce: impl FnMut(ReservedDomain) -> R,
+        mut reduce: impl FnMut(ReservedDomain) -> R,
     ) -> Result<Vec<R>, ApiError> {
         self.list_all(
             "reserved_domains",
             |l: ReservedDomainList| (l.reserved_domains, l.next_page_uri),
-            reduce,
+            |page| page.into_iter().map(&mut reduce).collect(),
         )
         .await
     }
@@ -400,7 +401,7 @@ impl Client {
         self.list_all(
             "credentials",
             |l: TunnelCredentialList| (l.credentials, l.next_page_uri),
-            |c| c,
+            |page| page,
         )
         .await
     }
@@ -473,12 +474,12 @@ impl Client {
     /// paging makes progress: an empty page that still links onwards, a page whose items are not
     /// older than the last page's (ids are time-sortable, newest first), a repeated link or more
     /// than [`MAX_PAGES`] pages end it with an error instead of following the server forever.
-    /// Each item goes through `reduce` before the next page is fetched.
+    /// Each page goes through `reduce` before the next page is fetched.
     async fn list_all<L: DeserializeOwned, T: Listed, R>(
         &self,
         resource: &str,
         split: fn(L) -> (Vec<T>, Option<String>),
-        mut reduce: impl FnMut(T) -> R,
+        mut reduce: impl FnMut(Vec<T>) -> Vec<R>,
     ) -> Result<Vec<R>, ApiError> {
         let mut url = self.url(&[resource]);
         url.query_pairs_mut()
@@ -494,14 +495,14 @@ impl Client {
             let (page, next) = split(decode(&bytes, &operation)?);
             drop(bytes);
             let Some(next) = next.filter(|n| !n.is_empty()) else {
-                items.extend(page.into_iter().map(&mut reduce));
+                items.extend(reduce(page));
                 // Kept until the next sync: without the slack of doubling.
                 items.shrink_to_fit();
                 return Ok(items);
             };
             check_progress(last_id.as_deref(), &page, &operation)?;
             last_id = page.last().map(|item| item.id().to_string());
-            items.extend(page.into_iter().map(&mut reduce));
+            items.extend(reduce(page));
             url = self.next_page(&next, &operation)?;
             if !seen.insert(url.clone()) {
                 return Err(ApiError::new(
