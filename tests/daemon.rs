@@ -1212,3 +1212,47 @@ async fn the_daemon_reports_dns_from_its_first_sync_and_clears_it_once_fixed() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_says_when_the_last_sync_was_bound_by_the_budget_until_a_sync_says_otherwise() {
+    // The previous run's sync took 200,001 requests: at the harness's 6,000 a minute that is 33
+    // minutes of budget (as 2,001 requests of a 100,000-domain account at the default 60),
+    // longer than the 5-minute interval.
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(
+        state.path().join("last-sync.json"),
+        r#"{"requests": 200001}"#,
+    )
+    .unwrap();
+    let sim = seeded("dev_domain = false\n[bulk]\ncertificates = 3\ndomains = 3\n").await;
+    // The first sync takes a few seconds (its first listing is slow), long enough to ask.
+    sim.inject(Fault {
+        path: "/tls_certificates".into(),
+        method: Some("GET".into()),
+        count: 1,
+        kind: FaultKind::Latency { millis: 3000 },
+    });
+    let extra = "[edge]\nenabled = false\n";
+    let d = Daemon::start_in(&sim, extra, quiet(), state).await;
+    let (status, body) = d.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("a sync needs at least 33m of request budget (200001 requests at api.requests_per_minute = 6000), longer than the schedule's interval of 5m"),
+        "{body}"
+    );
+    let (_, m) = d.get("/metrics").await;
+    // stale_after: the larger of 3 × 5 minutes and twice the 33 budget-bound minutes.
+    assert_eq!(
+        value(&m, "ngrok_cert_watchdog_sync_stale_after_seconds"),
+        Some(3960.0),
+        "{m}"
+    );
+    // The sync itself takes a few requests: ready, and no note any more.
+    assert!(d.sync(false).await.result.is_ok());
+    let (status, body) = d.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("request budget"), "{body}");
+    let text = std::fs::read_to_string(d._state.path().join("last-sync.json")).unwrap();
+    assert!(!text.contains("200001"), "{text}");
+    d.stop().await;
+}
