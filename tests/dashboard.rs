@@ -129,17 +129,19 @@ async fn value(prometheus: &str, query: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A daemon and everything it talks to, kept for the test's life.
+struct DemoDaemon {
+    port: u16,
+    _process: Killed,
+    _sim: ngrok_cert_watchdog::sim::Sim,
+    _edge: ngrok_cert_watchdog::sim::edge::EdgeServer,
+    _dns: ngrok_cert_watchdog::sim::dns::Responder,
+    _config: tempfile::TempDir,
+}
+
 /// A daemon on the demo account with a `[[watch]]` (it rotates `app.example.com` on its first
-/// sync) and a webhook to a local receiver; returns its metrics port, the process, the
-/// simulator and the directory of its config.
-async fn daemon_on_the_demo_account(
-    dir: &Path,
-) -> (
-    u16,
-    Killed,
-    ngrok_cert_watchdog::sim::Sim,
-    tempfile::TempDir,
-) {
+/// sync), a webhook to a local receiver, and a loopback edge and DNS server to probe.
+async fn daemon_on_the_demo_account(dir: &Path) -> DemoDaemon {
     let sim = ngrok_cert_watchdog::sim::Sim::local(KEY).await.unwrap();
     let seed =
         ngrok_cert_watchdog::sim::seed::parse(include_str!("../config/demo-seed.toml")).unwrap();
@@ -190,9 +192,6 @@ async fn daemon_on_the_demo_account(
         resolve.join(", "),
         dns.addr()
     );
-    // Kept for the test's life with the simulator.
-    std::mem::forget(edge);
-    std::mem::forget(dns);
     let port = free_port();
     let (keep, config) = config_for(
         &sim.url(),
@@ -223,7 +222,14 @@ format = "json"
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    (port, Killed(child), sim, keep)
+    DemoDaemon {
+        port,
+        _process: Killed(child),
+        _sim: sim,
+        _edge: edge,
+        _dns: dns,
+        _config: keep,
+    }
 }
 
 fn start_prometheus(dir: &Path, target: u16) -> (String, Killed) {
@@ -254,9 +260,9 @@ fn start_prometheus(dir: &Path, target: u16) -> (String, Killed) {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_panel_returns_data_from_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, _daemon, _sim, _config) = daemon_on_the_demo_account(dir.path()).await;
-    let (prometheus, _prom) = start_prometheus(dir.path(), port);
-    let instance = format!("127.0.0.1:{port}");
+    let daemon = daemon_on_the_demo_account(dir.path()).await;
+    let (prometheus, _prom) = start_prometheus(dir.path(), daemon.port);
+    let instance = format!("127.0.0.1:{}", daemon.port);
 
     // At least two scrapes of a daemon that has synced.
     let start = Instant::now();
