@@ -855,6 +855,57 @@ impl EdgeRotation {
     fn certificates(&self) -> usize {
         self.sim.with_account(|a| a.certificates.len())
     }
+
+    fn attached(&self) -> String {
+        self.sim
+            .with_account(|a| a.served_for(DOMAINS[0]))
+            .unwrap()
+            .certificate_id
+    }
+
+    /// certbot renews; returns the outcome of the daemon's pass that rotated (a pass already
+    /// under way when the files changed, such as the one after the first probes, may come
+    /// first).
+    async fn renew(&mut self, d: &Daemon) -> Arc<daemon::SyncOutcome> {
+        let before = self.attached();
+        let mut outcomes = d.shared.subscribe();
+        outcomes.borrow_and_update();
+        self.certbot.renew(&generate(&self.signer, &DOMAINS, 0, 90));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            tokio::time::timeout_at(deadline.into(), outcomes.changed())
+                .await
+                .expect("a pass that rotates after the file event")
+                .unwrap();
+            if self.attached() != before {
+                let outcome = outcomes.borrow().clone().unwrap();
+                return outcome;
+            }
+        }
+    }
+
+    /// The edge picks the new certificate up: the rotation is confirmed (counted once), then
+    /// the replaced certificate is deleted.
+    async fn confirm_at_the_edge(&self, d: &Daemon) {
+        for name in DOMAINS {
+            self.edge.forget(name);
+        }
+        metric_becomes(
+            d,
+            "ngrok_cert_watchdog_edge_rotations_total{result=\"confirmed\",watch=\"app\"}",
+            1.0,
+            Duration::from_secs(15),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.certificates() != 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the replaced certificate was never deleted"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 /// Polls `/metrics` until the series starting with `prefix` has `want`, within `within`.
@@ -893,20 +944,13 @@ async fn a_rotation_is_confirmed_at_the_edge_before_the_replaced_certificate_is_
         .certificate_id;
 
     // certbot renews; the daemon rotates. The edge still serves the old certificate.
-    let mut outcomes = d.shared.subscribe();
-    outcomes.borrow_and_update();
-    r.certbot.renew(&generate(&r.signer, &DOMAINS, 0, 90));
-    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
-        .await
-        .expect("a pass after the file event")
-        .unwrap();
+    let outcome = r.renew(&d).await;
     let new_id = r
         .sim
         .with_account(|a| a.served_for("app.example.com"))
         .unwrap()
         .certificate_id;
     assert_ne!(new_id, old_id, "rotated");
-    let outcome = outcomes.borrow().clone().unwrap();
     let (_, findings) = outcome.result.as_ref().unwrap();
     assert!(
         !findings
@@ -928,24 +972,7 @@ async fn a_rotation_is_confirmed_at_the_edge_before_the_replaced_certificate_is_
     );
 
     // The edge picks the new certificate up: confirmed, counted once, then the old one goes.
-    for name in DOMAINS {
-        r.edge.forget(name);
-    }
-    metric_becomes(
-        &d,
-        "ngrok_cert_watchdog_edge_rotations_total{result=\"confirmed\",watch=\"app\"}",
-        1.0,
-        Duration::from_secs(15),
-    )
-    .await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while r.certificates() != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the replaced certificate was never deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    r.confirm_at_the_edge(&d).await;
     assert!(r
         .sim
         .with_account(|a| !a.certificates.contains_key(&old_id)));
@@ -988,13 +1015,7 @@ async fn after_a_restart_the_replaced_certificate_still_waits_for_the_edge() {
     let mut r = EdgeRotation::new("30s").await;
     let d = Daemon::start_probing(&r.sim, &r.extra, quiet()).await;
     assert!(d.sync(false).await.result.is_ok());
-    let mut outcomes = d.shared.subscribe();
-    outcomes.borrow_and_update();
-    r.certbot.renew(&generate(&r.signer, &DOMAINS, 0, 90));
-    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
-        .await
-        .expect("a pass after the file event")
-        .unwrap();
+    r.renew(&d).await;
     assert_eq!(r.certificates(), 2, "rotated, the replaced one held");
 
     // Restarted while the edge still serves the old certificate: the new daemon's passes do
@@ -1011,24 +1032,7 @@ async fn after_a_restart_the_replaced_certificate_still_waits_for_the_edge() {
     );
 
     // The edge picks the new certificate up: confirmed, then the old one goes.
-    for name in DOMAINS {
-        r.edge.forget(name);
-    }
-    metric_becomes(
-        &d,
-        "ngrok_cert_watchdog_edge_rotations_total{result=\"confirmed\",watch=\"app\"}",
-        1.0,
-        Duration::from_secs(15),
-    )
-    .await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while r.certificates() != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "never deleted after the edge confirmed"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    r.confirm_at_the_edge(&d).await;
     assert!(r.sim.violations().is_empty(), "{:?}", r.sim.violations());
     d.stop().await;
     r.edge.stop().await;
@@ -1040,13 +1044,7 @@ async fn past_the_grace_the_replaced_certificate_is_deleted_and_the_edge_is_a_fi
     let mut r = EdgeRotation::new("3s").await;
     let d = Daemon::start_probing(&r.sim, &r.extra, quiet()).await;
     assert!(d.sync(false).await.result.is_ok());
-    let mut outcomes = d.shared.subscribe();
-    outcomes.borrow_and_update();
-    r.certbot.renew(&generate(&r.signer, &DOMAINS, 0, 90));
-    tokio::time::timeout(Duration::from_secs(20), outcomes.changed())
-        .await
-        .expect("a pass after the file event")
-        .unwrap();
+    r.renew(&d).await;
     assert_eq!(r.certificates(), 2);
     // The edge never picks the new one up: past the grace, the replaced one is deleted anyway.
     metric_becomes(
