@@ -209,7 +209,7 @@ pub fn watch_rows(
 }
 
 /// `expiry.warning` and `expiry.critical` as the timeline's bands: their duration parts, or for
-/// a share alone, that share of a 90-day certificate. (The findings themselves apply each
+/// a share alone, that share of a 90-day certificate. (The marks, like the findings, apply each
 /// threshold to each certificate's own lifetime.)
 pub fn bands(expiry: &crate::model::ExpiryPolicy) -> Bands {
     let ninety_days = time::Duration::days(90);
@@ -224,6 +224,7 @@ pub fn bands(expiry: &crate::model::ExpiryPolicy) -> Bands {
     Bands {
         warning: band(expiry.warning),
         critical: band(expiry.critical),
+        policy: *expiry,
     }
 }
 

@@ -198,11 +198,14 @@ pub struct LastRotation {
     pub result: &'static str,
 }
 
-/// The expiry thresholds the timeline draws as bands.
+/// The expiry thresholds the timeline draws as bands, and the policy each mark is coloured by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bands {
     pub warning: Duration,
     pub critical: Duration,
+    /// `[expiry]`: a mark is coloured by its own certificate's stage, as its findings are (a
+    /// share applies to each certificate's lifetime; one band cannot show that for all).
+    pub policy: crate::model::ExpiryPolicy,
 }
 
 /// What the account's part of the page shows; rendered once per successful sync.
@@ -388,8 +391,8 @@ fn timeline(out: &mut dyn fmt::Write, f: &BodyFacts<'_>) -> fmt::Result {
     out.write_str("</script></section>\n")
 }
 
-/// The `i`th mark (of the certificates soonest first): its class by the bands, its place by
-/// its expiry (expired ones spread left of now).
+/// The `i`th mark (of the certificates soonest first): its class by its certificate's stage
+/// under the expiry policy, its place by its expiry (expired ones spread left of now).
 fn mark(
     out: &mut dyn fmt::Write,
     i: usize,
@@ -397,15 +400,12 @@ fn mark(
     f: &BodyFacts<'_>,
     x: &dyn Fn(OffsetDateTime) -> f64,
 ) -> fmt::Result {
-    let left = c.not_after - f.now;
-    let class = if left <= time::Duration::ZERO {
-        "expired"
-    } else if left <= crate::model::text::signed(f.bands.critical) {
-        "critical"
-    } else if left <= crate::model::text::signed(f.bands.warning) {
-        "warning"
-    } else {
-        "ok"
+    use crate::model::expiry::Stage;
+    let class = match f.bands.policy.stage(c.not_before, c.not_after, f.now) {
+        Stage::Expired => "expired",
+        Stage::Critical => "critical",
+        Stage::Warning => "warning",
+        Stage::Fine => "ok",
     };
     let cx = if class == "expired" {
         X0 / 2.0 + ((i % 5) as f64 - 2.0) * 14.0
@@ -809,6 +809,7 @@ mod tests {
             bands: Bands {
                 warning: Duration::from_secs(30 * 86_400),
                 critical: Duration::from_secs(7 * 86_400),
+                policy: crate::model::ExpiryPolicy::default(),
             },
             edge_probed,
             now: NOW,
@@ -842,6 +843,52 @@ mod tests {
         assert!(
             (cx - X1).abs() < 0.5,
             "the furthest expiry is at the right edge: {cx}"
+        );
+    }
+
+    #[test]
+    fn a_mark_is_coloured_by_its_own_certificates_thresholds() {
+        // The default warning is "30d or 33%", the earlier of the two: a 10-day certificate
+        // warns 3.3 days before its end (as its finding does), well inside the 30-day band.
+        let html = render(&[]);
+        assert!(html.contains("class=\"mark ok\""), "60 days left: fine");
+        let mut short = cert("cert_short", 5, vec!["ok.example.com"]);
+        short.not_before = NOW - time::Duration::days(5);
+        let policy = crate::model::ExpiryPolicy::default();
+        assert_eq!(
+            policy.stage(short.not_before, short.not_after, NOW),
+            crate::model::expiry::Stage::Fine
+        );
+        let bands = Bands {
+            warning: Duration::from_secs(30 * 86_400),
+            critical: Duration::from_secs(7 * 86_400),
+            policy,
+        };
+        let f = BodyFacts {
+            report: &Report {
+                checked_at: NOW,
+                summary: Summary {
+                    certificates: 1,
+                    domains: 1,
+                    credentials: 0,
+                    critical: 0,
+                    warning: 0,
+                    info: 0,
+                },
+                findings: &[],
+                certificates: vec![short],
+                domains: vec![domain("rd_2", "ok.example.com", Some("cert_short"))],
+                credentials: vec![],
+            },
+            watches: &[],
+            bands,
+            edge_probed: false,
+            now: NOW,
+        };
+        let html = body(&f);
+        assert!(
+            html.contains("class=\"mark ok\""),
+            "not a warning for the band's sake"
         );
     }
 
