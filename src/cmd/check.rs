@@ -62,10 +62,14 @@ pub async fn check(path: &Path, env: &Environment, format: ReportFormat, no_edge
             }
         }
         ReportFormat::Text => {
-            print!(
-                "{}",
-                report::to_text(&outcome.inventory, &outcome.findings, checked_at)
-            );
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let (inventory, findings) = (&outcome.inventory, &outcome.findings);
+            let written = report::write_text(&mut out, inventory, findings, checked_at)
+                .and_then(|()| out.flush());
+            if let Err(e) = written {
+                eprintln!("ngrok-cert-watchdog: check: cannot write the report: {e}");
+                return Exit::Unknown;
+            }
         }
     }
     exit_for(&outcome.findings)

@@ -217,66 +217,93 @@ fn credential_rows(inventory: &Inventory) -> impl Iterator<Item = CredentialRow<
 /// The `check --format text` report: a summary line, the findings (most urgent first), then one
 /// table per resource.
 pub fn to_text(inventory: &Inventory, findings: &[Finding], checked_at: OffsetDateTime) -> String {
-    let report = to_json(inventory, findings, checked_at);
-    let s = &report.summary;
-    let mut out = format!(
-        "ngrok account checked at {}: {} certificates, {} domains, {} credentials; {} critical, {} warning, {} info\n",
-        format_time(report.checked_at),
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_text(&mut out, inventory, findings, checked_at);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`to_text`], written to `out` a row at a time (each table is gone through twice: for its
+/// column widths, then to write it), so that 100,000 rows are never held as text at once.
+pub fn write_text(
+    mut out: impl std::io::Write,
+    inventory: &Inventory,
+    findings: &[Finding],
+    checked_at: OffsetDateTime,
+) -> std::io::Result<()> {
+    let checked_at = checked_at.replace_nanosecond(0).unwrap_or(checked_at);
+    let s = Summary::of(inventory, findings);
+    writeln!(
+        out,
+        "ngrok account checked at {}: {} certificates, {} domains, {} credentials; {} critical, {} warning, {} info",
+        format_time(checked_at),
         s.certificates,
         s.domains,
         s.credentials,
         s.critical,
         s.warning,
         s.info
-    );
-    out.push_str("\nFINDINGS\n");
+    )?;
+    out.write_all(b"\nFINDINGS\n")?;
     if findings.is_empty() {
-        out.push_str("  none\n");
+        out.write_all(b"  none\n")?;
     }
-    out.push_str(&findings_text(findings));
-    out.push_str(&table(
+    out.write_all(findings_text(findings).as_bytes())?;
+    write_table(
+        &mut out,
         "CERTIFICATES",
         &["ID", "COMMON NAME", "NOT AFTER", "SOURCE", "DOMAINS"],
-        report.certificates.iter().map(certificate_cells).collect(),
-    ));
-    out.push_str(&table(
+        || certificate_rows(inventory).map(|c| certificate_cells(&c)),
+    )?;
+    write_table(
+        &mut out,
         "DOMAINS",
         &["ID", "DOMAIN", "CERTIFICATE", "SOURCE", "PROVISIONING"],
-        report.domains.iter().map(domain_cells).collect(),
-    ));
-    out.push_str(&table(
+        || domain_rows(inventory).map(|d| domain_cells(&d)),
+    )?;
+    write_table(
+        &mut out,
         "CREDENTIALS",
         &["ID", "DESCRIPTION", "RESTRICTED", "ACL"],
-        report.credentials.iter().map(credential_cells).collect(),
-    ));
-    out
+        || credential_rows(inventory).map(|c| credential_cells(&c)),
+    )
 }
 
-/// A titled table with columns as wide as their widest cell.
-fn table(title: &str, header: &[&str], rows: Vec<Vec<String>>) -> String {
+/// A titled table with columns as wide as their widest cell; `rows` is called twice.
+fn write_table<I: Iterator<Item = Vec<String>>>(
+    out: &mut impl std::io::Write,
+    title: &str,
+    header: &[&str],
+    rows: impl Fn() -> I,
+) -> std::io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
+    let mut any = false;
+    for row in rows() {
+        any = true;
+        for (w, cell) in widths.iter_mut().zip(&row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<String>| -> String {
+    let line = |out: &mut dyn std::io::Write, cells: &[String]| -> std::io::Result<()> {
         let joined: Vec<String> = cells
             .iter()
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}", w = *w))
             .collect();
-        format!("  {}\n", joined.join("  ").trim_end())
+        writeln!(out, "  {}", joined.join("  ").trim_end())
     };
-    let mut t = format!("\n{title}\n");
-    t.push_str(&line(header.iter().map(|h| h.to_string()).collect()));
-    if rows.is_empty() {
-        t.push_str("  none\n");
+    writeln!(out, "\n{title}")?;
+    line(
+        out,
+        &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+    )?;
+    if !any {
+        writeln!(out, "  none")?;
     }
-    for row in rows {
-        t.push_str(&line(row));
+    for row in rows() {
+        line(out, &row)?;
     }
-    t
+    Ok(())
 }
 
 fn list_or_dash(items: &[impl AsRef<str>]) -> String {
@@ -406,5 +433,37 @@ mod tests {
             assert_eq!(streamed, built, "pretty = {pretty}");
             assert_eq!(out.contains(&b'\n'), pretty);
         }
+    }
+
+    #[test]
+    fn the_text_report_has_a_table_per_resource_in_aligned_columns() {
+        let inventory = account();
+        let text = to_text(&inventory, &[], datetime!(2026-11-25 10:00:00.5 UTC));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "ngrok account checked at 2026-11-25T10:00:00Z: 3 certificates, 4 domains, 1 credentials; 0 critical, 0 warning, 0 info"
+        );
+        assert_eq!(&lines[1..4], ["", "FINDINGS", "  none"]);
+        let at = |title: &str| lines.iter().position(|l| *l == title).unwrap();
+        let domains = &lines[at("DOMAINS") + 1..at("CREDENTIALS") - 1];
+        assert_eq!(
+            domains,
+            [
+                "  ID    DOMAIN         CERTIFICATE  SOURCE    PROVISIONING",
+                "  rd_1  a.example.com  cert_1       uploaded  -",
+                "  rd_2  b.example.com  cert_1       uploaded  -",
+                "  rd_3  c.example.com  cert_2       managed   DNS_ERROR",
+                "  rd_4  d.example.com  -            none      -",
+            ]
+        );
+        let certificates = &lines[at("CERTIFICATES") + 1..at("DOMAINS") - 1];
+        assert_eq!(certificates.len(), 4);
+        assert!(certificates[1].ends_with("uploaded  a.example.com,b.example.com"));
+        assert!(
+            certificates[3].ends_with("uploaded  -"),
+            "{}",
+            certificates[3]
+        );
     }
 }
