@@ -62,17 +62,16 @@ impl Summary {
 
 /// One line per finding, most urgent first: `  CRITICAL provisioning_failed       message`.
 pub fn findings_text(findings: &[Finding]) -> String {
-    findings
-        .iter()
-        .map(|f| {
-            format!(
-                "  {:<8} {:<28} {}\n",
-                f.severity.as_str().to_uppercase(),
-                f.kind.as_str(),
-                f.message
-            )
-        })
-        .collect()
+    findings.iter().map(finding_line).collect()
+}
+
+fn finding_line(f: &Finding) -> String {
+    format!(
+        "  {:<8} {:<28} {}\n",
+        f.severity.as_str().to_uppercase(),
+        f.kind.as_str(),
+        f.message
+    )
 }
 
 #[derive(Debug, Serialize)]
@@ -248,7 +247,9 @@ pub fn write_text(
     if findings.is_empty() {
         out.write_all(b"  none\n")?;
     }
-    out.write_all(findings_text(findings).as_bytes())?;
+    for f in findings {
+        out.write_all(finding_line(f).as_bytes())?;
+    }
     write_table(
         &mut out,
         "CERTIFICATES",
