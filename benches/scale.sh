@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 14 at scale, side by side in one run: the daemon's memory after and during its first sync
 # at 10,000 and 100,000 certificates + domains (this build against a baseline binary), `check` at
-# 100,000 against the official Python client listing the same account, and /metrics at 100,000
+# 100,000 (JSON and text) against the official Python client listing the same account, and /metrics at 100,000
 # with and without gzip. Prints Markdown for BENCHMARKS.md.
 #
 #   [SIZES="10000 100000"] benches/scale.sh [BASELINE_BINARY]
@@ -126,6 +126,8 @@ for n in ${SIZES:-10000 100000}; do
     sim_reset
     read -r cw cp <<<"$(timed "$NEW" --config "$cfg" check --format json "${no_edge[@]}")"
     creq=$(sim_gets); sim_reset
+    read -r tw tp <<<"$(timed "$NEW" --config "$cfg" check "${no_edge[@]}")"
+    treq=$(sim_gets); sim_reset
     read -r pw pp <<<"$(timed "$PY" benches/python_list.py "http://127.0.0.1:$SPORT" "$KEY")"
     preq=$(sim_gets)
   fi
@@ -136,6 +138,7 @@ echo
 echo "| 100,000 + 100,000 | wall (s) | peak RSS (MiB) | GET requests |"
 echo "|---|---|---|---|"
 echo "| \`check --format json\` (this build) | $cw | $cp | $creq |"
+echo "| \`check\` (text, the default; this build) | $tw | $tp | $treq |"
 echo "| official Python client, same listing | $pw | $pp | $preq |"
 echo
 echo "| /metrics at 100,000 + 100,000 | median of 11 (ms) | bytes |"
