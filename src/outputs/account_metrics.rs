@@ -105,14 +105,7 @@ fn unix(t: OffsetDateTime) -> f64 {
     t.unix_timestamp() as f64
 }
 
-/// The edge's series (`ngrok_edge_*{domain}`), from the last probe of each domain.
-pub fn render_edge(rows: &[EdgeRow]) -> String {
-    let mut out = String::new();
-    render_edge_into(&mut out, rows);
-    out
-}
-
-/// [`render_edge`] into `sink`.
+/// The edge's series (`ngrok_edge_*{domain}`), from the last probe of each domain, into `sink`.
 pub fn render_edge_into(sink: &mut dyn Sink, rows: &[EdgeRow]) {
     let mut t = Text::new(sink);
     t.family(

@@ -20,7 +20,7 @@ use crate::core::edge::EdgeRow;
 use crate::model::{ExpiryPolicy, Finding, Severity};
 use crate::sources::inventory::Inventory;
 
-pub use super::account_metrics::{render_account, render_edge};
+pub use super::account_metrics::render_account;
 use super::account_metrics::{render_account_into, render_edge_into, Sink};
 use crate::sources::ngrok::RequestObserver;
 
@@ -431,24 +431,10 @@ impl Deflating {
         }
     }
 
-    /// Compresses `input` (all of it) onto `out`; a sync flush ends on a byte boundary, so
-    /// more blocks can follow (each scrape's own series).
-    fn run(&mut self, mut input: &[u8], flush: flate2::FlushCompress) {
-        loop {
-            if self.out.capacity() - self.out.len() < 1024 {
-                self.out.reserve(self.out.capacity().max(64 * 1024));
-            }
-            let before = self.compress.total_in();
-            let status = self.compress.compress_vec(input, &mut self.out, flush);
-            input = &input[(self.compress.total_in() - before) as usize..];
-            // Done when the input is taken and the output did not fill up (zlib's rule).
-            let done = input.is_empty() && self.out.len() < self.out.capacity();
-            match status {
-                Ok(flate2::Status::StreamEnd) | Err(_) => return,
-                Ok(_) if done => return,
-                Ok(_) => {}
-            }
-        }
+    /// Compresses `input` onto `out`; a sync flush ends on a byte boundary, so more blocks can
+    /// follow (each scrape's own series).
+    fn run(&mut self, input: &[u8], flush: flate2::FlushCompress) {
+        compress_into(&mut self.compress, input, &mut self.out, flush);
     }
 
     fn finish(mut self) -> Rendered {
@@ -496,18 +482,31 @@ pub enum Encoding {
 fn deflate(bytes: &[u8], flush: flate2::FlushCompress) -> Vec<u8> {
     let mut compress = flate2::Compress::new(flate2::Compression::fast(), false);
     let mut out = Vec::with_capacity(bytes.len() / 4 + 64);
+    compress_into(&mut compress, bytes, &mut out, flush);
+    out
+}
+
+/// Compresses all of `input` onto `out` (growing it as needed) and flushes as `flush` says:
+/// until the stream ends for `Finish`, else until zlib leaves room in the output.
+fn compress_into(
+    compress: &mut flate2::Compress,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    flush: flate2::FlushCompress,
+) {
     loop {
-        let consumed = compress.total_in() as usize;
-        if out.capacity() - out.len() < 64 {
-            out.reserve(out.capacity().max(1024));
+        if out.capacity() - out.len() < 1024 {
+            out.reserve(out.capacity().max(64 * 1024));
         }
-        let status = compress.compress_vec(&bytes[consumed..], &mut out, flush);
-        let done = compress.total_in() as usize == bytes.len() && out.len() < out.capacity();
+        let before = compress.total_in();
+        let status = compress.compress_vec(input, out, flush);
+        input = &input[(compress.total_in() - before) as usize..];
+        // Done when the input is taken and the output did not fill up (zlib's rule).
+        let done = input.is_empty() && out.len() < out.capacity();
         match status {
-            Ok(flate2::Status::StreamEnd) => return out,
-            Ok(_) if done && flush != flate2::FlushCompress::Finish => return out,
+            Ok(flate2::Status::StreamEnd) | Err(_) => return,
+            Ok(_) if done && flush != flate2::FlushCompress::Finish => return,
             Ok(_) => {}
-            Err(_) => return out,
         }
     }
 }
