@@ -13,39 +13,11 @@ BIN=target/release/ngrok-cert-watchdog
 cargo build --release --quiet
 [ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
-work=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-sport=$(port); MPORT=$(port)
-RUST_LOG=warn "$BIN" simulate --listen "127.0.0.1:$sport" --api-key "$KEY" --seed benches/bulk-10k.toml --rate-limit off &
-pids+=("$!")
-for _ in $(seq 600); do curl -sf -H "Authorization: Bearer $KEY" "http://127.0.0.1:$sport/_sim/requests" >/dev/null && break; sleep 0.1; done
-printf '%s\n' "$KEY" > "$work/key"
-cat > "$work/config.toml" <<TOML
-[api]
-url = "http://127.0.0.1:$sport"
-key_file = "$work/key"
-requests_per_minute = 100000
-timeout = "60s"
-[schedule]
-sync = "0 0 * * * *"
-[metrics]
-listen = "127.0.0.1:$MPORT"
-[state]
-dir = "$work/state"
-# Nothing leaves the machine: no TLS probe, no DNS query for the bench account's domains.
-[edge]
-enabled = false
-[dns]
-enabled = false
-TOML
-RUST_LOG=warn "$BIN" --config "$work/config.toml" run &
-pids+=("$!")
-for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$MPORT/api/v1/status" && break; sleep 0.1; done
-curl -sf -o /dev/null "http://127.0.0.1:$MPORT/api/v1/status" || { echo "no successful sync" >&2; exit 1; }
+start_pair benches/bulk-10k.toml
 
 url="http://127.0.0.1:$MPORT/"
 bytes=$(curl -s -o /dev/null -w '%{size_download}' "$url")
