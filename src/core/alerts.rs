@@ -65,14 +65,16 @@ fn alertname(kind: FindingKind) -> &'static str {
     }
 }
 
-fn advice(kind: FindingKind) -> &'static str {
+/// What to do about a finding, by kind: the alerts' `action` annotation and the status page's
+/// "What to do" column.
+pub fn advice(kind: FindingKind) -> &'static str {
     match kind {
         FindingKind::CertificateExpired | FindingKind::CertificateExpiring => {
             "Renew the certificate and attach it to the domain (a [[watch]] does it when the files on disk are renewed); for ngrok-managed certificates check the domain in the ngrok dashboard."
         }
         FindingKind::CertificateUnattached => "Delete the certificate if nothing needs it any more.",
         FindingKind::ProvisioningFailed | FindingKind::ProvisioningStuck => {
-            "Check the domain's DNS records against the CNAME target ngrok shows; DNS_ERROR does not fix itself."
+            "Check the domain's DNS records against what ngrok shows (the CNAME to its target and, for a wildcard, the ACME challenge CNAME); DNS_ERROR does not fix itself, INTERNAL_ERROR usually passes."
         }
         FindingKind::RenewalOverdue => "Check the domain's certificate management status in the ngrok dashboard.",
         FindingKind::CertificateMissing | FindingKind::DomainWithoutCertificate => {

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::model::text::{format_time, human};
-use crate::model::{Finding, Severity};
+use crate::model::{Finding, FindingKind, Severity};
 use crate::outputs::report::{CertificateRow, DomainRow, Report, Summary};
 
 const STYLE: &str = include_str!("status_page.css");
@@ -284,34 +284,8 @@ fn finding_row(out: &mut String, f: &Finding) -> fmt::Result {
     write!(
         out,
         "</td><td class=\"todo\">{}</td></tr>",
-        esc(advice(f.kind.as_str()))
+        esc(crate::core::alerts::advice(f.kind))
     )
-}
-
-/// What to do about a finding, by kind (kinds by name, so ones added later fall back politely).
-pub fn advice(kind: &str) -> &'static str {
-    match kind {
-        "certificate_expired" => "Visitors get a TLS error now. Upload a renewed certificate and attach it (a [[watch]] on the renewed files does both), or switch the domain to a certificate ngrok manages.",
-        "certificate_expiring" => "Renew it before it runs out: check that certbot (or whatever issues it) runs, and that a [[watch]] covers the domain so the renewed files are uploaded.",
-        "certificate_unattached" => "No domain uses it. Delete it when it is no longer needed (delete_replaced = true does so after a rotation).",
-        "provisioning_failed" => "For DNS_ERROR, create the DNS records ngrok shows for the domain (the CNAME to its target and the ACME challenge); ngrok retries by itself. INTERNAL_ERROR usually passes.",
-        "provisioning_stuck" => "The certificate job has run too long: check the domain's DNS records and the job's message in the ngrok dashboard.",
-        "renewal_overdue" => "ngrok did not renew the managed certificate on time: check the domain's DNS (CNAME, CAA) and its provisioning job.",
-        "certificate_missing" => "The domain refers to a certificate that no longer exists: attach a valid one, or switch the domain to a managed certificate.",
-        "domain_without_certificate" => "Visitors get a TLS error: attach a certificate, or enable ngrok-managed certificates for the domain.",
-        "credential_unrestricted" => "Give the tunnel credential an ACL (bind rules) so a leaked authtoken cannot claim every domain.",
-        "watch_invalid" => "Fix the files the message names: the certificate chain and key must be a matching pair that covers the watch's domains.",
-        "rotation_failed" => "The daemon's log names the step that failed; the next pass tries again. Check the API key may write certificates and domains.",
-        "sync_failed" => "The account cannot be listed: check the API key, the network path to api.url, and the daemon's log.",
-        "edge_certificate_mismatch" => "The edge serves another certificate than the one attached: after a rotation wait for it to propagate, else attach the certificate again.",
-        "edge_certificate_invalid" => "Visitors get a certificate that does not verify: attach one with its full chain that covers the name.",
-        "edge_unreachable" => "The TLS handshake with the domain fails: check its DNS and that the endpoint is online.",
-        "dns_misconfigured" => "Create or fix the DNS record the message names.",
-        "certificate_name_mismatch" => "Attach a certificate whose subject alternative names cover the domain.",
-        "certificate_chain_incomplete" => "Upload the full chain (fullchain.pem, leaf first), not the leaf alone.",
-        "certificate_weak" => "Issue a new certificate with RSA of 2048 bits or more, or ECDSA P-256, signed with SHA-256.",
-        _ => "See the README's troubleshooting section.",
-    }
 }
 
 /// Timeline geometry: the expired zone left of `X0`, now at `X0`, the furthest expiry at `X1`.
@@ -629,7 +603,15 @@ fn provisioning(d: &DomainRow<'_>) -> String {
 fn edge_and_dns(mine: &[&Finding], probed: bool) -> String {
     let edge: Vec<String> = mine
         .iter()
-        .filter(|f| f.kind.as_str().starts_with("edge_") || f.kind.as_str() == "dns_misconfigured")
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FindingKind::EdgeCertificateMismatch
+                    | FindingKind::EdgeCertificateInvalid
+                    | FindingKind::EdgeUnreachable
+                    | FindingKind::DnsMisconfigured
+            )
+        })
         .map(|f| {
             format!(
                 "<span class=\"badge sev-{}\">{}</span>",
@@ -920,7 +902,9 @@ mod tests {
         assert!(!markup.contains("<script>"), "{markup}");
         assert!(!markup.contains("<b>"), "{markup}");
         assert!(!html.contains("</script>alert"));
-        assert!(html.contains(advice("certificate_expired")));
+        assert!(html.contains(&esc(crate::core::alerts::advice(
+            FindingKind::CertificateExpired
+        ))));
         // The domain's row is marked with its worst finding; edge and DNS are "not probed".
         let row = between(
             &html,
@@ -928,12 +912,6 @@ mod tests {
             "</tr>",
         );
         assert!(row.contains("not probed"), "{row}");
-    }
-
-    #[test]
-    fn unknown_kinds_get_generic_advice() {
-        assert!(advice("something_new").contains("README"));
-        assert_ne!(advice("edge_certificate_mismatch"), advice("something_new"));
     }
 
     #[test]
