@@ -1,7 +1,7 @@
-//! The probe pass: what is looked at from outside the API, on the edge schedule — the TLS
-//! probes of every domain, then the DNS diagnosis. `check` runs one pass; the daemon runs them
-//! on `edge.interval`, and probes a watch's domains again after a rotation until the edge
-//! confirms it (see [`run_probe_loop`]).
+//! The probe pass: the TLS probes of every domain, looked at from outside the API on the edge
+//! schedule. `check` runs one pass; the daemon runs them on `edge.interval`, and probes a
+//! watch's domains again after a rotation until the edge confirms it (see [`run_probe_loop`]).
+//! (The DNS diagnosis runs inside the sync, at most once per `edge.interval`: `daemon::dns`.)
 //!
 //! Probes never use the API budget: they read the account from the last sync's inventory.
 
@@ -70,7 +70,7 @@ pub struct ProbeResults {
 }
 
 /// One probe pass over the domains of `inventory` (only those in `only`, when given): the edge
-/// probes, each chain judged against `edge.trust`; then the DNS diagnosis.
+/// probes, each chain judged against `edge.trust`.
 pub async fn probe_pass(
     settings: &Settings,
     inventory: &Inventory,
@@ -87,7 +87,6 @@ pub async fn probe_pass(
         results.seen = edge::judge_probes(targets, probes, now, &settings.edge.trust);
         results.skipped_wildcards = skipped;
     }
-    // The DNS diagnosis (`dns.enabled`) runs here, on the same tick, after the probes.
     results
 }
 
@@ -112,9 +111,10 @@ pub fn recheck_interval(settings: &Settings) -> Duration {
         .min(settings.edge.interval)
 }
 
-/// The daemon's probe schedule: a full pass every `edge.interval` (the first after the first
-/// successful sync, and followed by one more sync), the domains of a rotation at once when the sync loop asks, and those of
-/// rotations still pending again every [`recheck_interval`]. A rotation that settles is logged
+/// The daemon's probe schedule (with `edge.enabled`): a full pass every `edge.interval` (the
+/// first after the first successful sync, and followed by one more sync), the domains of a
+/// rotation at once when the sync loop asks, and those of rotations still pending again every
+/// [`recheck_interval`]. A rotation that settles is logged
 /// and counted once; then the sync loop is woken to delete what it replaced.
 pub(super) async fn run_probe_loop(
     shared: Arc<Shared>,
@@ -152,18 +152,11 @@ pub(super) async fn run_probe_loop(
         let full = next_full.is_some_and(|t| t <= Instant::now());
         let mut only = shared.take_probe_requests();
         only.extend(pending);
-        // The DNS diagnosis runs on this schedule too, with or without the TLS probes.
-        if !settings.edge.enabled && !settings.dns.enabled {
-            if full {
-                next_full = Some(Instant::now() + settings.edge.interval);
-            }
-            continue;
-        }
-        if !full && only.is_empty() {
-            continue;
-        }
         if full {
             next_full = Some(Instant::now() + settings.edge.interval);
+        }
+        if !settings.edge.enabled || (!full && only.is_empty()) {
+            continue;
         }
         let first = full && !shared.edge().probed();
         // Shutdown does not wait for a pass: its probes are dropped (each one's socket closed).

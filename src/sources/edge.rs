@@ -117,10 +117,12 @@ impl ProbeError {
 pub async fn probe_all(targets: &[Target], options: &ProbeOptions) -> Vec<Probe> {
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let config = Arc::new(ProbeConfig::new());
+    // Shared, not copied per target: `edge.resolve` may name every domain.
+    let options = Arc::new(options.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for (i, target) in targets.iter().enumerate() {
         let (permits, config) = (Arc::clone(&permits), Arc::clone(&config));
-        let (target, options) = (target.clone(), options.clone());
+        let (target, options) = (target.clone(), Arc::clone(&options));
         tasks.spawn(async move {
             // No socket before the permit: concurrency bounds open connections, not just work.
             let Ok(_permit) = permits.acquire_owned().await else {
