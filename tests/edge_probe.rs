@@ -197,3 +197,57 @@ async fn names_not_in_edge_resolve_are_resolved_through_the_dns_nameservers() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A TLS server that sends one certificate's chain but signs the handshake with another key:
+/// someone who has the chain (it is public) but not its key.
+#[derive(Debug)]
+struct Impostor(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Impostor {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_chain_sent_without_its_key_is_not_recorded_as_served() {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let signer = Signer::new("Edge Test CA").unwrap();
+    let app = common::generate(&signer, &["app.example.com"], -1, 30);
+    let other = common::generate(&signer, &["app.example.com"], -1, 30);
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(app.chain_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(other.key_pem.as_bytes()).unwrap();
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+    let certified = rustls::sign::CertifiedKey::new(chain, signing);
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_cert_resolver(std::sync::Arc::new(Impostor(std::sync::Arc::new(
+        certified,
+    ))));
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = acceptor.accept(stream).await;
+    });
+    let resolve = [("app.example.com".to_string(), addr)].into();
+    let probes = probe_all(&[target("app.example.com")], &options(resolve, 1)).await;
+    assert!(
+        matches!(&probes[0], Probe::Failed(_)),
+        "recorded as served: {:?}",
+        fingerprint(&probes[0])
+    );
+    server.await.unwrap();
+}

@@ -310,6 +310,18 @@ impl Recorder {
     fn take(&self) -> Option<Vec<CertificateDer<'static>>> {
         self.chain.lock().ok().and_then(|mut c| c.take())
     }
+
+    /// A handshake signature that does not verify: the peer does not hold the key of the chain
+    /// it sent, which is then not what the edge serves (the handshake fails instead).
+    fn forget_unless(
+        &self,
+        verified: Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if verified.is_err() {
+            self.take();
+        }
+        verified
+    }
 }
 
 impl ServerCertVerifier for Recorder {
@@ -337,7 +349,12 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        self.forget_unless(rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.algorithms,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -346,7 +363,12 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.forget_unless(rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.algorithms,
+        ))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
