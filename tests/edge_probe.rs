@@ -116,7 +116,11 @@ async fn a_hanging_peer_costs_one_timeout_and_blocks_no_other_probe() {
     // While the hanging peer holds its slot, the other slot has gone through the other 19: a
     // pass that waited for it (one probe at a time, or batch by batch) would be at 4 by now.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(edge.accepted(), 20, "accepted before the hanging peer's timeout");
+    assert_eq!(
+        edge.accepted(),
+        20,
+        "accepted before the hanging peer's timeout"
+    );
     let probes = pass.await.unwrap();
     let took = started.elapsed();
     assert_eq!(

@@ -750,6 +750,10 @@ mod tests {
         );
         assert!(findings(&inv, &memory, &once, NOW).is_empty());
         memory.record("app.example.com", "app.example.com", fail(), NOW);
+        assert!(
+            findings(&inv, &memory, &POLICY, NOW).is_empty(),
+            "the success cleared the streak: one failure in a row now, not four"
+        );
         assert_eq!(
             findings(&inv, &memory, &once, NOW).len(),
             1,
@@ -812,6 +816,12 @@ mod tests {
         let mut memory = EdgeMemory::default();
         memory.follow(check);
         assert_eq!(memory.held(), ["cert_old".to_string()].into());
+        // Probes from before the PATCH confirm nothing, whatever they saw.
+        let before = NOW - time::Duration::seconds(1);
+        for name in ["app.example.com", "api.example.com"] {
+            memory.record(name, name, served(&fp(&new), true, 60), before);
+        }
+        assert!(memory.settle(POLICY.propagation_grace, NOW).is_empty());
         let later = NOW + time::Duration::seconds(30);
         memory.record(
             "app.example.com",

@@ -858,8 +858,17 @@ mod tests {
                     info: 0,
                 },
                 findings: &[],
-                certificates: vec![short],
-                domains: vec![domain("rd_2", "ok.example.com", Some("cert_short"))],
+                // Two 90-day certificates: 20 days left is a warning, 5 critical.
+                certificates: vec![
+                    short,
+                    ninety_day("cert_warn", 20, "warn.example.com"),
+                    ninety_day("cert_crit", 5, "crit.example.com"),
+                ],
+                domains: vec![
+                    domain("rd_2", "ok.example.com", Some("cert_short")),
+                    domain("rd_3", "warn.example.com", Some("cert_warn")),
+                    domain("rd_4", "crit.example.com", Some("cert_crit")),
+                ],
                 credentials: vec![],
             },
             watches: &[],
@@ -868,10 +877,31 @@ mod tests {
             now: NOW,
         };
         let html = body(&f);
-        assert!(
-            html.contains("class=\"mark ok\""),
-            "not a warning for the band's sake"
+        let class = |i: usize| {
+            between(
+                html.split(&format!("data-i=\"{i}\""))
+                    .next()
+                    .unwrap()
+                    .rsplit("<circle")
+                    .next()
+                    .unwrap(),
+                "class=\"mark ",
+                "\"",
+            )
+            .to_string()
+        };
+        // Soonest first (the two 5-day ones in the report's order): 5 days of a 10-day life
+        // (fine), 5 days of 90 (critical), 20 days of 90 (warning).
+        assert_eq!(
+            [class(0), class(1), class(2)],
+            ["ok", "critical", "warning"]
         );
+    }
+
+    fn ninety_day<'a>(id: &'a str, days_left: i64, name: &'a str) -> CertificateRow<'a> {
+        let mut c = cert(id, days_left, vec![name]);
+        c.not_before = c.not_after - time::Duration::days(90);
+        c
     }
 
     fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
