@@ -325,30 +325,34 @@ pub fn dns_ok(inventory: &Inventory, diagnosis: &[DomainDns]) -> Vec<(String, bo
 /// Whether the domain's trouble is one DNS explains: a `DNS_ERROR`, or a managed domain that has
 /// no certificate.
 fn explains(domain: &ReservedDomain) -> bool {
-    let dns_error = domain
+    dns_error(domain) || (domain.is_managed() && domain.certificate.is_none())
+}
+
+/// The domain's certificate job failed with `DNS_ERROR`.
+fn dns_error(domain: &ReservedDomain) -> bool {
+    domain
         .provisioning_job()
         .and_then(|j| j.error_code.as_deref())
-        == Some("DNS_ERROR");
-    dns_error || (domain.is_managed() && domain.certificate.is_none())
+        == Some("DNS_ERROR")
 }
 
 /// Adds the `dns_misconfigured` findings of `diagnosis` to `findings` (critical where the DNS
 /// explains a `DNS_ERROR` or a managed domain without a certificate, else warning; info for what
 /// cannot be judged from here), writes the diagnosis into each `DNS_ERROR` finding, and sorts.
 pub fn apply(inventory: &Inventory, diagnosis: &[DomainDns], findings: &mut Vec<Finding>) {
+    // Domain id → what DNS says, for the domains whose job failed with DNS_ERROR; written into
+    // their findings below in one pass over the findings.
+    let mut explained: HashMap<&str, String> = HashMap::new();
+    let mut added = Vec::new();
     for (domain, verdict) in verdicts(inventory, diagnosis) {
         let name = &domain.domain;
-        let diagnosis_text = match &verdict {
-            Verdict::Wrong { problems, .. } => format!("DNS as seen from here: {}", problems.join("; ")),
-            Verdict::Right { .. } => format!("DNS as seen from here leads to {} as it should, so ngrok may not have retried since it was fixed", domain.cname_target.as_deref().unwrap_or_default()),
-            Verdict::Unchecked { reason } => format!("DNS could not be checked from here: {reason}"),
-        };
-        for f in findings.iter_mut().filter(|f| {
-            f.kind == FindingKind::ProvisioningFailed
-                && f.resource_id == domain.id
-                && f.message.contains("DNS_ERROR")
-        }) {
-            f.message = format!("{} — {diagnosis_text}", f.message);
+        if dns_error(domain) {
+            let text = match &verdict {
+                Verdict::Wrong { problems, .. } => format!("DNS as seen from here: {}", problems.join("; ")),
+                Verdict::Right { .. } => format!("DNS as seen from here leads to {} as it should, so ngrok may not have retried since it was fixed", domain.cname_target.as_deref().unwrap_or_default()),
+                Verdict::Unchecked { reason } => format!("DNS could not be checked from here: {reason}"),
+            };
+            explained.insert(domain.id.as_str(), text);
         }
         let (severity, message) = match verdict {
             Verdict::Wrong { problems, notes } => {
@@ -369,7 +373,7 @@ pub fn apply(inventory: &Inventory, diagnosis: &[DomainDns], findings: &mut Vec<
             ),
             _ => continue,
         };
-        findings.push(Finding {
+        added.push(Finding {
             severity,
             kind: FindingKind::DnsMisconfigured,
             resource_id: domain.id.clone(),
@@ -378,6 +382,15 @@ pub fn apply(inventory: &Inventory, diagnosis: &[DomainDns], findings: &mut Vec<
             not_after: None,
         });
     }
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.kind == FindingKind::ProvisioningFailed)
+    {
+        if let Some(text) = explained.get(f.resource_id.as_str()) {
+            f.message = format!("{} — {text}", f.message);
+        }
+    }
+    findings.extend(added);
     sort(findings);
 }
 
