@@ -385,7 +385,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/weak");
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
         let trust = anchors(&[&read("root.pem")]);
-        let now = OffsetDateTime::now_utc();
+        let now = NOW;
         // SHA-1: uploaded with a warning (and reported as certificate_weak once attached).
         let w = watch(&["weak-sha1.example.com"]);
         let pair = validate(
