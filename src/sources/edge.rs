@@ -98,21 +98,6 @@ pub enum ProbeError {
     BadName(String),
 }
 
-impl ProbeError {
-    /// A fixed word for logs and labels.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ProbeError::Dns(_) => "dns",
-            ProbeError::Refused(_) => "refused",
-            ProbeError::Timeout(_) => "timeout",
-            ProbeError::TlsAlert(_) => "tls_alert",
-            ProbeError::Tls(_) => "tls",
-            ProbeError::Connect(_) => "connect",
-            ProbeError::BadName(_) => "bad_name",
-        }
-    }
-}
-
 /// Probes every target, at most `options.concurrency` at once; results in the targets' order.
 pub async fn probe_all(targets: &[Target], options: &ProbeOptions) -> Vec<Probe> {
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
@@ -151,7 +136,7 @@ pub async fn probe_all(targets: &[Target], options: &ProbeOptions) -> Vec<Probe>
 }
 
 /// One probe within `options.timeout`.
-pub async fn probe(target: &Target, options: &ProbeOptions, config: &ProbeConfig) -> Probe {
+async fn probe(target: &Target, options: &ProbeOptions, config: &ProbeConfig) -> Probe {
     if let Some(counter) = &options.in_flight {
         counter.enter();
     }
@@ -268,25 +253,19 @@ fn handshake_error(e: &std::io::Error) -> ProbeError {
 
 /// What every probe shares: the crypto provider and its signature algorithms.
 #[derive(Debug)]
-pub struct ProbeConfig {
+struct ProbeConfig {
     provider: Arc<CryptoProvider>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl ProbeConfig {
-    pub fn new() -> Self {
+    fn new() -> Self {
         let provider = rustls::crypto::ring::default_provider();
         let algorithms = provider.signature_verification_algorithms;
         Self {
             provider: Arc::new(provider),
             algorithms,
         }
-    }
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
