@@ -191,7 +191,7 @@ impl Shared {
                 inventory,
                 findings,
                 watches,
-                status::bands(&settings.expiry),
+                settings.expiry,
                 status::edge_checked(&settings, edge_included, self.dns.diagnosed()),
                 finished_at,
             );

@@ -16,10 +16,10 @@ use time::OffsetDateTime;
 use crate::config::{Settings, WatchSettings};
 use crate::core::rotation::{RotationResult, WatchReport, WatchState};
 use crate::model::text::format_time;
-use crate::model::Finding;
+use crate::model::{ExpiryPolicy, Finding};
 use crate::outputs::metrics::inflate_chunks;
 use crate::outputs::report::{self, Report, Summary};
-use crate::outputs::status_page::{self, Bands, BodyFacts, LastRotation, WatchRow, WatchStatus};
+use crate::outputs::status_page::{self, BodyFacts, LastRotation, WatchRow, WatchStatus};
 use crate::sources::inventory::Inventory;
 
 /// One successful sync, ready to serve.
@@ -104,20 +104,25 @@ impl Snapshot {
         inventory: &Inventory,
         findings: &[Finding],
         watches: &[WatchRow],
-        bands: Bands,
+        expiry: ExpiryPolicy,
         edge_probed: bool,
         checked_at: OffsetDateTime,
     ) -> Self {
         let doc = report::to_json(inventory, findings, checked_at);
-        Self::of_report(&doc, watches, bands, edge_probed)
+        Self::of_report(&doc, watches, expiry, edge_probed)
     }
 
-    fn of_report(doc: &Report<'_>, watches: &[WatchRow], bands: Bands, edge_probed: bool) -> Self {
+    fn of_report(
+        doc: &Report<'_>,
+        watches: &[WatchRow],
+        expiry: ExpiryPolicy,
+        edge_probed: bool,
+    ) -> Self {
         let mut body = Gzip::new();
         let facts = BodyFacts {
             report: doc,
             watches,
-            bands,
+            expiry,
             edge_probed,
             now: doc.checked_at,
         };
@@ -208,26 +213,6 @@ pub fn watch_rows(
         .collect()
 }
 
-/// `expiry.warning` and `expiry.critical` as the timeline's bands: their duration parts, or for
-/// a share alone, that share of a 90-day certificate. (The marks, like the findings, apply each
-/// threshold to each certificate's own lifetime.)
-pub fn bands(expiry: &crate::model::ExpiryPolicy) -> Bands {
-    let ninety_days = time::Duration::days(90);
-    let band = |t: crate::model::expiry::Threshold| {
-        t.duration_part().unwrap_or_else(|| {
-            let at = time::OffsetDateTime::UNIX_EPOCH;
-            t.before_expiry(at, at + ninety_days)
-                .try_into()
-                .unwrap_or_default()
-        })
-    };
-    Bands {
-        warning: band(expiry.warning),
-        critical: band(expiry.critical),
-        policy: *expiry,
-    }
-}
-
 /// Whether the page may call a domain without `edge_*` or `dns_misconfigured` findings "ok"
 /// (rather than "not probed"): the sync's findings include a probe pass's (`edge_included`,
 /// with the edge on) or a DNS diagnosis's (`dns_diagnosed`, with DNS on).
@@ -290,14 +275,14 @@ mod tests {
                 .collect(),
             credentials: Vec::new(),
         };
-        let bands = bands(&crate::model::ExpiryPolicy::default());
-        let snapshot = Snapshot::of_report(&doc, &[], bands, true);
+        let expiry = ExpiryPolicy::default();
+        let snapshot = Snapshot::of_report(&doc, &[], expiry, true);
 
         let page: Vec<u8> = snapshot.body().flat_map(|b| b.to_vec()).collect();
         let expected = status_page::body(&BodyFacts {
             report: &doc,
             watches: &[],
-            bands,
+            expiry,
             edge_probed: true,
             now,
         });

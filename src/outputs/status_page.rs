@@ -15,8 +15,9 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::model::expiry::Threshold;
 use crate::model::text::{format_time, human};
-use crate::model::{Finding, FindingKind, Severity};
+use crate::model::{ExpiryPolicy, Finding, FindingKind, Severity};
 use crate::outputs::report::{CertificateRow, DomainRow, Report, Summary};
 
 const STYLE: &str = include_str!("status_page.css");
@@ -198,21 +199,39 @@ pub struct LastRotation {
     pub result: &'static str,
 }
 
-/// The expiry thresholds the timeline draws as bands, and the policy each mark is coloured by.
+/// The timeline's bands: `expiry.warning` and `expiry.critical` by their duration parts, or for a
+/// share alone, that share of a 90-day certificate. (The marks, like the findings, apply each
+/// threshold to each certificate's own lifetime: one band cannot show a share for all.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bands {
-    pub warning: Duration,
-    pub critical: Duration,
-    /// `[expiry]`: a mark is coloured by its own certificate's stage, as its findings are (a
-    /// share applies to each certificate's lifetime; one band cannot show that for all).
-    pub policy: crate::model::ExpiryPolicy,
+struct Bands {
+    warning: Duration,
+    critical: Duration,
+}
+
+impl Bands {
+    fn of(expiry: &ExpiryPolicy) -> Self {
+        let ninety_days = time::Duration::days(90);
+        let band = |t: Threshold| {
+            t.duration_part().unwrap_or_else(|| {
+                let at = OffsetDateTime::UNIX_EPOCH;
+                t.before_expiry(at, at + ninety_days)
+                    .try_into()
+                    .unwrap_or_default()
+            })
+        };
+        Self {
+            warning: band(expiry.warning),
+            critical: band(expiry.critical),
+        }
+    }
 }
 
 /// What the account's part of the page shows; rendered once per successful sync.
 pub struct BodyFacts<'a> {
     pub report: &'a Report<'a>,
     pub watches: &'a [WatchRow],
-    pub bands: Bands,
+    /// `[expiry]`: the timeline's bands, and the stage each mark is coloured by.
+    pub expiry: ExpiryPolicy,
     /// Whether edge TLS probes and DNS checks ran: with none, the column says "not probed"
     /// rather than "ok" for a domain without `edge_*` / `dns_misconfigured` findings.
     pub edge_probed: bool,
@@ -294,6 +313,7 @@ const X1: f64 = 985.0;
 const LANES: usize = 8;
 
 fn timeline(out: &mut dyn fmt::Write, f: &BodyFacts<'_>) -> fmt::Result {
+    let bands = Bands::of(&f.expiry);
     let now = f.now;
     let mut attached: Vec<_> = f
         .report
@@ -307,7 +327,7 @@ fn timeline(out: &mut dyn fmt::Write, f: &BodyFacts<'_>) -> fmt::Result {
     let furthest = attached
         .iter()
         .map(|c| (c.not_after - now).as_seconds_f64())
-        .fold(secs(f.bands.warning).max(86_400.0), f64::max);
+        .fold(secs(bands.warning).max(86_400.0), f64::max);
     let x = |t: OffsetDateTime| {
         X0 + ((t - now).as_seconds_f64() / furthest).clamp(0.0, 1.0) * (X1 - X0)
     };
@@ -328,8 +348,8 @@ fn timeline(out: &mut dyn fmt::Write, f: &BodyFacts<'_>) -> fmt::Result {
          <rect class=\"band-critical\" x=\"{X0}\" y=\"20\" width=\"{c}\" height=\"{h}\"/>\
          <text x=\"{tx}\" y=\"14\" class=\"label\">expired</text>",
         h = bottom - 20,
-        w = band_end(f.bands.warning) - X0,
-        c = band_end(f.bands.critical) - X0,
+        w = band_end(bands.warning) - X0,
+        c = band_end(bands.critical) - X0,
         tx = X0 / 2.0,
     )?;
     for i in 0..=4 {
@@ -375,7 +395,7 @@ fn mark(
     x: &dyn Fn(OffsetDateTime) -> f64,
 ) -> fmt::Result {
     use crate::model::expiry::Stage;
-    let class = match f.bands.policy.stage(c.not_before, c.not_after, f.now) {
+    let class = match f.expiry.stage(c.not_before, c.not_after, f.now) {
         Stage::Expired => "expired",
         Stage::Critical => "critical",
         Stage::Warning => "warning",
@@ -788,11 +808,7 @@ mod tests {
         body(&BodyFacts {
             report: &report,
             watches: &[],
-            bands: Bands {
-                warning: Duration::from_secs(30 * 86_400),
-                critical: Duration::from_secs(7 * 86_400),
-                policy: crate::model::ExpiryPolicy::default(),
-            },
+            expiry: ExpiryPolicy::default(),
             edge_probed,
             now: NOW,
         })
@@ -841,11 +857,6 @@ mod tests {
             policy.stage(short.not_before, short.not_after, NOW),
             crate::model::expiry::Stage::Fine
         );
-        let bands = Bands {
-            warning: Duration::from_secs(30 * 86_400),
-            critical: Duration::from_secs(7 * 86_400),
-            policy,
-        };
         let f = BodyFacts {
             report: &Report {
                 checked_at: NOW,
@@ -872,7 +883,7 @@ mod tests {
                 credentials: vec![],
             },
             watches: &[],
-            bands,
+            expiry: policy,
             edge_probed: false,
             now: NOW,
         };
