@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use ngrok_cert_watchdog::core::dns::{apply, dns_ok};
+use ngrok_cert_watchdog::core::dns::apply;
 use ngrok_cert_watchdog::model::FindingKind;
 use ngrok_cert_watchdog::sim::dns::{Responder, Zone};
 use ngrok_cert_watchdog::sources::dns::{diagnose, Resolver};
@@ -67,9 +67,8 @@ async fn main() {
         let started = Instant::now();
         let diagnosis = diagnose(&resolver, inventory.domains()).await;
         let mut findings = Vec::new();
-        apply(&inventory, &diagnosis, &mut findings);
+        let ok = apply(&inventory, &diagnosis, &mut findings);
         let wall = started.elapsed();
-        let ok = dns_ok(&inventory, &diagnosis);
         let wrong = findings
             .iter()
             .filter(|f| f.kind == FindingKind::DnsMisconfigured)

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use ngrok_cert_watchdog::core::dns::{apply, dns_ok};
+use ngrok_cert_watchdog::core::dns::apply;
 use ngrok_cert_watchdog::core::evaluate::evaluate;
 use ngrok_cert_watchdog::model::{ExpiryPolicy, Finding, FindingKind, Severity};
 use ngrok_cert_watchdog::sim::dns::{Responder, Zone};
@@ -95,8 +95,8 @@ async fn findings(
     );
     let diagnosis = diagnose(resolver, inventory.domains()).await;
     let mut found = evaluate(&inventory, &ExpiryPolicy::default(), now);
-    apply(&inventory, &diagnosis, &mut found);
-    (found, dns_ok(&inventory, &diagnosis))
+    let ok = apply(&inventory, &diagnosis, &mut found);
+    (found, ok)
 }
 
 fn dns_findings(found: &[Finding]) -> Vec<&Finding> {

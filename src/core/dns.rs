@@ -315,13 +315,6 @@ pub fn verdicts<'a>(
     })
 }
 
-/// `ngrok_reserved_domain_dns_ok{domain}`: 1 right, 0 wrong; absent when it could not be checked.
-pub fn dns_ok(inventory: &Inventory, diagnosis: &[DomainDns]) -> Vec<(String, bool)> {
-    verdicts(inventory, diagnosis)
-        .filter_map(|(d, v)| v.ok().map(|ok| (d.domain.clone(), ok)))
-        .collect()
-}
-
 /// Whether the domain's trouble is one DNS explains: a `DNS_ERROR`, or a managed domain that has
 /// no certificate.
 fn explains(domain: &ReservedDomain) -> bool {
@@ -339,13 +332,23 @@ fn dns_error(domain: &ReservedDomain) -> bool {
 /// Adds the `dns_misconfigured` findings of `diagnosis` to `findings` (critical where the DNS
 /// explains a `DNS_ERROR` or a managed domain without a certificate, else warning; info for what
 /// cannot be judged from here), writes the diagnosis into each `DNS_ERROR` finding, and sorts.
-pub fn apply(inventory: &Inventory, diagnosis: &[DomainDns], findings: &mut Vec<Finding>) {
+/// Returns `ngrok_reserved_domain_dns_ok{domain}`: true right, false wrong, absent when it
+/// could not be checked.
+pub fn apply(
+    inventory: &Inventory,
+    diagnosis: &[DomainDns],
+    findings: &mut Vec<Finding>,
+) -> Vec<(String, bool)> {
+    let mut dns_ok = Vec::new();
     // Domain id → what DNS says, for the domains whose job failed with DNS_ERROR; written into
     // their findings below in one pass over the findings.
     let mut explained: HashMap<&str, String> = HashMap::new();
     let mut added = Vec::new();
     for (domain, verdict) in verdicts(inventory, diagnosis) {
         let name = &domain.domain;
+        if let Some(ok) = verdict.ok() {
+            dns_ok.push((name.clone(), ok));
+        }
         if dns_error(domain) {
             let text = match &verdict {
                 Verdict::Wrong { problems, .. } => format!("DNS as seen from here: {}", problems.join("; ")),
@@ -392,6 +395,7 @@ pub fn apply(inventory: &Inventory, diagnosis: &[DomainDns], findings: &mut Vec<
     }
     findings.extend(added);
     sort(findings);
+    dns_ok
 }
 
 #[cfg(test)]
@@ -584,8 +588,8 @@ mod tests {
                 BTreeSet::new(),
             );
             let mut findings = Vec::new();
-            apply(&inventory, std::slice::from_ref(&wrong), &mut findings);
-            (findings, dns_ok(&inventory, std::slice::from_ref(&wrong)))
+            let ok = apply(&inventory, std::slice::from_ref(&wrong), &mut findings);
+            (findings, ok)
         };
         let (f, ok) = run(domain(true, false, T));
         assert_eq!(

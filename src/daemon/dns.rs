@@ -82,10 +82,8 @@ pub(super) fn apply(
         shared.metrics.record_dns_ok(&[]);
         return;
     };
-    core_dns::apply(inventory, &diagnosis, findings);
-    shared
-        .metrics
-        .record_dns_ok(&core_dns::dns_ok(inventory, &diagnosis));
+    let dns_ok = core_dns::apply(inventory, &diagnosis, findings);
+    shared.metrics.record_dns_ok(&dns_ok);
 }
 
 /// One pass of lookups; logs what could not be checked. `None` when no resolver can be built.
