@@ -79,6 +79,24 @@ impl Chain {
     }
 }
 
+/// Each DER certificate parsed, in order; an error names the first that does not parse
+/// (counting from 1).
+pub fn parse_x509<'a>(
+    ders: &'a [CertificateDer<'_>],
+) -> Result<Vec<X509Certificate<'a>>, CertError> {
+    ders.iter()
+        .enumerate()
+        .map(|(index, der)| {
+            X509Certificate::from_der(der.as_ref())
+                .map(|(_, cert)| cert)
+                .map_err(|e| CertError::BadCertificate {
+                    index: index + 1,
+                    reason: e.to_string(),
+                })
+        })
+        .collect()
+}
+
 /// Parses a PEM chain, leaf first. Other PEM sections (comments, parameters) are ignored, but a
 /// file holding only a private key is named as such.
 pub fn parse_chain(pem: &[u8]) -> Result<Chain, CertError> {
@@ -107,15 +125,7 @@ pub fn parse_chain(pem: &[u8]) -> Result<Chain, CertError> {
             CertError::NoCertificate
         });
     }
-    let mut parsed = Vec::with_capacity(certificates.len());
-    for (index, der) in certificates.iter().enumerate() {
-        let (_, cert) =
-            X509Certificate::from_der(der.as_ref()).map_err(|e| CertError::BadCertificate {
-                index: index + 1,
-                reason: e.to_string(),
-            })?;
-        parsed.push(cert);
-    }
+    let parsed = parse_x509(&certificates)?;
     let ordered = parsed
         .windows(2)
         .all(|pair| pair[0].issuer().as_raw() == pair[1].subject().as_raw());

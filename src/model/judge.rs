@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
-use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+use x509_parser::prelude::{ParsedExtension, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
 use super::certs::{self, CertError};
@@ -120,15 +120,7 @@ impl<'a> Judge<'a> {
     }
 
     pub fn judge_chain(&self, ders: &[CertificateDer<'_>]) -> Result<CertFacts, CertError> {
-        let mut parsed = Vec::with_capacity(ders.len());
-        for (index, der) in ders.iter().enumerate() {
-            let (_, cert) =
-                X509Certificate::from_der(der.as_ref()).map_err(|e| CertError::BadCertificate {
-                    index: index + 1,
-                    reason: e.to_string(),
-                })?;
-            parsed.push(cert);
-        }
+        let parsed = certs::parse_x509(ders)?;
         let leaf = parsed.first().ok_or(CertError::Empty)?;
         let dns_names = certs::dns_names(leaf);
         let weak = weaknesses(&parsed);
