@@ -611,6 +611,10 @@ mod tests {
         d
     }
 
+    fn inventory(certificates: Vec<TlsCertificate>, domains: Vec<ReservedDomain>) -> Inventory {
+        Inventory::new(NOW, certificates, domains, vec![], Default::default())
+    }
+
     fn served(fingerprint: &str, covers_name: bool, days_left: i64) -> Seen {
         Seen::Served(Served {
             fingerprint: fingerprint.into(),
@@ -651,12 +655,9 @@ mod tests {
     #[test]
     fn the_attached_leaf_served_is_no_finding_another_is_a_mismatch() {
         let (a, b) = (leaf_pem("app.example.com"), leaf_pem("app.example.com"));
-        let inv = Inventory::new(
-            NOW,
+        let inv = inventory(
             vec![cert("cert_a", &a, None)],
             vec![domain("rd_app", "app.example.com", Some("cert_a"))],
-            vec![],
-            Default::default(),
         );
         let mut memory = EdgeMemory::default();
         memory.record(
@@ -697,12 +698,9 @@ mod tests {
     fn a_freshly_issued_managed_certificate_has_the_grace_to_propagate() {
         let (a, old) = (leaf_pem("m.example.com"), leaf_pem("m.example.com"));
         let issued = NOW - time::Duration::minutes(2);
-        let inv = Inventory::new(
-            NOW,
+        let inv = inventory(
             vec![cert("cert_m", &a, Some(issued))],
             vec![domain("rd_m", "m.example.com", Some("cert_m"))],
-            vec![],
-            Default::default(),
         );
         let mut memory = EdgeMemory::default();
         memory.record(
@@ -719,12 +717,9 @@ mod tests {
     #[test]
     fn failures_count_in_a_row_and_clear_on_success() {
         let a = leaf_pem("app.example.com");
-        let inv = Inventory::new(
-            NOW,
+        let inv = inventory(
             vec![cert("cert_a", &a, None)],
             vec![domain("rd_app", "app.example.com", Some("cert_a"))],
-            vec![],
-            Default::default(),
         );
         let mut memory = EdgeMemory::default();
         let fail = || Seen::Failed("connection refused by 127.0.0.1:1".into());
@@ -766,12 +761,9 @@ mod tests {
     #[test]
     fn a_chain_that_does_not_verify_is_invalid_with_its_reason() {
         let a = leaf_pem("app.example.com");
-        let inv = Inventory::new(
-            NOW,
+        let inv = inventory(
             vec![cert("cert_a", &a, None)],
             vec![domain("rd_app", "app.example.com", Some("cert_a"))],
-            vec![],
-            Default::default(),
         );
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(a.as_bytes())
             .map(Result::unwrap)
@@ -861,15 +853,12 @@ mod tests {
             .map(String::from)
             .to_vec();
         let inv = |api_on: &str| {
-            Inventory::new(
-                NOW,
+            inventory(
                 vec![cert("cert_new", &new, None), cert("cert_old", &old, None)],
                 vec![
                     domain("rd_app", "app.example.com", Some("cert_new")),
                     domain("rd_api", "api.example.com", Some(api_on)),
                 ],
-                vec![],
-                Default::default(),
             )
         };
         // Both moved (a restart after the last PATCH): both checked for the new leaf, the grace
@@ -904,12 +893,9 @@ mod tests {
     #[test]
     fn past_the_grace_the_replaced_leaf_is_a_mismatch_on_the_watch() {
         let (new, old) = (leaf_pem("app.example.com"), leaf_pem("app.example.com"));
-        let inv = Inventory::new(
-            NOW,
+        let inv = inventory(
             vec![cert("cert_new", &new, None), cert("cert_old", &old, None)],
             vec![domain("rd_app", "app.example.com", Some("cert_new"))],
-            vec![],
-            Default::default(),
         );
         let mut memory = EdgeMemory::default();
         memory.follow(RotationCheck {
