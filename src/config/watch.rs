@@ -101,3 +101,22 @@ fn validate_domains(
     }
     domains
 }
+
+#[cfg(test)]
+impl WatchSettings {
+    /// A watch named `app` of `/certs/fullchain.pem` and `/certs/privkey.pem` for `domains`,
+    /// with the defaults and `delete_replaced` on: the unit tests' watch.
+    pub(crate) fn for_test(domains: &[&str]) -> Self {
+        Self {
+            name: "app".into(),
+            certificate: PathBuf::from("/certs/fullchain.pem"),
+            private_key: PathBuf::from("/certs/privkey.pem"),
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            delete_replaced: true,
+            take_over_managed: false,
+            debounce: std::time::Duration::from_secs(2),
+            settle_timeout: std::time::Duration::from_secs(60),
+            poll_interval: None,
+        }
+    }
+}

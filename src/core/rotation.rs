@@ -488,24 +488,12 @@ mod tests {
     use crate::sources::local::{validate, Files, RefusalKind};
     use crate::sources::ngrok::{CertPolicy, Ref, TlsCertificate};
     use std::collections::BTreeSet;
-    use std::path::PathBuf;
-    use std::time::Duration;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
 
     fn watch(domains: &[&str]) -> WatchSettings {
-        WatchSettings {
-            name: "app".into(),
-            certificate: PathBuf::from("/certs/fullchain.pem"),
-            private_key: PathBuf::from("/certs/privkey.pem"),
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            delete_replaced: true,
-            take_over_managed: false,
-            debounce: Duration::from_secs(2),
-            settle_timeout: Duration::from_secs(60),
-            poll_interval: None,
-        }
+        WatchSettings::for_test(domains)
     }
 
     /// A chain and key for `names`, issued at `issued`, as files read just now.

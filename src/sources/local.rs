@@ -248,23 +248,12 @@ pub fn settled(files: &Files, settle_timeout: Duration, now: OffsetDateTime) -> 
 mod tests {
     use super::*;
     use crate::model::certs::generate::{Signer, Spec};
-    use std::path::PathBuf;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2027-01-01 12:00 UTC);
 
     fn watch(domains: &[&str]) -> WatchSettings {
-        WatchSettings {
-            name: "app".into(),
-            certificate: PathBuf::from("/certs/fullchain.pem"),
-            private_key: PathBuf::from("/certs/privkey.pem"),
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            delete_replaced: true,
-            take_over_managed: false,
-            debounce: Duration::from_secs(2),
-            settle_timeout: Duration::from_secs(60),
-            poll_interval: None,
-        }
+        WatchSettings::for_test(domains)
     }
 
     fn files(chain_pem: &str, key_pem: &str) -> Files {
