@@ -115,11 +115,6 @@ fn finding<'a>(report: &'a Value, kind: &str, domain: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} for {domain}: {report:#}"))
 }
 
-fn closed_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 /// The config: every name of the seed resolved to `edge` (down.example.com to `down`), the
 /// simulator's CA trusted, DNS off.
 fn config(
@@ -176,7 +171,7 @@ async fn each_edge_finding_appears_for_its_case_and_disappears_once_fixed() {
     edge.serve("new.example.com", &fallback.chain_pem, &fallback.key_pem)
         .unwrap();
     // down: nothing listens there.
-    let down = closed_port();
+    let down = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let (_dir, config) = config(&sim, edge.addr(), down, &ca);
 
     let (report, code) = check(&config, &[]).await;
@@ -302,26 +297,28 @@ async fn simulate_write_ca_writes_the_root_every_seeded_certificate_chains_to() 
 
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
-    let port = closed_port().port();
+    let port = free_port();
     let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-seed.toml");
-    let mut child = std::process::Command::new(bin())
-        .args([
-            "simulate",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--api-key",
-            KEY,
-        ])
-        .args([
-            "--seed",
-            seed.to_str().unwrap(),
-            "--write-ca",
-            ca.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let simulator = Killed(
+        std::process::Command::new(bin())
+            .args([
+                "simulate",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--api-key",
+                KEY,
+            ])
+            .args([
+                "--seed",
+                seed.to_str().unwrap(),
+                "--write-ca",
+                ca.to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://127.0.0.1:{port}/tls_certificates");
     let mut listed = None;
     for _ in 0..100 {
@@ -337,10 +334,7 @@ async fn simulate_write_ca_writes_the_root_every_seeded_certificate_chains_to() 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = std::process::Command::new("kill")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    drop(simulator);
     let listed = listed.expect("the simulator answers");
     let anchors: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&ca)
         .unwrap()

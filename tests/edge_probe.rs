@@ -51,9 +51,7 @@ async fn records_the_chain_served_for_each_name_and_names_each_failure() {
     edge.serve("wrong.example.com", &other.chain_pem, &other.key_pem)
         .unwrap();
     // A port nobody listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed_addr = closed.local_addr().unwrap();
-    drop(closed);
+    let closed_addr = SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let resolve: BTreeMap<String, SocketAddr> = [
         ("app.example.com", edge.addr()),
         ("wrong.example.com", edge.addr()),
