@@ -416,9 +416,9 @@ fn mark(
 /// A mark's words for the time `left` until its expiry.
 fn expires(left: time::Duration) -> String {
     if left <= time::Duration::ZERO {
-        format!("expired {} ago", human(-left))
+        relative(left)
     } else {
-        format!("expires in {}", human(left))
+        format!("expires {}", relative(left))
     }
 }
 
