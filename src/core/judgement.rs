@@ -78,7 +78,12 @@ pub fn findings(inventory: &Inventory, certificate: &Certificate, out: &mut Vec<
             domains[0],
             format!(
                 "uploaded certificate {name} for {used_by} is weak: {}; {refused}: re-issue it with an ECDSA P-256 or a 2048-bit RSA key, signed with SHA-256",
-                facts.weak.join("; ")
+                facts
+                    .weak
+                    .iter()
+                    .map(|w| w.words.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         ));
     }

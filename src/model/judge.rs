@@ -27,7 +27,28 @@ pub struct CertFacts {
     /// Why the chain is not in order (leaf first, each certificate followed by its issuer).
     pub order: Option<String>,
     /// Each weak key or signature, in words ("the leaf's RSA key has 1024 bits").
-    pub weak: Vec<String>,
+    pub weak: Vec<Weakness>,
+}
+
+/// One weak key or signature of a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Weakness {
+    /// It is the leaf's own key: the one its private key must match.
+    pub leaf_key: bool,
+    /// What is weak, in words ("the leaf (CN=…) has a 1024-bit RSA key …").
+    pub words: String,
+}
+
+impl std::fmt::Display for Weakness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.words)
+    }
+}
+
+impl PartialEq<&str> for Weakness {
+    fn eq(&self, other: &&str) -> bool {
+        self.words == *other
+    }
 }
 
 /// Whether the chain verifies to a trusted root.
@@ -45,6 +66,11 @@ pub enum ChainVerdict {
 }
 
 impl CertFacts {
+    /// The weakness of the leaf's own key, if it has one.
+    pub fn weak_leaf_key(&self) -> Option<&Weakness> {
+        self.weak.iter().find(|w| w.leaf_key)
+    }
+
     /// The domains of `domains` that none of the leaf's DNS names covers.
     pub fn uncovered<'a>(&self, domains: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
         certs::uncovered(&self.dns_names, domains)
@@ -314,37 +340,33 @@ const WEAK_SIGNATURES: [(&str, &str); 6] = [
 /// Weak keys (RSA under 2048 bits, EC under 256) and weak signatures of the leaf and the
 /// intermediates. A root's self-signature is not checked: clients trust a root for being in
 /// their store, not for its signature.
-fn weaknesses(parsed: &[X509Certificate<'_>]) -> Vec<String> {
+fn weaknesses(parsed: &[X509Certificate<'_>]) -> Vec<Weakness> {
     let mut weak = Vec::new();
     for (i, c) in parsed.iter().enumerate() {
         if i > 0 && self_issued(c) {
             continue;
         }
         let who = describe(c, i);
-        match c.public_key().parsed() {
-            Ok(PublicKey::RSA(rsa)) => {
-                let bits = bit_length(rsa.modulus);
-                if bits < 2048 {
-                    weak.push(format!(
-                        "{who} has a {bits}-bit RSA key (at least 2048 bits needed)"
-                    ));
-                }
-            }
-            Ok(PublicKey::EC(point)) => {
-                let bits = point.key_size();
-                if bits < 256 {
-                    weak.push(format!(
-                        "{who} has a {bits}-bit EC key (at least 256 bits needed)"
-                    ));
-                }
-            }
-            _ => {}
+        let small_key = match c.public_key().parsed() {
+            Ok(PublicKey::RSA(rsa)) => Some((bit_length(rsa.modulus), "RSA", 2048)),
+            Ok(PublicKey::EC(point)) => Some((point.key_size(), "EC", 256)),
+            _ => None,
+        }
+        .filter(|(bits, _, least)| bits < least);
+        if let Some((bits, algorithm, least)) = small_key {
+            weak.push(Weakness {
+                leaf_key: i == 0,
+                words: format!(
+                    "{who} has a {bits}-bit {algorithm} key (at least {least} bits needed)"
+                ),
+            });
         }
         let oid = c.signature_algorithm.algorithm.to_id_string();
         if let Some((_, hash)) = WEAK_SIGNATURES.iter().find(|(o, _)| *o == oid) {
-            weak.push(format!(
-                "{who} is signed with {hash}, which browsers reject"
-            ));
+            weak.push(Weakness {
+                leaf_key: false,
+                words: format!("{who} is signed with {hash}, which browsers reject"),
+            });
         }
     }
     weak

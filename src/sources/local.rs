@@ -148,7 +148,7 @@ pub fn validate(
     let key = certs::parse_private_key(key_bytes)
         .map_err(|e| Refusal::transient(format!("{key_file}: {e}")))?;
     if let Err(e) = certs::check_key_matches(&chain, &key) {
-        if let (CertError::BadKey, Some(weak)) = (&e, facts.weak.first()) {
+        if let (CertError::BadKey, Some(weak)) = (&e, facts.weak_leaf_key()) {
             // ring loads no RSA key under 2048 bits, so such a pair cannot be checked.
             return Err(Refusal::permanent(format!(
                 "{key_file}: cannot be matched with {cert_file}, because {weak}: no client accepts it any more; use a 2048-bit RSA or an ECDSA P-256 key"
@@ -400,6 +400,19 @@ mod tests {
         assert_eq!(refusal.kind, RefusalKind::Permanent);
         assert!(
             refusal.reason.contains("has a 1024-bit RSA key"),
+            "{refusal:?}"
+        );
+        // A key that does not load beside a chain weak elsewhere (its SHA-1 signature) is
+        // the key's fault, not the signature's.
+        let w = watch(&["weak-sha1.example.com"]);
+        let garbage = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let refusal = validate(&w, &files(&read("sha1.pem"), garbage), &trust, now).unwrap_err();
+        assert_eq!(refusal.kind, RefusalKind::Permanent);
+        assert!(
+            refusal
+                .reason
+                .contains("does not parse or is of an unsupported type")
+                && !refusal.reason.contains("SHA-1"),
             "{refusal:?}"
         );
     }
