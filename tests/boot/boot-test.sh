@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # The boot test: the Debian package and the README's manual install, each in a booted minimal
-# Debian 12 (systemd 252) container, checked from inside by a oneshot unit that writes one line per
-# check and powers off.
+# Debian container, on Debian 13 (trixie, systemd 257) and Debian 12 (bookworm, systemd 252),
+# checked from inside by a oneshot unit that writes one line per check and powers off.
 #
 #   1. builds the .deb once with `cargo deb` (a release build) and repackages it as a newer
 #      version with `cargo deb --no-build --deb-version ...` for the upgrade check;
-#   2. makes a minimal Debian root with debootstrap (--variant=minbase, bookworm, plus systemd,
-#      dbus, man-db, bash-completion and curl; no procps, as on a minimal host), kept in
-#      target/boot-test/base and reused by later runs;
-#   3. container "package": tests/boot/package-checks.sh (dpkg -i, configure, enable, metrics,
-#      reload, journal priorities, systemd-analyze security, a template instance, upgrade, stop,
-#      purge);
-#   4. container "manual": the README's manual install, the commands between its
+#   2. makes a minimal Debian root of each release with debootstrap (--variant=minbase, plus
+#      systemd, dbus, man-db, bash-completion and curl; no procps, as on a minimal host), kept in
+#      target/boot-test/base-RELEASE and reused by later runs, and a local package repository
+#      for it (ca-certificates and what it needs) in target/boot-test/debs-RELEASE;
+#   3. container "package-RELEASE": tests/boot/package-checks.sh (dpkg -i, configure, enable,
+#      metrics, reload, journal priorities, systemd-analyze security, a template instance,
+#      upgrade, stop, purge);
+#   4. container "manual-RELEASE": the README's manual install, the commands between its
 #      "boot-test: manual install" markers, run as written, then tests/boot/manual-checks.sh.
 #
-# Both containers run with --private-network: only loopback, nothing reaches outside the machine
-# (the ngrok API is the simulator, `ngrok-cert-watchdog simulate`, on 127.0.0.1 inside).
+# Every container runs with --private-network: only loopback, nothing reaches outside the
+# machine (the ngrok API is the simulator, `ngrok-cert-watchdog simulate`, on 127.0.0.1 inside).
 #
 # Needs root, debootstrap, systemd-nspawn (package systemd-container), cargo-deb and a Debian
 # mirror for the first debootstrap (the one apt uses here, or BOOT_TEST_MIRROR).
+# BOOT_TEST_SUITES picks the releases (default "bookworm trixie").
 # Exit: 0 every check passed; 1 a check failed; 77 cannot run here (skipped), unless
 # BOOT_TEST_REQUIRED=1, which turns a skip into a failure (.ci/run sets it).
 set -euo pipefail
@@ -58,49 +60,75 @@ cargo deb --locked --output "$work/pkg-1.deb" >"$work/cargo-deb.log" 2>&1 \
 cargo deb --no-build --fast --deb-version "$version-1+boot2" --output "$work/pkg-2.deb" >>"$work/cargo-deb.log" 2>&1 \
     || { cat "$work/cargo-deb.log" >&2; echo "boot test: cargo deb --no-build failed" >&2; exit 1; }
 
-# --- 2. the minimal Debian root ----------------------------------------------------------------
+# --- 2. the minimal Debian roots ---------------------------------------------------------------
+# Each Debian release the checks boot: the current stable (13, trixie) and the one before (12,
+# bookworm), whose systemd and base differ (systemd 257 and 252).
+suites=${BOOT_TEST_SUITES:-bookworm trixie}
 include=systemd,systemd-sysv,dbus,man-db,bash-completion,curl
-stamp="bookworm minbase $include"
-base="$work/base"
-if [ ! -f "$base/.boot-test-stamp" ] || [ "$(cat "$base/.boot-test-stamp")" != "$stamp" ]; then
-    mirror=${BOOT_TEST_MIRROR:-}
-    if [ -z "$mirror" ]; then
-        # The mirror apt uses on this machine (deb822 or one-line sources), else Debian's CDN.
-        mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null \
-            | awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /debian\/?$/) { print $i; exit } }')
-        [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' \
-            /etc/apt/sources.list 2>/dev/null || true)
-        [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+
+mirror=${BOOT_TEST_MIRROR:-}
+if [ -z "$mirror" ]; then
+    # The mirror apt uses on this machine (deb822 or one-line sources), else Debian's CDN.
+    mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null \
+        | awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /debian\/?$/) { print $i; exit } }')
+    [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $2 ~ /debian\/?$/ { print $2; exit }' \
+        /etc/apt/sources.list 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+fi
+
+# make_base SUITE: the minimal root of SUITE in $work/base-SUITE, made once.
+make_base() {
+    local suite=$1 base="$work/base-$1" stamp="$1 minbase $include"
+    if [ -f "$base/.boot-test-stamp" ] && [ "$(cat "$base/.boot-test-stamp")" = "$stamp" ]; then
+        say "reusing the Debian root in $base"
+        return
     fi
-    say "debootstrap bookworm from $mirror (once; reused by later runs)"
+    say "debootstrap $suite from $mirror (once; reused by later runs)"
     rm -rf "$base" "$base.tmp"
-    debootstrap --variant=minbase --include="$include" bookworm "$base.tmp" "$mirror" \
-        >"$work/debootstrap.log" 2>&1 \
-        || { tail -n 20 "$work/debootstrap.log" >&2; skip "debootstrap failed (no Debian mirror reachable?)"; }
+    debootstrap --variant=minbase --include="$include" "$suite" "$base.tmp" "$mirror" \
+        >"$work/debootstrap-$suite.log" 2>&1 \
+        || { tail -n 20 "$work/debootstrap-$suite.log" >&2; skip "debootstrap $suite failed (no Debian mirror reachable?)"; }
     # Package lists are not needed offline, and a smaller root copies faster.
     rm -rf "$base.tmp/var/cache/apt/archives/"*.deb
     echo "$stamp" >"$base.tmp/.boot-test-stamp"
     mv "$base.tmp" "$base"
-else
-    say "reusing the Debian root in $base"
-fi
+}
 
 # The containers have no network. What apt installs there besides our .deb comes from a local
 # repository standing in for the Debian mirror: ca-certificates (the package depends on it; a
-# minimal Debian has no TLS roots) and what it needs, fetched once with this machine's apt.
-debs="$work/debs"
-extra_debs="ca-certificates openssl libssl3"
-if [ ! -f "$debs/Packages" ] || [ "$(cat "$debs/.boot-test-stamp" 2>/dev/null)" != "$extra_debs" ]; then
-    say "apt-get download $extra_debs (once; the containers' package repository)"
-    rm -rf "$debs" "$debs.tmp"
-    mkdir -p "$debs.tmp"
+# minimal Debian has no TLS roots) and what it needs, fetched once from SUITE with an apt of
+# its own (lists and cache in $work/apt-SUITE; this machine's apt is left alone).
+make_debs() {
+    local suite=$1 debs="$work/debs-$1" apt_dir="$work/apt-$1" extra
+    case "$suite" in
+        bookworm) extra="ca-certificates openssl libssl3" ;;
+        *) extra="ca-certificates openssl libssl3t64" ;; # the 64-bit time_t names, from trixie on
+    esac
+    if [ -f "$debs/Packages" ] && [ "$(cat "$debs/.boot-test-stamp" 2>/dev/null)" = "$extra" ]; then
+        return
+    fi
+    say "apt-get download $extra from $suite (once; the containers' package repository)"
+    rm -rf "$debs" "$debs.tmp" "$apt_dir"
+    mkdir -p "$debs.tmp" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" >"$apt_dir/sources.list"
+    local apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+        -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
     # shellcheck disable=SC2086 # one package a word
-    (cd "$debs.tmp" && apt-get download $extra_debs) >"$work/apt-download.log" 2>&1 \
-        || { cat "$work/apt-download.log" >&2; skip "apt-get download $extra_debs failed (apt-get update first?)"; }
+    { apt-get "${apt_opts[@]}" update && (cd "$debs.tmp" && apt-get "${apt_opts[@]}" download $extra); } \
+        >"$work/apt-download-$suite.log" 2>&1 \
+        || { tail -n 20 "$work/apt-download-$suite.log" >&2; skip "apt-get download $extra from $suite failed (no Debian mirror reachable?)"; }
+    rm -rf "$apt_dir" # 30 MB of lists, needed no more
     (cd "$debs.tmp" && dpkg-scanpackages . /dev/null >Packages 2>/dev/null)
-    echo "$extra_debs" >"$debs.tmp/.boot-test-stamp"
+    echo "$extra" >"$debs.tmp/.boot-test-stamp"
     mv "$debs.tmp" "$debs"
-fi
+}
+
+for suite in $suites; do
+    make_base "$suite"
+    make_debs "$suite"
+done
+# Roots of the layout before the per-release ones.
+rm -rf "$work/base" "$work/debs"
 
 # --- 3 and 4. the containers -------------------------------------------------------------------
 # What the package must ship under /usr/share/ngrok-cert-watchdog/, from the source tree.
@@ -138,12 +166,14 @@ cleanup_cgroups() {
 }
 trap cleanup_cgroups EXIT
 
-# boot NAME CHECK-SCRIPT: a fresh copy of the root, the checks enabled as a oneshot unit, booted.
+# boot KIND SUITE CHECK-SCRIPT: a fresh copy of SUITE's root, the checks enabled as a oneshot
+# unit, booted as container KIND-SUITE.
 boot() {
-    local name=$1 checks=$2 root="$work/root-$1" out="$work/out-$1"
+    local name=$1-$2 suite=$2 checks=$3
+    local root="$work/root-$name" out="$work/out-$name"
     rm -rf "$root" "$out"
     mkdir -p "$out"
-    cp -a --reflink=auto "$base" "$root"
+    cp -a --reflink=auto "$work/base-$suite" "$root"
     # apt's only source: the local repository (the mirror cannot be reached from inside).
     echo "deb [trusted=yes] file:/boot-test/debs ./" >"$root/etc/apt/sources.list"
     rm -f "$root/etc/apt/sources.list.d/"*
@@ -170,7 +200,7 @@ EOF
     local cg="" cmd
     cmd=(systemd-nspawn --quiet --boot --directory="$root" --machine="ncw-$name"
         --private-network --console=pipe
-        --bind-ro="$work/share:/boot-test" --bind="$out:/boot-test-out"
+        --bind-ro="$work/share-$suite:/boot-test" --bind="$out:/boot-test-out"
         --bind-ro="$repo:/src" "${nspawn_opts[@]}")
     if [ "$host_systemd" = no ]; then
         for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
@@ -203,19 +233,25 @@ EOF
     fi
 }
 
-# What the containers see at /boot-test.
-rm -rf "$work/share"
-mkdir -p "$work/share"
-cp "$work/pkg-1.deb" "$work/pkg-2.deb" "$work/expected-share.txt" "$work/readme-manual-install.sh" \
-    "$here/package-checks.sh" "$here/manual-checks.sh" "$here/lib.sh" config/demo-seed.toml "$work/share/"
-cp -r "$debs" "$work/share/debs"
+names=()
+for suite in $suites; do
+    # What the containers see at /boot-test: the same files, and the release's repository.
+    share="$work/share-$suite"
+    rm -rf "$share"
+    mkdir -p "$share"
+    cp "$work/pkg-1.deb" "$work/pkg-2.deb" "$work/expected-share.txt" "$work/readme-manual-install.sh" \
+        "$here/package-checks.sh" "$here/manual-checks.sh" "$here/lib.sh" config/demo-seed.toml "$share/"
+    cp -r "$work/debs-$suite" "$share/debs"
 
-boot package package-checks.sh
-boot manual manual-checks.sh
+    boot package "$suite" package-checks.sh
+    boot manual "$suite" manual-checks.sh
+    names+=("package-$suite" "manual-$suite")
+done
+rm -rf "$work/share" "$work/root-package" "$work/root-manual" "$work/out-package" "$work/out-manual"
 
 echo
 status=0
-for name in package manual; do
+for name in "${names[@]}"; do
     echo "== $name"
     cat "$work/out-$name/results.txt"
     if [ -f "$work/out-$name/notes.txt" ]; then sed 's/^/  note: /' "$work/out-$name/notes.txt"; fi
