@@ -4,6 +4,7 @@
 //! the pure core (`core::evaluate`).
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use time::OffsetDateTime;
 
@@ -313,14 +314,56 @@ impl Inventory {
     }
 }
 
-/// A page of listed certificates judged on every core: judging is mostly one signature check a
+/// A page of listed certificates judged in parallel: judging is mostly one signature check a
 /// chain (~60 µs for ECDSA P-256), six seconds on one core for 100,000 certificates. The page's
 /// order is kept.
 fn judged_page(page: Vec<TlsCertificate>, judge: &Judge<'_>) -> Vec<Certificate> {
+    judged_on(judging_pool(), page, judge)
+}
+
+/// At most this many threads judge: a watchdog's burst at each sync should not take every core
+/// of a large host.
+const MAX_JUDGING_THREADS: usize = 4;
+
+/// The threads that judge, started at the first sync and kept (idle between syncs). `None` when
+/// they cannot be started (a tasks limit): then one thread judges, the sync's own.
+fn judging_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_JUDGING_THREADS);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("judge-{i}"))
+            .build()
+            .inspect_err(|e| {
+                tracing::warn!(
+                    "certificates are judged on one thread: cannot start {threads} threads: {e}"
+                )
+            })
+            .ok()
+    })
+    .as_ref()
+}
+
+fn judged_on(
+    pool: Option<&rayon::ThreadPool>,
+    page: Vec<TlsCertificate>,
+    judge: &Judge<'_>,
+) -> Vec<Certificate> {
     use rayon::prelude::*;
-    page.into_par_iter()
-        .map(|c| Certificate::judged_by(c, judge))
-        .collect()
+    match pool {
+        Some(pool) => pool.install(|| {
+            page.into_par_iter()
+                .map(|c| Certificate::judged_by(c, judge))
+                .collect()
+        }),
+        None => page
+            .into_iter()
+            .map(|c| Certificate::judged_by(c, judge))
+            .collect(),
+    }
 }
 
 /// One sync: the three lists (concurrently, sharing the client's budget), then a GET for each
@@ -363,4 +406,85 @@ pub async fn sync(
         credentials,
         missing_certificates,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::certs::generate::{Signer, Spec};
+    use crate::model::judge::ChainVerdict;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 10:00 UTC);
+
+    #[test]
+    fn a_page_is_judged_alike_and_in_order_on_a_pool_or_on_one_thread() {
+        let root = Signer::new("Page Root").unwrap();
+        let int = root.intermediate("Page Intermediate", false).unwrap();
+        let trust = Trust::with_anchors(
+            &crate::model::certs::parse_chain(root.root_pem().as_bytes())
+                .unwrap()
+                .certificates,
+        )
+        .unwrap();
+        // Every third one a leaf alone: its issuer missing.
+        let pems: Vec<String> = (0..24)
+            .map(|i| {
+                let name = format!("app{i}.example.com");
+                let names = [name.clone()];
+                let g = int
+                    .generate(&Spec {
+                        common_name: &name,
+                        dns_names: &names,
+                        not_before: NOW - time::Duration::days(1),
+                        not_after: NOW + time::Duration::days(60),
+                    })
+                    .unwrap();
+                if i % 3 == 0 {
+                    g.leaf_pem
+                } else {
+                    g.chain_pem
+                }
+            })
+            .collect();
+        let page = || -> Vec<TlsCertificate> {
+            pems.iter()
+                .enumerate()
+                .map(|(i, pem)| {
+                    serde_json::from_value(serde_json::json!({
+                        "id": format!("cert_{i}"),
+                        "certificate_pem": pem,
+                        "not_before": "2026-11-24T10:00:00Z",
+                        "not_after": "2027-01-24T10:00:00Z",
+                    }))
+                    .unwrap()
+                })
+                .collect()
+        };
+        let judge = Judge::new(&trust, NOW);
+        let one_thread = judged_on(None, page(), &judge);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let pooled = judged_on(Some(&pool), page(), &judge);
+        assert_eq!(pooled, one_thread);
+        let ids: Vec<&str> = pooled.iter().map(|c| c.id.as_str()).collect();
+        let expected: Vec<String> = (0..24).map(|i| format!("cert_{i}")).collect();
+        assert_eq!(ids, expected);
+        for (i, c) in pooled.iter().enumerate() {
+            let PemFacts::Judged(facts) = &c.pem else {
+                panic!("{} was not judged: {:?}", c.id, c.pem)
+            };
+            assert_eq!(facts.dns_names, [format!("app{i}.example.com")]);
+            let alone = matches!(
+                facts.chain,
+                ChainVerdict::Untrusted {
+                    leaf_alone: true,
+                    ..
+                }
+            );
+            assert_eq!(alone, i % 3 == 0, "{}: {:?}", c.id, facts.chain);
+        }
+    }
 }
