@@ -131,8 +131,12 @@ pub struct ReservedDomain {
     pub certificate_management_status: Option<Box<CertStatus>>,
     #[serde(default)]
     pub acme_challenge_cname_target: Option<String>,
-    /// The account's dev domain (newer API responses; absent means false).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// The account's dev domain (newer API responses; absent or null means false).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub is_dev: bool,
 }
 
@@ -590,6 +594,13 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(d.provisioning_job(), None);
+        // A new optional field may come as null (UPSTREAM-NOTES: `is_dev`): false, as absent.
+        let d: ReservedDomain = serde_json::from_value(serde_json::json!({
+            "id": "rd_2", "domain": "b.example.com", "cname_target": "x.ngrok-cname.test",
+            "is_dev": null
+        }))
+        .unwrap();
+        assert!(!d.is_dev && !d.is_ngrok_owned());
         let cr: TunnelCredential =
             serde_json::from_value(serde_json::json!({"id": "cr_1", "acl": null})).unwrap();
         assert!(!cr.is_restricted());
