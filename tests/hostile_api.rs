@@ -1,5 +1,5 @@
 //! A hostile API on 127.0.0.1:0: endless bodies and paging that never ends are cut off with a
-//! clear error instead of exhausting the watchdog.
+//! clear error instead of exhausting the watchdog; paging the record leaves open still works.
 
 mod common;
 
@@ -85,26 +85,27 @@ struct Paging {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn empty_pages_that_link_onwards_end_the_list() {
+async fn an_empty_page_ends_the_list_even_if_it_links_onwards() {
+    // A full last page may link to an empty one (undocumented either way; ngrok's Go client
+    // stops at an empty page): the items are all there, and the list ends without an error.
     let served = Arc::new(AtomicUsize::new(0));
-    let handler = |State(n): State<Arc<AtomicUsize>>| async move {
-        let i = n.fetch_add(1, Ordering::SeqCst);
-        axum::Json(credentials_page(
-            &[],
-            Some(format!("/credentials?before_id=cr_{i}")),
-        ))
+    let handler = |State(n): State<Arc<AtomicUsize>>, Query(p): Query<Paging>| async move {
+        n.fetch_add(1, Ordering::SeqCst);
+        let (ids, next): (&[&str], String) = match p.before_id.as_deref() {
+            None => (&["cr_4", "cr_3"], "/credentials?before_id=cr_3".into()),
+            Some("cr_3") => (&["cr_2", "cr_1"], "/credentials?before_id=cr_1".into()),
+            Some(other) => (&[], format!("/credentials?before_id={other}x")),
+        };
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        axum::Json(credentials_page(&ids, Some(next)))
     };
     let router = Router::new()
         .route("/credentials", get(handler))
         .with_state(Arc::clone(&served));
     let client = serve(router).await;
     let (result, _) = list(&client).await;
-    let e = result.unwrap_err();
-    assert!(
-        e.to_string().contains("empty page links to a next page"),
-        "{e}"
-    );
-    assert_eq!(served.load(Ordering::SeqCst), 1);
+    assert_eq!(result.unwrap(), 4);
+    assert_eq!(served.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

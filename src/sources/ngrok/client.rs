@@ -47,7 +47,7 @@ impl Listed for TunnelCredential {
     }
 }
 
-/// A page that links onwards must bring items, each older (a smaller id) than the last item
+/// A page that links onwards must bring items each older (a smaller id) than the last item
 /// before it: otherwise the server is not paging forward.
 fn check_progress<T: Listed>(
     last: Option<&str>,
@@ -55,9 +55,6 @@ fn check_progress<T: Listed>(
     operation: &str,
 ) -> Result<(), ApiError> {
     let fail = |why: String| Err(ApiError::new(ErrorKind::InvalidResponse, operation, why));
-    if page.is_empty() {
-        return fail("an empty page links to a next page: paging would never end".into());
-    }
     if let Some(last) = last {
         if let Some(newer) = page.iter().find(|item| item.id() >= last) {
             return fail(format!(
@@ -471,9 +468,11 @@ impl Client {
     }
 
     /// Every page of a list, following `next_page_uri` on this origin only, and only while the
-    /// paging makes progress: an empty page that still links onwards, a page whose items are not
-    /// older than the last page's (ids are time-sortable, newest first), a repeated link or more
-    /// than [`MAX_PAGES`] pages end it with an error instead of following the server forever.
+    /// paging makes progress: a page whose items are not older than the last page's (ids are
+    /// time-sortable, newest first), a repeated link or more than [`MAX_PAGES`] pages end it
+    /// with an error instead of following the server forever. An empty page ends the list even
+    /// if it links onwards, as in ngrok's Go client: whether the API answers a full last page
+    /// with `next_page_uri: null` or with a link to an empty page is not documented.
     /// Each page goes through `reduce` before the next page is fetched.
     async fn list_all<L: DeserializeOwned, T: Listed, R>(
         &self,
@@ -494,7 +493,7 @@ impl Client {
                 .await?;
             let (page, next) = split(decode(&bytes, &operation)?);
             drop(bytes);
-            let Some(next) = next.filter(|n| !n.is_empty()) else {
+            let Some(next) = next.filter(|n| !n.is_empty() && !page.is_empty()) else {
                 items.extend(reduce(page));
                 // Kept until the next sync: without the slack of doubling.
                 items.shrink_to_fit();
