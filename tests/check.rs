@@ -675,3 +675,26 @@ async fn check_judges_every_attached_certificate_as_a_browser_would() {
     }));
     assert_nothing_refused(&sim);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn back_to_back_checks_count_each_others_requests() {
+    // The budget's record is written at most once a second while a process runs; a `check`
+    // (three requests in a few milliseconds) must still leave all of them for the next one.
+    let sim = sim().await;
+    let (dir, config) = config_for(&sim.url(), KEY, "");
+    for _ in 0..2 {
+        let out = run(
+            &["--config", config.to_str().unwrap(), "check"],
+            Duration::from_secs(60),
+        );
+        assert!(out.status.code().is_some_and(|c| c < 3), "{out:?}");
+    }
+    let served = common::count(&sim, "GET", "/tls_certificates")
+        + common::count(&sim, "GET", "/reserved_domains")
+        + common::count(&sim, "GET", "/credentials");
+    assert_eq!(served, 6);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("state/api-budget.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["sent_unix_ms"].as_array().unwrap().len(), served);
+}

@@ -3,8 +3,10 @@
 //!
 //! A token bucket whose burst is the whole minute lets twice the rate through in a rolling
 //! minute (a full burst, then the refill); a window does not. The times of recent requests are
-//! written to `state.dir` every few seconds and read at start, so that a process restarted in a
-//! loop counts the requests of the one before and cannot drain the account.
+//! written to `state.dir` at most every second, and when the window is dropped (a command
+//! ending, the daemon stopping), and read at start, so that a process restarted in a loop, or
+//! `check` run back to back, counts the requests of the one before and cannot drain the account.
+//! Only a crash loses the requests of its last second.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -33,6 +35,8 @@ struct WindowState {
     /// When each request of the last 60 s was let through, oldest first.
     sent: VecDeque<Instant>,
     saved_at: Option<Instant>,
+    /// A request was let through since the last write of the file.
+    unsaved: bool,
 }
 
 /// The state file: Unix milliseconds of the requests let through in the last 60 s.
@@ -51,6 +55,7 @@ impl RollingWindow {
             state: Mutex::new(WindowState {
                 sent,
                 saved_at: None,
+                unsaved: false,
             }),
             file,
         }
@@ -78,7 +83,8 @@ impl RollingWindow {
                 }
                 if state.sent.len() < self.limit {
                     state.sent.push_back(now);
-                    self.save_now_and_then(&mut state, now);
+                    state.unsaved = true;
+                    save_now_and_then(self.file.as_deref(), &mut state, now);
                     return;
                 }
                 // The oldest request leaves the window first.
@@ -94,7 +100,7 @@ impl RollingWindow {
     pub async fn save(&self) {
         let mut state = self.state.lock().await;
         state.saved_at = None;
-        self.save_now_and_then(&mut state, Instant::now());
+        save_now_and_then(self.file.as_deref(), &mut state, Instant::now());
     }
 
     /// Requests let through in the last 60 s (for tests and diagnostics).
@@ -107,27 +113,40 @@ impl RollingWindow {
             .filter(|t| now.saturating_duration_since(**t) < WINDOW)
             .count()
     }
+}
 
-    /// Writes the window to the state file, at most every [`SAVE_EVERY`]. A state directory
-    /// that cannot be written (a `check` by a user without access) only loses the memory.
-    fn save_now_and_then(&self, state: &mut WindowState, now: Instant) {
-        let Some(file) = &self.file else { return };
-        if state
-            .saved_at
-            .is_some_and(|at| now.saturating_duration_since(at) < SAVE_EVERY)
-        {
-            return;
+/// The last requests reach the file however the process ends normally: the writes while it ran
+/// were at most one a second.
+impl Drop for RollingWindow {
+    fn drop(&mut self) {
+        let state = self.state.get_mut();
+        if state.unsaved {
+            state.saved_at = None;
+            save_now_and_then(self.file.as_deref(), state, Instant::now());
         }
-        state.saved_at = Some(now);
-        let now_ms = unix_ms(SystemTime::now());
-        let sent_unix_ms = state
-            .sent
-            .iter()
-            .map(|t| now_ms.saturating_sub(now.saturating_duration_since(*t).as_millis() as u64))
-            .collect();
-        if let Err(e) = write_atomically(file, &Saved { sent_unix_ms }) {
-            tracing::debug!(file = %file.display(), "cannot record the request budget: {e}");
-        }
+    }
+}
+
+/// Writes the window to `file`, at most every [`SAVE_EVERY`]. A state directory that cannot be
+/// written (a `check` by a user without access) only loses the memory.
+fn save_now_and_then(file: Option<&Path>, state: &mut WindowState, now: Instant) {
+    let Some(file) = file else { return };
+    if state
+        .saved_at
+        .is_some_and(|at| now.saturating_duration_since(at) < SAVE_EVERY)
+    {
+        return;
+    }
+    state.saved_at = Some(now);
+    state.unsaved = false;
+    let now_ms = unix_ms(SystemTime::now());
+    let sent_unix_ms = state
+        .sent
+        .iter()
+        .map(|t| now_ms.saturating_sub(now.saturating_duration_since(*t).as_millis() as u64))
+        .collect();
+    if let Err(e) = write_atomically(file, &Saved { sent_unix_ms }) {
+        tracing::debug!(file = %file.display(), "cannot record the request budget: {e}");
     }
 }
 
@@ -215,6 +234,23 @@ mod tests {
         assert_eq!(told.load(std::sync::atomic::Ordering::Relaxed), 0);
         window.acquire_telling(tell).await;
         assert_eq!(told.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_process_that_ends_leaves_every_request_in_the_file() {
+        // Three requests within a second (a `check`): the writes while it runs are one a
+        // second, so only the first was written; dropping the window writes the rest.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("api-budget.json");
+        let window = RollingWindow::per_minute(NonZeroU32::new(60).unwrap(), Some(file.clone()));
+        for _ in 0..3 {
+            window.acquire().await;
+        }
+        assert!(load(&file).len() < 3);
+        drop(window);
+        assert_eq!(load(&file).len(), 3);
+        let next = RollingWindow::per_minute(NonZeroU32::new(60).unwrap(), Some(file));
+        assert_eq!(next.in_window().await, 3);
     }
 
     #[tokio::test(start_paused = true)]
