@@ -66,6 +66,64 @@ async fn a_429_is_waited_out_and_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_429_without_retry_after_is_waited_out_over_the_window() {
+    // The record does not say a 429 carries Retry-After: without one, the retries are spread
+    // over the account's window (here 2 s for the test: 0.5 s apart over 4 retries), not
+    // fired within a few hundred milliseconds of backoff.
+    let sim = seeded("[bulk]\ncertificates = 3\n").await;
+    sim.inject(Fault {
+        path: "/tls_certificates".into(),
+        method: Some("GET".into()),
+        count: 2,
+        kind: FaultKind::Status {
+            status: 429,
+            retry_after: None,
+        },
+    });
+    let retry = RetryPolicy {
+        initial_backoff: Duration::from_millis(10),
+        rate_limit_window: Duration::from_secs(2),
+        ..RetryPolicy::default()
+    };
+    let started = std::time::Instant::now();
+    let list = common::client_with(&sim, KEY, retry)
+        .list_tls_certificates()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 3);
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
+    let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![429, 429, 200]);
+    // The injected 429 is the account's: ERR_NGROK_226 with the real message.
+    sim.inject(Fault {
+        path: "/tls_certificates".into(),
+        method: Some("GET".into()),
+        count: 9,
+        kind: FaultKind::Status {
+            status: 429,
+            retry_after: None,
+        },
+    });
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        rate_limit_window: Duration::from_millis(100),
+        ..retry
+    };
+    let e = common::client_with(&sim, KEY, retry)
+        .list_tls_certificates()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert!(
+        e.to_string().contains("ERR_NGROK_226")
+            && e.to_string()
+                .contains("rate limited to 120 API requests per minute"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_simulators_own_rate_limit_answers_429_err_ngrok_226() {
     let sim = sim().await;
     sim.set_rate_limit(Some(ngrok_cert_watchdog::sim::RateLimit {

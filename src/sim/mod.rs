@@ -448,9 +448,7 @@ async fn respond(
         )));
     };
     if let Some(retry_after) = rate_limited(shared) {
-        let (status, mut response) = error(&Code::RateLimited.with(
-            "You have exceeded the rate limit of your account. Please slow down your API requests.",
-        ));
+        let (status, mut response) = error(&Code::RateLimited.with(RATE_LIMITED_MSG));
         response
             .headers_mut()
             .insert("retry-after", HeaderValue::from(retry_after));
@@ -560,10 +558,19 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// The one real 429 body on record (UPSTREAM-NOTES), whatever the account's own limit.
+const RATE_LIMITED_MSG: &str = "Your account is rate limited to 120 API requests per minute.";
+
+/// An injected status: a 429 is the account's rate limit as the API answers it (ERR_NGROK_226,
+/// with `Retry-After` only if the fault says so), anything else a plain fault.
 fn injected_status(status: u16, retry_after: Option<u64>) -> (u16, Response) {
-    let e = SimError {
-        status,
-        ..Code::Fault.with(format!("Injected fault: HTTP {status}."))
+    let e = if status == 429 {
+        Code::RateLimited.with(RATE_LIMITED_MSG)
+    } else {
+        SimError {
+            status,
+            ..Code::Fault.with(format!("Injected fault: HTTP {status}."))
+        }
     };
     let (status, mut response) = error(&e);
     if let Some(secs) = retry_after {

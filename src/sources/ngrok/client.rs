@@ -1,7 +1,8 @@
 //! The transport: authentication, the version header, the request budget, retries, paging.
 //!
 //! Retry rules: any request is retried on 429 (ERR_NGROK_226) or a refused connection — the API
-//! did not process it. GET, PATCH and DELETE are also retried on 5xx and broken connections; a
+//! did not process it; a 429 is waited out as its `Retry-After` says, or, without one, over the
+//! account's 60 s window. GET, PATCH and DELETE are also retried on 5xx and broken connections; a
 //! retried DELETE that then finds 404 succeeded. A POST whose outcome is unknown is never
 //! retried: for a certificate upload that could create a duplicate.
 
@@ -124,6 +125,10 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// A `Retry-After` longer than this is not waited for: the call fails instead.
     pub max_retry_after: Duration,
+    /// The account's rate-limit window (60 s). A 429 ERR_NGROK_226 without `Retry-After`
+    /// (the record does not say it has one) is retried at intervals that together span it,
+    /// so that the requests which filled the window have left it by the last attempt.
+    pub rate_limit_window: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -133,6 +138,7 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(20),
             max_retry_after: Duration::from_secs(120),
+            rate_limit_window: super::budget::WINDOW,
         }
     }
 }
@@ -592,6 +598,18 @@ impl Client {
             let delay = match transient.retry_after {
                 Some(after) if after > retry.max_retry_after => return Err(transient.error),
                 Some(after) => after.max(backoff),
+                None if transient.error.kind == ErrorKind::RateLimited
+                    && transient.error.error_code.as_deref() != Some("ERR_NGROK_225") =>
+                {
+                    // The account's window, not a moment's congestion (225 is the number of
+                    // requests in flight, which the next attempt may well be within).
+                    let spread =
+                        retry.rate_limit_window / retry.max_attempts.saturating_sub(1).max(1);
+                    if let Some(o) = self.inner.observer.as_deref() {
+                        o.waiting_for_budget();
+                    }
+                    backoff.max(spread)
+                }
                 None => backoff,
             };
             tracing::debug!(
