@@ -207,7 +207,7 @@ pub fn plan_remembering(
 }
 
 /// The watched domains that can be rotated, and a finding for each that cannot (not reserved,
-/// or on ngrok-managed certificates without `take_over_managed`).
+/// one of ngrok's own, or on ngrok-managed certificates without `take_over_managed`).
 fn watched_domains<'a>(
     watch: &WatchSettings,
     inventory: &'a Inventory,
@@ -217,6 +217,12 @@ fn watched_domains<'a>(
     for name in &watch.domains {
         let problem = match inventory.domain_named(name) {
             None => format!("watch {}: {name} is not a reserved domain of the account; reserve it or remove it from the watch", watch.name),
+            // ngrok refuses an uploaded certificate there (ERR_NGROK_440): uploading one first
+            // would leave it behind, unused.
+            Some(d) if d.is_ngrok_owned() => format!(
+                "watch {}: {name} is one of ngrok's own domains (the dev domain or a name under an ngrok domain), served with ngrok's certificate; ngrok refuses an uploaded one there (ERR_NGROK_440): remove it from the watch",
+                watch.name
+            ),
             Some(d) if d.is_managed() && !watch.take_over_managed => format!(
                 "watch {}: {name} uses ngrok-managed certificates; left alone (set take_over_managed = true to replace them with the files on disk)",
                 watch.name
@@ -528,9 +534,12 @@ mod tests {
         c
     }
 
+    /// A custom domain (it has a `cname_target`).
     fn domain(id: &str, name: &str, certificate: Option<&str>) -> ReservedDomain {
-        let mut d: ReservedDomain =
-            serde_json::from_value(serde_json::json!({"id": id, "domain": name})).unwrap();
+        let mut d: ReservedDomain = serde_json::from_value(serde_json::json!({
+            "id": id, "domain": name, "cname_target": format!("{id}.ngrok-cname.test")
+        }))
+        .unwrap();
         d.certificate = certificate.map(|c| Ref { id: c.into() });
         d
     }
@@ -591,6 +600,30 @@ mod tests {
         );
         let err = plan(&w, &local, &inv).unwrap_err();
         assert!(err.contains("refusing to roll back"), "{err}");
+    }
+
+    #[test]
+    fn ngrok_owned_domains_are_problems_and_nothing_is_uploaded_for_them() {
+        let w = watch(&["me.ngrok.app", "dev.ngrok-free.dev"]);
+        let (files, _) = files(
+            &["me.ngrok.app", "dev.ngrok-free.dev"],
+            NOW - time::Duration::hours(1),
+        );
+        let local = validate(&w, &files, &Trust::public(), NOW).unwrap();
+        // As the API lists them: no cname_target, or is_dev.
+        let owned: ReservedDomain =
+            serde_json::from_value(serde_json::json!({"id": "rd_1", "domain": "me.ngrok.app"}))
+                .unwrap();
+        let mut dev = domain("rd_2", "dev.ngrok-free.dev", None);
+        dev.is_dev = true;
+        let p = plan(&w, &local, &inventory(vec![], vec![owned, dev])).unwrap();
+        assert_eq!(p.target, Target::Nothing, "{p:?}");
+        assert!(p.moves.is_empty());
+        assert_eq!(p.problems.len(), 2);
+        for f in &p.problems {
+            assert_eq!(f.kind, FindingKind::WatchInvalid);
+            assert!(f.message.contains("ERR_NGROK_440"), "{}", f.message);
+        }
     }
 
     #[test]
