@@ -124,14 +124,17 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// An alert's identity: `family/resource_id/domain`, the same whatever its severity.
+/// An alert's identity: `family/resource_id/domain`, the same whatever its severity. The domain
+/// tells apart the findings of one resource that has one per domain (a certificate's uncovered
+/// names, a watch's domains); a certificate's expiry, chain and strength findings only name its
+/// first domain for the reader, which changes as domains move, so there it is left out.
 pub fn alert_id(finding: &Finding) -> String {
-    format!(
-        "{}/{}/{}",
-        family(finding.kind),
-        finding.resource_id,
-        finding.domain.as_deref().unwrap_or("")
-    )
+    let family = family(finding.kind);
+    let domain = match family {
+        "expiry" | "chain" | "strength" => "",
+        _ => finding.domain.as_deref().unwrap_or(""),
+    };
+    format!("{family}/{}/{domain}", finding.resource_id)
 }
 
 /// The alert for a finding, first seen at `starts_at`.
@@ -452,6 +455,50 @@ mod tests {
             .iter()
             .map(|n| (n.status, n.labels["alertname"].clone()))
             .collect()
+    }
+
+    #[test]
+    fn a_certificate_alert_keeps_its_identity_as_its_domains_change() {
+        let on = |kind, domain: Option<&str>| Finding {
+            domain: domain.map(str::to_string),
+            ..finding(kind, Severity::Warning, "cert_1")
+        };
+        // Expiring on app., then also attached to an earlier name, then detached: one alert.
+        let app = on(FindingKind::CertificateExpiring, Some("app.example.com"));
+        let api = on(FindingKind::CertificateExpiring, Some("api.example.com"));
+        let unattached = on(FindingKind::CertificateUnattached, None);
+        assert_eq!(alert_id(&app), alert_id(&api));
+        assert_eq!(alert_id(&app), alert_id(&unattached));
+        for kind in [
+            FindingKind::CertificateChainIncomplete,
+            FindingKind::CertificateWeak,
+        ] {
+            assert_eq!(
+                alert_id(&on(kind, Some("a.test"))),
+                alert_id(&on(kind, Some("b.test")))
+            );
+        }
+        // One certificate uncovering two domains: two alerts.
+        assert_ne!(
+            alert_id(&on(FindingKind::CertificateNameMismatch, Some("a.test"))),
+            alert_id(&on(FindingKind::CertificateNameMismatch, Some("b.test")))
+        );
+        // The alert goes on from when it started. A receiver that tracks label sets hears the
+        // superseded set resolved (as for a change of severity); Slack hears one message.
+        let later = T0 + time::Duration::minutes(5);
+        for (format, heard) in [
+            (WebhookFormat::Json, vec![Status::Resolved, Status::Firing]),
+            (WebhookFormat::Slack, vec![Status::Firing]),
+        ] {
+            let p = policy(format);
+            let mut s = ReceiverState::default();
+            run(&mut s, &obs(T0, true, vec![app.clone()]), &p);
+            let notices = run(&mut s, &obs(later, true, vec![api.clone()]), &p);
+            let statuses: Vec<Status> = notices.iter().map(|(st, _)| *st).collect();
+            assert_eq!(statuses, heard, "{format:?}");
+            assert_eq!(s.firing.len(), 1);
+            assert!(s.firing.values().all(|a| a.starts_at == T0));
+        }
     }
 
     #[allow(clippy::too_many_lines, reason = "one lifecycle told step by step")]
