@@ -390,6 +390,18 @@ async fn metrics_match_the_account_and_leave_no_stale_series() {
         "stale values, not zeros"
     );
     assert!(d.notifier.last_status().unwrap().contains("failed"));
+    // Three failures in a row are the sync_failed finding, in the findings gauge too (an alert
+    // rule on `kind="sync_failed"` fires); the next successful sync clears it.
+    let sync_failed = "ngrok_cert_watchdog_findings{kind=\"sync_failed\",severity=\"warning\"}";
+    assert_eq!(value(&after_failure, sync_failed), None);
+    for _ in 0..2 {
+        assert!(d.sync(true).await.result.is_err());
+    }
+    assert_eq!(value(&d.get("/metrics").await.1, sync_failed), Some(1.0));
+    sim.clear_faults();
+    assert!(d.sync(true).await.result.is_ok());
+    let (_, recovered) = d.get("/metrics").await;
+    assert!(!recovered.contains("sync_failed"), "{recovered}");
     d.stop().await;
 }
 

@@ -115,13 +115,15 @@ async fn pass(shared: &Shared, memory: &PassMemory) -> (String, PassMemory, Sync
             (status, conclusion.memory, result)
         }
         Err(e) => {
-            shared.metrics.record_sync_failure(listed_in);
             shared.record_failure();
             tracing::warn!(kind = e.kind().as_str(), "sync failed: {e}");
             let seen = Seen::Failed {
                 kind: e.kind().as_str(),
             };
             let conclusion = conclude(memory, seen, &policy, now);
+            shared
+                .metrics
+                .record_sync_failure(listed_in, &conclusion.observation.findings);
             shared.alert(&conclusion.memory, conclusion.observation);
             let status = format!("last sync failed: {}", e.kind().as_str());
             (status, conclusion.memory, Err(e))

@@ -17,7 +17,7 @@ use prometheus::{
 use time::OffsetDateTime;
 
 use crate::core::edge::EdgeRow;
-use crate::model::{ExpiryPolicy, Finding, Severity};
+use crate::model::{ExpiryPolicy, Finding, FindingKind, Severity};
 use crate::sources::inventory::Inventory;
 
 pub use super::account_metrics::render_account;
@@ -305,10 +305,26 @@ impl Metrics {
         }
     }
 
-    /// A failed sync: counted; the account's last values stay.
-    pub fn record_sync_failure(&self, duration: Duration) {
+    /// A failed sync: counted; the account's last values stay, and `findings` gains the
+    /// `sync_failed` finding once syncs have failed often enough in a row (`findings` are the
+    /// pass's: the account's last ones and that one).
+    pub fn record_sync_failure(&self, duration: Duration, findings: &[Finding]) {
         self.sync_duration.set(duration.as_secs_f64());
         self.syncs_total.with_label_values(&["failure"]).inc();
+        let kind = FindingKind::SyncFailed.as_str();
+        for severity in [Severity::Critical, Severity::Warning, Severity::Info] {
+            let _ = self
+                .findings
+                .remove_label_values(&[severity.as_str(), kind]);
+        }
+        for f in findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::SyncFailed)
+        {
+            self.findings
+                .with_label_values(&[f.severity.as_str(), kind])
+                .inc();
+        }
     }
 
     /// One watch's pass: whether its files are usable, their expiry, and a rotation's result.
