@@ -962,3 +962,55 @@ async fn a_rotation_pass_of_three_domains_takes_n_plus_5_requests() {
     );
     assert_eq!(log.len(), names.len() + 5);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_deleted_between_upload_and_patch_is_uploaded_again_next_pass() {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    let old_id = on(&sim)[0].clone().unwrap();
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    // The first PATCH waits, and meanwhile someone deletes the certificate just uploaded.
+    sim.inject(Fault {
+        path: "/reserved_domains".into(),
+        method: Some("PATCH".into()),
+        count: 1,
+        kind: FaultKind::Latency { millis: 1000 },
+    });
+    let watch = certbot.watch();
+    let delete_the_upload = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let uploaded =
+                sim.with_account(|a| a.certificates.keys().find(|id| **id != old_id).cloned());
+            if let Some(id) = uploaded {
+                sim.with_account(|a| a.delete_certificate(&id)).unwrap();
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let (report, deleted) = tokio::join!(pass(&sim, &watch), delete_the_upload);
+    let deleted = deleted.expect("the pass uploads");
+    let outcome = report.outcome().cloned().unwrap();
+    assert!(outcome.moved.is_empty(), "{outcome:?}");
+    assert!(outcome.refusal.is_none(), "not final: {outcome:?}");
+    assert!(
+        outcome
+            .failures
+            .iter()
+            .any(|f| f.contains(&format!("certificate {deleted} no longer exists"))),
+        "{:?}",
+        outcome.failures
+    );
+    // The domains kept the old certificate; the next pass uploads again and moves them.
+    assert!(on(&sim)
+        .iter()
+        .all(|id| id.as_deref() == Some(old_id.as_str())));
+    let report = pass(&sim, &watch).await;
+    let outcome = report.outcome().cloned().unwrap();
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert_eq!(outcome.moved.len(), 2);
+    assert_eq!(count(&sim, "POST", "/tls_certificates"), 2);
+    assert_eq!(sim.with_account(|a| a.certificates.len()), 1);
+}

@@ -183,6 +183,17 @@ async fn move_domain(
                     final_refusal: false,
                 })
             }
+            // The certificate is gone (deleted meanwhile), whatever status the API gives it
+            // (not on record): the next pass uploads it again, so it is not final.
+            Err(e) if e.error_code.as_deref() == Some("ERR_NGROK_1965") => {
+                return Err(StepFailure {
+                    message: format!(
+                        "{}: certificate {target} no longer exists (ERR_NGROK_1965); the next pass uploads it again",
+                        m.domain
+                    ),
+                    final_refusal: false,
+                });
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(StepFailure {
                     message: format!("{}: the domain no longer exists", m.domain),
