@@ -419,6 +419,30 @@ async fn a_rejected_key_exits_3_with_one_line() {
 }
 
 #[test]
+fn check_config_warns_of_a_budget_above_the_accounts_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(dir.path().join("key"), "k").unwrap();
+    std::fs::write(
+        &config,
+        "[api]\nkey_file = \"key\"\nrequests_per_minute = 600\n[state]\ndir = \"state\"\n",
+    )
+    .unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "check-config"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "warning: api.requests_per_minute = 600 is above the account's own limit of 120"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_malformed_config_exits_3_for_check_and_78_for_check_config() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");

@@ -13,7 +13,7 @@ pub fn check_config(path: &Path, env: &Environment) -> Exit {
         Ok(settings) => {
             println!("{}", describe(&settings));
             // A warning does not make the configuration invalid.
-            if let Some(warning) = crate::daemon::schedule_warning(&settings) {
+            for warning in crate::daemon::budget_warnings(&settings) {
                 eprintln!("{}: warning: {warning}", settings.source.display());
             }
             Exit::Ok

@@ -34,6 +34,19 @@ pub fn schedule_warning(
     ))
 }
 
+/// The account's own limit: 120 requests in any rolling 60 s (overview.txt, ERR_NGROK_226).
+pub const ACCOUNT_REQUESTS_PER_MINUTE: u32 = 120;
+
+/// A warning when `api.requests_per_minute` is above the account's own limit, unless the API is
+/// on loopback (the simulator, whose limit is its own).
+pub fn rate_warning(per_minute: u32, api_on_loopback: bool) -> Option<String> {
+    (per_minute > ACCOUNT_REQUESTS_PER_MINUTE && !api_on_loopback).then(|| {
+        format!(
+            "api.requests_per_minute = {per_minute} is above the account's own limit of {ACCOUNT_REQUESTS_PER_MINUTE} requests per 60 s: past it the API answers 429 (ERR_NGROK_226) and requests wait; keep it at most {ACCOUNT_REQUESTS_PER_MINUTE}, less if other tools use the account"
+        )
+    })
+}
+
 /// The least time the budget lets one sync of `per_sync` requests take: a rolling window of
 /// `per_minute` lets that many through at once, then as many each minute after.
 pub fn budget_bound_sync(per_sync: u64, per_minute: u32) -> Duration {
@@ -99,5 +112,19 @@ mod tests {
         let w = schedule_warning("0 * * * * *", every(60), Some(201), 60).unwrap();
         assert!(w.contains("201 requests (the last sync's count)"), "{w}");
         assert!(schedule_warning("0 */5 * * * *", every(300), Some(201), 60).is_none());
+    }
+
+    #[test]
+    fn a_budget_above_the_accounts_limit_is_named_unless_the_api_is_on_loopback() {
+        let w = rate_warning(600, false).unwrap();
+        assert!(
+            w.contains("api.requests_per_minute = 600") && w.contains("120"),
+            "{w}"
+        );
+        assert!(rate_warning(120, false).is_none());
+        assert!(
+            rate_warning(600, true).is_none(),
+            "the simulator has its own limit"
+        );
     }
 }

@@ -415,7 +415,7 @@ pub async fn start(
         &tracker,
     );
 
-    if let Some(warning) = schedule_warning(&settings) {
+    for warning in budget_warnings(&settings) {
         tracing::warn!("{warning}");
     }
     notifier.ready();
@@ -452,16 +452,23 @@ pub fn effective_stale_after(settings: &Settings, per_sync: Option<u64>) -> Dura
     }
 }
 
-/// A warning when the schedule needs more requests a minute than the budget allows, estimated
-/// from the last sync's request count recorded in `state.dir` (or the least a sync takes).
-pub fn schedule_warning(settings: &Settings) -> Option<String> {
+/// Warnings about the request budget: a budget above the account's own limit, and a schedule
+/// that needs more requests a minute than the budget allows, estimated from the last sync's
+/// request count recorded in `state.dir` (or the least a sync takes).
+pub fn budget_warnings(settings: &Settings) -> Vec<String> {
+    let per_minute = settings.api.requests_per_minute.get();
     let last = crate::sources::state::read_last_sync(&settings.state_dir);
-    crate::core::budget::schedule_warning(
+    let rate = crate::core::budget::rate_warning(
+        per_minute,
+        crate::model::url::is_loopback_url(&settings.api.url),
+    );
+    let schedule = crate::core::budget::schedule_warning(
         &settings.schedule.sync,
         settings.schedule.interval,
         last.map(|l| l.requests),
-        settings.api.requests_per_minute.get(),
-    )
+        per_minute,
+    );
+    rate.into_iter().chain(schedule).collect()
 }
 
 /// The shared state for `settings`: metrics, the API client reporting to them, the webhook
