@@ -757,6 +757,56 @@ async fn taking_over_a_managed_domain_is_two_requests_back_to_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_take_over_refused_for_good_puts_the_policy_back() {
+    // The attach after the policy's removal is refused with a 4xx (final, UPSTREAM-NOTES): the
+    // domain must not stay without certificate and policy; ngrok provisions it again.
+    let signer = Signer::new("R11").unwrap();
+    let names = ["m.example.com"];
+    let certbot = Certbot::new(&generate(&signer, &names, 0, 90));
+    let watch = WatchSettings {
+        domains: vec!["m.example.com".into()],
+        take_over_managed: true,
+        ..certbot.watch()
+    };
+    let sim = managed_account().await;
+    let m = domain_id(&sim, "m.example.com");
+    let policy = |sim: &Sim| {
+        sim.with_account(|a| {
+            a.domains[&m]
+                .certificate_management_policy
+                .clone()
+                .map(|p| (p.authority, p.private_key_type))
+        })
+    };
+    let policy_before = policy(&sim);
+    assert!(policy_before.is_some());
+    sim.inject(Fault {
+        path: format!("/reserved_domains/{m}"),
+        method: Some("PATCH".into()),
+        count: 1,
+        kind: FaultKind::Status {
+            status: 400,
+            retry_after: None,
+        },
+    });
+    let report = pass(&sim, &watch).await;
+    let outcome = report.outcome().cloned().unwrap();
+    assert!(outcome.refusal.is_some(), "final: {outcome:?}");
+    assert!(
+        outcome
+            .failures
+            .iter()
+            .any(|f| f.contains("m.example.com") && f.contains("policy was put back")),
+        "{:?}",
+        outcome.failures
+    );
+    // No certificate yet, but the policy again: ngrok is provisioning one.
+    assert_eq!(state_of(&sim, "m.example.com"), (None, true));
+    assert_eq!(policy(&sim), policy_before, "the same policy as before");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_crash_between_the_two_steps_of_a_take_over_attaches_at_once() {
     let signer = Signer::new("R11").unwrap();
     let names = ["m.example.com"];

@@ -20,7 +20,7 @@ use crate::sources::local::{self, LocalPair, RefusalKind};
 
 use super::replaced;
 use crate::sources::ngrok::{
-    ApiError, Client, ErrorKind, ReservedDomain, ReservedDomainUpdate, TlsCertificate,
+    ApiError, CertPolicy, Client, ErrorKind, ReservedDomain, ReservedDomainUpdate, TlsCertificate,
     TlsCertificateCreate,
 };
 
@@ -127,36 +127,89 @@ async fn upload(
 
 /// Points one domain at `target`. A managed domain first loses its policy (the real API
 /// refuses a certificate beside one), and the PATCH follows at once: the domain is without a
-/// certificate only between those two requests. A failed PATCH is tried again a few times
-/// with backoff, unless the API refused it for good.
+/// certificate only between those two requests. If the API then refuses the attach for good,
+/// the policy is put back, so that ngrok issues the domain a certificate again instead of
+/// leaving it without one.
 async fn move_domain(
     client: &Client,
     m: &Move,
     target: &str,
     backoff: Duration,
 ) -> Result<ReservedDomain, StepFailure> {
-    if m.take_over {
-        tracing::warn!(
-            domain = %m.domain,
-            "taking the domain over from ngrok-managed certificates: removing its policy; it has no certificate until {target} is attached next"
-        );
-        match client
-            .detach_certificate_management_policy(&m.domain_id)
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(StepFailure {
-                    message: format!("{}: the domain no longer exists", m.domain),
-                    final_refusal: false,
-                });
-            }
-            Err(e) => {
-                let context = format!("{}: removing the managed certificate policy", m.domain);
-                return Err(StepFailure::from_api(&context, &e));
-            }
+    let Some(policy) = &m.take_over else {
+        return attach(client, m, target, backoff).await;
+    };
+    tracing::warn!(
+        domain = %m.domain,
+        "taking the domain over from ngrok-managed certificates: removing its policy; it has no certificate until {target} is attached next"
+    );
+    match client
+        .detach_certificate_management_policy(&m.domain_id)
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(StepFailure {
+                message: format!("{}: the domain no longer exists", m.domain),
+                final_refusal: false,
+            });
+        }
+        Err(e) => {
+            let context = format!("{}: removing the managed certificate policy", m.domain);
+            return Err(StepFailure::from_api(&context, &e));
         }
     }
+    match attach(client, m, target, backoff).await {
+        Ok(d) => {
+            tracing::info!(domain = %m.domain, certificate = %target, "taken over: the domain has its certificate again");
+            Ok(d)
+        }
+        Err(failure) if failure.final_refusal => {
+            Err(put_policy_back(client, m, policy, failure).await)
+        }
+        // Not final: the next pass attaches it (the domain has no policy any more), without
+        // a new issuance by ngrok each time.
+        Err(failure) => Err(failure),
+    }
+}
+
+/// After a take-over's attach was refused for good: the domain's policy again, so that ngrok
+/// provisions it a certificate; the failure says whether that worked.
+async fn put_policy_back(
+    client: &Client,
+    m: &Move,
+    policy: &CertPolicy,
+    failure: StepFailure,
+) -> StepFailure {
+    let update = ReservedDomainUpdate {
+        certificate_management_policy: Some(policy.clone()),
+        ..Default::default()
+    };
+    let outcome = match client.update_reserved_domain(&m.domain_id, &update).await {
+        Ok(_) => {
+            tracing::warn!(domain = %m.domain, "take-over refused: its certificate management policy is back; ngrok provisions it a certificate again");
+            "its certificate management policy was put back, so ngrok issues it a certificate again"
+                .to_string()
+        }
+        Err(e) => {
+            tracing::error!(domain = %m.domain, "take-over refused, and its policy could not be put back: the domain has no certificate: {e}");
+            format!("putting its certificate management policy back failed too ({e}): it has NO certificate; attach one or re-add its policy now")
+        }
+    };
+    StepFailure {
+        message: format!("{}; {outcome}", failure.message),
+        ..failure
+    }
+}
+
+/// PATCHes the domain onto `target`, a few times with backoff unless the API refused it for
+/// good.
+async fn attach(
+    client: &Client,
+    m: &Move,
+    target: &str,
+    backoff: Duration,
+) -> Result<ReservedDomain, StepFailure> {
     let mut last = None;
     for attempt in 0..PATCH_ATTEMPTS {
         if attempt > 0 {
@@ -167,12 +220,7 @@ async fn move_domain(
             ..Default::default()
         };
         match client.update_reserved_domain(&m.domain_id, &update).await {
-            Ok(d) if d.certificate_id() == Some(target) => {
-                if m.take_over {
-                    tracing::info!(domain = %m.domain, certificate = %target, "taken over: the domain has its certificate again");
-                }
-                return Ok(d);
-            }
+            Ok(d) if d.certificate_id() == Some(target) => return Ok(d),
             Ok(d) => {
                 last = Some(StepFailure {
                     message: format!(

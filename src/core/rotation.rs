@@ -16,7 +16,7 @@ use crate::model::text::format_time;
 use crate::model::{Finding, FindingKind, Severity};
 use crate::sources::inventory::Inventory;
 use crate::sources::local::LocalPair;
-use crate::sources::ngrok::{ReservedDomain, TlsCertificate};
+use crate::sources::ngrok::{CertPolicy, ReservedDomain, TlsCertificate};
 
 /// Written into the metadata of every certificate the watchdog uploads.
 pub const UPLOADED_BY: &str = "ngrok-cert-watchdog";
@@ -54,11 +54,11 @@ pub struct Move {
     pub domain_id: String,
     pub domain: String,
     pub from: Option<String>,
-    /// The domain has a certificate management policy (`take_over_managed`): the real API
-    /// refuses a certificate beside a policy (ERR_NGROK_434/436), so the policy is removed
-    /// first and the certificate attached at once after — the one moment a domain is without
-    /// a certificate.
-    pub take_over: bool,
+    /// The domain's certificate management policy, when it has one (`take_over_managed`): the
+    /// real API refuses a certificate beside a policy (ERR_NGROK_434/436), so the policy is
+    /// removed first and the certificate attached at once after — the one moment a domain is
+    /// without a certificate. Put back if the API refuses the attach for good.
+    pub take_over: Option<CertPolicy>,
 }
 
 /// What one pass would do for one watch.
@@ -94,7 +94,7 @@ impl Plan {
             Target::Nothing => {}
         }
         for m in &self.moves {
-            if m.take_over {
+            if m.take_over.is_some() {
                 lines.push(format!(
                     "take {} over from ngrok-managed certificates: remove its policy, then attach the new certificate at once",
                     m.domain
@@ -177,7 +177,7 @@ pub fn plan_remembering(
             domain_id: d.id.clone(),
             domain: d.domain.clone(),
             from: d.certificate_id().map(str::to_string),
-            take_over: d.is_managed(),
+            take_over: d.certificate_management_policy.as_deref().cloned(),
         })
         .collect();
     refuse_rollback(watch, local, &moves, inventory)?;
@@ -377,7 +377,7 @@ pub fn attempt_key(watch: &WatchSettings, plan: &Plan) -> String {
     h.update(plan.fingerprint.as_bytes());
     h.update(format!("{watch:?}").as_bytes());
     for m in &plan.moves {
-        h.update(format!("|{}:{:?}:{}", m.domain_id, m.from, m.take_over).as_bytes());
+        h.update(format!("|{}:{:?}:{}", m.domain_id, m.from, m.take_over.is_some()).as_bytes());
     }
     hex::encode(&h.finalize()[..16])
 }
