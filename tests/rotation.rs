@@ -35,6 +35,18 @@ async fn account(old: &Generated, dir: &Path, third_on_old: bool) -> Sim {
     seeded(&seed).await
 }
 
+/// [`account`] on a certificate ending in 10 days, whose pair on disk certbot has just renewed;
+/// the old certificate's id.
+async fn renewed_account() -> (Certbot, Sim, String) {
+    let signer = Signer::new("R11").unwrap();
+    let old = generate(&signer, &DOMAINS, -80, 10);
+    let mut certbot = Certbot::new(&old);
+    let sim = account(&old, certbot.dir.path(), false).await;
+    let old_id = on(&sim)[0].clone().unwrap();
+    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    (certbot, sim, old_id)
+}
+
 fn options() -> PassOptions {
     PassOptions {
         dry_run: false,
@@ -135,12 +147,7 @@ async fn certbot_renewal_moves_every_domain_uploads_once_and_restarts_change_not
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_between_upload_and_patch_converges_without_a_second_upload() {
-    let signer = Signer::new("R11").unwrap();
-    let old = generate(&signer, &DOMAINS, -80, 10);
-    let mut certbot = Certbot::new(&old);
-    let sim = account(&old, certbot.dir.path(), false).await;
-    let old_id = on(&sim)[0].clone().unwrap();
-    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    let (certbot, sim, old_id) = renewed_account().await;
     // Every PATCH fails: the upload happened, no domain moved — as if the process died there.
     sim.inject(Fault {
         path: "/reserved_domains".into(),
@@ -184,11 +191,7 @@ async fn a_crash_between_upload_and_patch_converges_without_a_second_upload() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn patch_failures_and_429s_converge_in_one_pass() {
-    let signer = Signer::new("R11").unwrap();
-    let old = generate(&signer, &DOMAINS, -80, 10);
-    let mut certbot = Certbot::new(&old);
-    let sim = account(&old, certbot.dir.path(), false).await;
-    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    let (certbot, sim, _) = renewed_account().await;
     sim.inject(Fault {
         path: "/reserved_domains".into(),
         method: Some("PATCH".into()),
@@ -575,11 +578,7 @@ async fn a_rollback_missing_and_managed_domains_are_findings() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rotate_command_dry_run_changes_nothing_then_rotates() {
-    let signer = Signer::new("R11").unwrap();
-    let old = generate(&signer, &DOMAINS, -80, 10);
-    let mut certbot = Certbot::new(&old);
-    let sim = account(&old, certbot.dir.path(), false).await;
-    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    let (certbot, sim, _) = renewed_account().await;
     let extra = format!(
         "[[watch]]\nname = \"app\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\ndomains = [\"app.example.com\", \"api.example.com\"]\ndelete_replaced = true\n",
         certbot.live("fullchain.pem").display(),
@@ -756,10 +755,9 @@ async fn taking_over_a_managed_domain_is_two_requests_back_to_back() {
     assert!(again.plan().unwrap().is_noop(), "{:?}", again.plan());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_take_over_refused_for_good_puts_the_policy_back() {
-    // The attach after the policy's removal is refused with a 4xx (final, UPSTREAM-NOTES): the
-    // domain must not stay without certificate and policy; ngrok provisions it again.
+/// A renewed pair for `m.example.com` (on ngrok-managed certificates in [`managed_account`]),
+/// watched with `take_over_managed`; the domain's id.
+async fn take_over_m() -> (Certbot, WatchSettings, Sim, String) {
     let signer = Signer::new("R11").unwrap();
     let names = ["m.example.com"];
     let certbot = Certbot::new(&generate(&signer, &names, 0, 90));
@@ -770,6 +768,14 @@ async fn a_take_over_refused_for_good_puts_the_policy_back() {
     };
     let sim = managed_account().await;
     let m = domain_id(&sim, "m.example.com");
+    (certbot, watch, sim, m)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_take_over_refused_for_good_puts_the_policy_back() {
+    // The attach after the policy's removal is refused with a 4xx (final, UPSTREAM-NOTES): the
+    // domain must not stay without certificate and policy; ngrok provisions it again.
+    let (_certbot, watch, sim, m) = take_over_m().await;
     let policy = |sim: &Sim| {
         sim.with_account(|a| {
             a.domains[&m]
@@ -808,16 +814,7 @@ async fn a_take_over_refused_for_good_puts_the_policy_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_between_the_two_steps_of_a_take_over_attaches_at_once() {
-    let signer = Signer::new("R11").unwrap();
-    let names = ["m.example.com"];
-    let certbot = Certbot::new(&generate(&signer, &names, 0, 90));
-    let watch = WatchSettings {
-        domains: vec!["m.example.com".into()],
-        take_over_managed: true,
-        ..certbot.watch()
-    };
-    let sim = managed_account().await;
-    let m = domain_id(&sim, "m.example.com");
+    let (_certbot, watch, sim, m) = take_over_m().await;
     // The first step went through before the process died: no policy, no certificate.
     client(&sim)
         .detach_certificate_management_policy(&m)
@@ -1015,12 +1012,7 @@ async fn a_rotation_pass_of_three_domains_takes_n_plus_5_requests() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_deleted_between_upload_and_patch_is_uploaded_again_next_pass() {
-    let signer = Signer::new("R11").unwrap();
-    let old = generate(&signer, &DOMAINS, -80, 10);
-    let mut certbot = Certbot::new(&old);
-    let sim = account(&old, certbot.dir.path(), false).await;
-    let old_id = on(&sim)[0].clone().unwrap();
-    certbot.renew(&generate(&signer, &DOMAINS, 0, 90));
+    let (certbot, sim, old_id) = renewed_account().await;
     // The first PATCH waits, and meanwhile someone deletes the certificate just uploaded.
     sim.inject(Fault {
         path: "/reserved_domains".into(),
