@@ -810,6 +810,30 @@ async fn a_take_over_refused_for_good_puts_the_policy_back() {
     assert_eq!(state_of(&sim, "m.example.com"), (None, true));
     assert_eq!(policy(&sim), policy_before, "the same policy as before");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+
+    // ngrok issues the domain a new certificate (a new id): the refused take-over is the same
+    // attempt, not sent again — removing the policy again would undo the issuance, in a loop.
+    let refusal = report.refusal().cloned().expect("remembered");
+    // (Any other id stands for it: the simulator does not complete provisioning.)
+    let issued = sim.with_account(|a| {
+        let other = a.certificates.keys().next().cloned().unwrap();
+        let d = a.domains.get_mut(&m).unwrap();
+        d.certificate = Some(ngrok_cert_watchdog::sim::account::Ref {
+            id: other.clone(),
+            uri: String::new(),
+        });
+        Some(other)
+    });
+    sim.clear_requests();
+    let again = pass_remembering(&sim, &watch, Some(&refusal)).await;
+    assert_eq!(again.refusal(), Some(&refusal));
+    // The listing only.
+    assert!(
+        sim.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        sim.requests()
+    );
+    assert_eq!(state_of(&sim, "m.example.com"), (issued, true));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -371,13 +371,17 @@ pub struct FinalRefusal {
 
 /// What identifies an attempt: the leaf on disk, the watch's configuration and the state of
 /// every domain the plan moves. A refused attempt is tried again only when one of them changed.
+/// A managed domain's certificate is not part of it: ngrok changes its id at every issuance,
+/// and a refused take-over puts the policy back, so ngrok issues one — which must not make the
+/// refused take-over (removing that policy again) a new attempt.
 pub fn attempt_key(watch: &WatchSettings, plan: &Plan) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(plan.fingerprint.as_bytes());
     h.update(format!("{watch:?}").as_bytes());
     for m in &plan.moves {
-        h.update(format!("|{}:{:?}:{}", m.domain_id, m.from, m.take_over.is_some()).as_bytes());
+        let from = m.from.as_deref().filter(|_| m.take_over.is_none());
+        h.update(format!("|{}:{from:?}:{}", m.domain_id, m.take_over.is_some()).as_bytes());
     }
     hex::encode(&h.finalize()[..16])
 }
