@@ -130,11 +130,52 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
 /// first domain for the reader, which changes as domains move, so there it is left out.
 pub fn alert_id(finding: &Finding) -> String {
     let family = family(finding.kind);
-    let domain = match family {
-        "expiry" | "chain" | "strength" => "",
-        _ => finding.domain.as_deref().unwrap_or(""),
+    let domain = if one_per_resource(family) {
+        ""
+    } else {
+        finding.domain.as_deref().unwrap_or("")
     };
     format!("{family}/{}/{domain}", finding.resource_id)
+}
+
+/// Families whose identity leaves the domain out (see [`alert_id`]).
+fn one_per_resource(family: &str) -> bool {
+    matches!(family, "expiry" | "chain" | "strength")
+}
+
+/// An identity as [`alert_id`] makes it now, from one saved by an earlier version (which kept
+/// the domain in every family).
+fn current_id(id: &str) -> String {
+    let mut parts = id.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(family), Some(resource), Some(domain))
+            if one_per_resource(family) && !domain.is_empty() =>
+        {
+            format!("{family}/{resource}/")
+        }
+        _ => id.to_string(),
+    }
+}
+
+impl ReceiverState {
+    /// The state as saved by any version, keyed by today's identities: an alert firing before an
+    /// upgrade goes on firing, from when it started, instead of resolving and firing anew.
+    pub fn with_current_ids(self) -> Self {
+        let firing = self
+            .firing
+            .into_values()
+            .map(|mut a| {
+                a.id = current_id(&a.id);
+                (a.id.clone(), a)
+            })
+            .collect();
+        let told = self
+            .told
+            .into_iter()
+            .map(|(id, t)| (current_id(&id), t))
+            .collect();
+        Self { firing, told }
+    }
 }
 
 /// The alert for a finding, first seen at `starts_at`.
@@ -455,6 +496,46 @@ mod tests {
             .iter()
             .map(|n| (n.status, n.labels["alertname"].clone()))
             .collect()
+    }
+
+    #[test]
+    fn a_state_saved_with_the_domain_in_every_identity_goes_on_firing() {
+        let expiring = finding(
+            FindingKind::CertificateExpiring,
+            Severity::Warning,
+            "cert_1",
+        );
+        let mismatch = finding(
+            FindingKind::CertificateNameMismatch,
+            Severity::Critical,
+            "cert_1",
+        );
+        let p = policy(WebhookFormat::Json);
+        let mut s = ReceiverState::default();
+        run(
+            &mut s,
+            &obs(T0, true, vec![expiring.clone(), mismatch.clone()]),
+            &p,
+        );
+        // As an earlier version saved it: every identity with its domain.
+        let old = |id: &str| id.replace("expiry/cert_1/", "expiry/cert_1/app.example.com");
+        let saved = ReceiverState {
+            firing: s
+                .firing
+                .values()
+                .map(|a| {
+                    let id = old(&a.id);
+                    (id.clone(), Alert { id, ..a.clone() })
+                })
+                .collect(),
+            told: s.told.iter().map(|(id, t)| (old(id), t.clone())).collect(),
+        };
+        assert!(saved.firing.contains_key("expiry/cert_1/app.example.com"));
+        let mut loaded = saved.with_current_ids();
+        assert_eq!(loaded, s);
+        // Nothing to tell a minute later: no resolve, no new firing.
+        let later = T0 + time::Duration::minutes(1);
+        assert!(run(&mut loaded, &obs(later, true, vec![expiring, mismatch]), &p).is_empty());
     }
 
     #[test]

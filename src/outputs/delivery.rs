@@ -318,7 +318,7 @@ enum Failure {
 pub fn load_state(path: &Path) -> (ReceiverState, bool) {
     match std::fs::read(path) {
         Ok(bytes) => match serde_json::from_slice(&bytes) {
-            Ok(state) => (state, false),
+            Ok(state) => (ReceiverState::with_current_ids(state), false),
             Err(e) => {
                 tracing::warn!(file = %path.display(), "the alert state is corrupt ({e}); starting afresh (alerts may be sent again)");
                 (ReceiverState::default(), true)

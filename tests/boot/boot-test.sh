@@ -66,15 +66,17 @@ cargo deb --no-build --fast --deb-version "$version-1+boot2" --output "$work/pkg
 suites=${BOOT_TEST_SUITES:-bookworm trixie}
 include=systemd,systemd-sysv,dbus,man-db,bash-completion,curl
 
+# The mirror: BOOT_TEST_MIRROR, else the one apt uses on this machine (deb822 or one-line
+# sources), else Debian's CDN. Looked up only when a root or a repository is made.
 mirror=${BOOT_TEST_MIRROR:-}
-if [ -z "$mirror" ]; then
-    # The mirror apt uses on this machine (deb822 or one-line sources), else Debian's CDN.
-    mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null \
+find_mirror() {
+    [ -z "$mirror" ] || return 0
+    mirror=$({ cat /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } \
         | awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /debian\/?$/) { print $i; exit } }')
     [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $2 ~ /debian\/?$/ { print $2; exit }' \
         /etc/apt/sources.list 2>/dev/null || true)
     [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
-fi
+}
 
 # make_base SUITE: the minimal root of SUITE in $work/base-SUITE, made once.
 make_base() {
@@ -83,6 +85,7 @@ make_base() {
         say "reusing the Debian root in $base"
         return
     fi
+    find_mirror
     say "debootstrap $suite from $mirror (once; reused by later runs)"
     rm -rf "$base" "$base.tmp"
     debootstrap --variant=minbase --include="$include" "$suite" "$base.tmp" "$mirror" \
@@ -107,6 +110,7 @@ make_debs() {
     if [ -f "$debs/Packages" ] && [ "$(cat "$debs/.boot-test-stamp" 2>/dev/null)" = "$extra" ]; then
         return
     fi
+    find_mirror
     say "apt-get download $extra from $suite (once; the containers' package repository)"
     rm -rf "$debs" "$debs.tmp" "$apt_dir"
     mkdir -p "$debs.tmp" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
