@@ -143,3 +143,21 @@ async fn honest_paging_still_reads_every_page() {
     let (result, _) = list(&client).await;
     assert_eq!(result.unwrap(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operation_id_of_an_undocumented_error_body_comes_from_its_header() {
+    // A proxy's error page instead of the documented body: ngrok support still needs the id.
+    let page = || async {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            [("ngrok-operation-id", "op_2x8Yh3")],
+            "<html>bad gateway</html>",
+        )
+    };
+    let client = serve(Router::new().route("/credentials", get(page))).await;
+    let (result, _) = list(&client).await;
+    let e = result.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadRequest, "{e}");
+    assert!(e.to_string().contains("op_2x8Yh3"), "{e}");
+    assert!(!e.to_string().contains("<html>"), "{e}");
+}

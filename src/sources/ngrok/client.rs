@@ -662,6 +662,14 @@ impl Client {
         };
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
+        // What ngrok support asks for; also on answers whose body is not the documented one
+        // (a proxy's error page), as ngrok's Go client reads it.
+        let operation_id = response
+            .headers()
+            .get("ngrok-operation-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 64)
+            .map(str::to_string);
         let bytes = match read_capped(response, MAX_RESPONSE_BYTES).await {
             Ok(b) => b,
             Err(Body::Broken(e)) => {
@@ -693,7 +701,8 @@ impl Client {
             // An earlier attempt that broke off did delete it.
             return Attempt::Done(204, bytes::Bytes::new());
         }
-        let error = error_from_body(status, &bytes, operation);
+        let mut error = error_from_body(status, &bytes, operation);
+        error.operation_id = error.operation_id.or(operation_id);
         match status {
             429 => Attempt::Retry(Transient { error, retry_after }),
             500..=599 if idempotent => Attempt::Retry(Transient { error, retry_after }),
