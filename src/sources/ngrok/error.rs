@@ -1,7 +1,8 @@
 //! The client's one error type: every failure of a call to the ngrok API, in a small fixed set of kinds.
 //!
 //! Errors carry what the documented error body says (`status_code`, `error_code`, `msg`,
-//! `details.operation_id`, else the `ngrok-operation-id` header) and never the API key, a request body or a response body.
+//! `details.operation_id`, else the `ngrok-operation-id` header) and never the API key, a
+//! request body or a response body.
 
 use std::fmt;
 
