@@ -496,11 +496,27 @@ async fn the_demo_trusts_its_simulator_and_shows_a_chain_browsers_refuse() {
         Some(1.0),
         "{m}"
     );
+    // The findings are printed after the first sync that knows the edge (a second sync, after
+    // the probes): read until they are, then stop.
+    let (lines, printed) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if line.starts_with("Look at:") {
+                let _ = lines.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let seen = printed.recv_timeout(Duration::from_secs(90)).is_ok();
     signal(&child, "INT");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let stdout = reader.join().unwrap();
+    assert!(seen, "the findings were never printed: {stdout}");
     let line = stdout
         .lines()
         .find(|l| l.contains("certificate_chain_incomplete"))
