@@ -285,3 +285,30 @@ async fn an_unknown_certificate_id_is_404_err_ngrok_1965() {
         "nothing was created"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_id_is_404_err_ngrok_222_and_an_unknown_endpoint_is_not() {
+    // ERR_NGROK_222 is what an official client's recorded 404 for an unknown id shows.
+    let sim = common::seeded("dev_domain = false\n").await;
+    let get = |path: String| {
+        common::http()
+            .get(format!("{}{path}", sim.url()))
+            .bearer_auth(common::KEY)
+            .header("Ngrok-Version", "2")
+            .send()
+    };
+    for path in [
+        "/tls_certificates/cert_doesnotexist",
+        "/reserved_domains/rd_doesnotexist",
+        "/credentials/cr_doesnotexist",
+    ] {
+        let res = get(path.to_string()).await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error_code"], "ERR_NGROK_222", "{path}");
+    }
+    let res = get("/no_such_resource".into()).await.unwrap();
+    assert_eq!(res.status(), 404);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error_code"], "ERR_NGROK_SIM_404");
+}

@@ -42,7 +42,9 @@ pub enum Code {
     UnknownCertificate,
     /// Deleting a certificate ngrok manages.
     ManagedCertificate,
-    /// An unknown id or endpoint (no documented code).
+    /// An unknown id: ERR_NGROK_222, as an official client's recorded 404 shows.
+    UnknownId,
+    /// An unknown endpoint (no documented code).
     NotFound,
     /// Other bad input (no documented code).
     BadRequest,
@@ -73,6 +75,7 @@ impl Code {
             Code::KeyMismatch => (400, "ERR_NGROK_1923"),
             Code::UnknownCertificate => (404, "ERR_NGROK_1965"),
             Code::ManagedCertificate => (400, "ERR_NGROK_1966"),
+            Code::UnknownId => (404, "ERR_NGROK_222"),
             Code::NotFound => (404, "ERR_NGROK_SIM_404"),
             Code::BadRequest => (400, "ERR_NGROK_SIM_400"),
             Code::Fault => (500, "ERR_NGROK_SIM_FAULT"),
@@ -103,8 +106,9 @@ impl SimError {
         Code::BadRequest.with(msg)
     }
 
+    /// An unknown id of `kind`.
     pub fn not_found(kind: &str, id: &str) -> Self {
-        Code::NotFound.with(format!("The {kind} with ID '{id}' was not found."))
+        Code::UnknownId.with(format!("The {kind} with ID '{id}' was not found."))
     }
 
     /// ERR_NGROK_214 for `field`, in ngrok's words.

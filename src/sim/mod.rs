@@ -653,7 +653,7 @@ fn control_request(shared: &Shared, method: &Method, path: &str, body: &Bytes) -
             200,
             &json!({ "violations": lock(&shared.account).violations }),
         ),
-        _ => error(&SimError::not_found("simulator control endpoint", path)),
+        _ => error(&Code::NotFound.with(format!("No simulator control endpoint {path}."))),
     }
 }
 
