@@ -300,6 +300,22 @@ async fn documented_fields_and_those_the_examples_send_are_accepted() {
         400,
         "ERR_NGROK_213",
     );
+    // A body where none is taken (ERR_NGROK_211), and one without a Content-Type (216).
+    let raw = |method: reqwest::Method, path: &str, content_type: bool| {
+        let mut request = common::http()
+            .request(method, format!("{}{path}", sim.url()))
+            .bearer_auth(common::KEY)
+            .header("Ngrok-Version", "2")
+            .body("{}");
+        if content_type {
+            request = request.header("content-type", "application/json");
+        }
+        request.send()
+    };
+    let get = raw(reqwest::Method::GET, "/credentials", true).await;
+    refused(&answer(get.unwrap()).await, 400, "ERR_NGROK_211");
+    let post = raw(reqwest::Method::POST, "/credentials", false).await;
+    refused(&answer(post.unwrap()).await, 400, "ERR_NGROK_216");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,6 +10,10 @@ pub enum Code {
     BadCredential,
     /// The JSON body cannot be parsed.
     BadJson,
+    /// A body on a request that takes none.
+    BodyNotAllowed,
+    /// A body without a Content-Type.
+    MissingContentType,
     /// A body field the operation does not take.
     UnknownField,
     /// An `Ngrok-Version` other than 2.
@@ -58,8 +62,10 @@ impl Code {
         match self {
             Code::NoCredential => (401, "ERR_NGROK_200"),
             Code::BadCredential => (401, "ERR_NGROK_203"),
+            Code::BodyNotAllowed => (400, "ERR_NGROK_211"),
             Code::BadJson => (400, "ERR_NGROK_213"),
             Code::UnknownField => (400, "ERR_NGROK_214"),
+            Code::MissingContentType => (400, "ERR_NGROK_216"),
             Code::UnsupportedVersion => (400, "ERR_NGROK_217"),
             Code::MissingVersion => (400, "ERR_NGROK_218"),
             Code::Concurrency => (429, "ERR_NGROK_225"),

@@ -441,6 +441,11 @@ async fn respond(
     if let Err(e) = check_version(headers) {
         return error(&e);
     }
+    if !body.is_empty() && !headers.contains_key(axum::http::header::CONTENT_TYPE) {
+        return error(&Code::MissingContentType.with(
+            "The request has a body but no Content-Type header; send Content-Type: application/json.",
+        ));
+    }
     let Some(_in_flight) = enter(shared) else {
         return error(&Code::Concurrency.with(format!(
             "Your account is limited to {} simultaneous API requests.",
@@ -690,10 +695,14 @@ pub fn apply_request(
     routes::run(account, route, &account::Body(&object), query, now)
 }
 
-/// Refuses unknown query parameters and body fields; the body of a request that takes one.
+/// Refuses unknown query parameters and body fields, and a body where none is taken; the body
+/// of a request that takes one.
 fn prepare(route: routes::Route, query: &str, body: &[u8]) -> Result<Map<String, Value>, SimError> {
     routes::check_query(route, query)?;
     let Some(fields) = route.body_fields() else {
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            return Err(Code::BodyNotAllowed.with("This request does not take a body."));
+        }
         return Ok(Map::new());
     };
     let object = parse_body(body)?;
