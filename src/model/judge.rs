@@ -45,6 +45,8 @@ impl std::fmt::Display for Weakness {
     }
 }
 
+/// Tests compare weaknesses with their words.
+#[cfg(test)]
 impl PartialEq<&str> for Weakness {
     fn eq(&self, other: &&str) -> bool {
         self.words == *other

@@ -305,9 +305,9 @@ impl Metrics {
         }
     }
 
-    /// A failed sync: counted; the account's last values stay, and `findings` gains the
-    /// `sync_failed` finding once syncs have failed often enough in a row (`findings` are the
-    /// pass's: the account's last ones and that one).
+    /// A failed sync: counted; the account's last values stay, and the findings gauge shows the
+    /// `sync_failed` finding once syncs have failed often enough in a row (it is among the
+    /// pass's `findings` then).
     pub fn record_sync_failure(&self, duration: Duration, findings: &[Finding]) {
         self.sync_duration.set(duration.as_secs_f64());
         self.syncs_total.with_label_values(&["failure"]).inc();

@@ -605,7 +605,7 @@ impl Client {
                     // requests in flight, which the next attempt may well be within).
                     let spread =
                         retry.rate_limit_window / retry.max_attempts.saturating_sub(1).max(1);
-                    if let Some(o) = self.inner.observer.as_deref() {
+                    if let Some(o) = observer {
                         o.waiting_for_budget();
                     }
                     backoff.max(spread)
@@ -662,11 +662,12 @@ impl Client {
         };
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
-        // What ngrok support asks for; also on answers whose body is not the documented one
-        // (a proxy's error page), as ngrok's Go client reads it.
+        // What ngrok support asks for about an error; also on answers whose body is not the
+        // documented one (a proxy's error page), as ngrok's Go client reads it.
         let operation_id = response
             .headers()
             .get("ngrok-operation-id")
+            .filter(|_| !(200..300).contains(&status))
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 64)
             .map(str::to_string);
